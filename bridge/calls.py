@@ -1,0 +1,257 @@
+"""Call state as a pure fold over a call story's events.
+
+A *story* is everything the caller experienced as one call: the provider's call plus any
+calls merged into it by a transfer (the consult call B->C of an attended transfer has its
+own ``call_id``; at the transfer one id survives and the other is named ``merged_id``).
+The store keeps which ids belong together; this module only folds their events.
+
+The fold sorts by (timestamp, status rank, canonical encoding) and drops exact duplicates,
+so any arrival order and any duplication of the same events gives the same :class:`Call`.
+(DESIGN.md mentions arrival order as the last tie-break; identical events are duplicates and
+different ones are ordered by their content instead, which keeps the fold a function of the
+*set* of events: the property the tests check.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+import msgspec
+
+from bridge.events import Direction, Event, Participant, Rank, TransferKind
+
+Phase = Literal["new", "ringing", "answered", "ended"]
+StepKind = Literal["created", "ringing", "answered", "transfer", "ended"]
+
+DEFAULT_STALE_AFTER: Final = timedelta(hours=4)
+STALE_REASON: Final = "stale"
+
+
+class Transfer(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    kind: TransferKind
+    by: Participant | None
+    to: tuple[Participant, ...]
+
+
+class Step(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One line of the call's story (a thread reply)."""
+
+    at: datetime
+    kind: StepKind
+    call_id: str
+    people: tuple[Participant, ...] = ()
+    by: Participant | None = None
+    transfer_kind: TransferKind | None = None
+    reason: str | None = None
+    consult: bool = False  # happened on a consult call before it was merged
+
+
+class Call(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything known about one call story, derived only from its events."""
+
+    call_id: str  # the customer's call: the id of the story's first event
+    call_ids: tuple[str, ...]  # every provider id in the story, sorted
+    direction: Direction
+    caller: Participant
+    dialled: str  # the number the caller dialled (destination.number of the first event)
+    started_at: datetime
+    last_event_at: datetime
+    rung: tuple[Participant, ...]  # everyone whose phone rang, in order, without repeats
+    answered_by: Participant | None
+    answered_at: datetime | None
+    picked_up: bool  # answered by someone who was not rung (pickup group)
+    connected: Participant | None  # who the caller is talking to (last answer/transfer)
+    transfers: tuple[Transfer, ...]
+    ended_at: datetime | None
+    end_reason: str | None  # provider reason, or "stale" when closed for lack of `ended`
+    steps: tuple[Step, ...]
+    event_count: int
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+    @property
+    def stale(self) -> bool:
+        return self.end_reason == STALE_REASON
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+    @property
+    def missed(self) -> bool:
+        """Ended and nobody ever answered (the provider's reason alone is not enough)."""
+        return self.ended and not self.answered
+
+    @property
+    def phase(self) -> Phase:
+        if self.ended:
+            return "ended"
+        if self.answered:
+            return "answered"
+        if self.rung:
+            return "ringing"
+        return "new"
+
+    @property
+    def ring_time(self) -> timedelta | None:
+        """From the first event until answered (or until the end, when missed)."""
+        stop = self.answered_at or self.ended_at
+        return None if stop is None else max(stop - self.started_at, timedelta(0))
+
+    @property
+    def talk_time(self) -> timedelta | None:
+        if self.answered_at is None or self.ended_at is None:
+            return None
+        return max(self.ended_at - self.answered_at, timedelta(0))
+
+    @property
+    def merged(self) -> bool:
+        return len(self.call_ids) > 1
+
+
+def sort_key(event: Event) -> tuple[datetime, Rank, bytes]:
+    return (event.timestamp, event.rank, event.canonical())
+
+
+def ordered(events: Iterable[Event]) -> list[Event]:
+    """Distinct events in fold order."""
+    unique = {event.canonical(): event for event in events}
+    return sorted(unique.values(), key=sort_key)
+
+
+def fold(
+    events: Iterable[Event],
+    *,
+    now: datetime | None = None,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+) -> Call:
+    """Fold a story's events into a :class:`Call`.
+
+    ``now`` is only used to close a call as stale when no ``ended`` arrived within
+    ``stale_after`` of its last event; without it the fold depends on the events alone.
+    """
+    seq = ordered(events)
+    if not seq:
+        raise ValueError("a call needs at least one event")
+    first = seq[0]
+    primary = first.call_id
+    ids = {e.call_id for e in seq} | {e.merged_id for e in seq if e.merged_id}
+    merged_at = next((e.timestamp for e in seq if e.is_transfer), None)
+
+    rung: dict[str, Participant] = {}
+    steps: list[Step] = []
+    transfers: list[Transfer] = []
+    answered_by: Participant | None = None
+    answered_at: datetime | None = None
+    connected: Participant | None = None
+    end: Event | None = None
+
+    for event in seq:
+        consult = event.call_id != primary and (merged_at is None or event.timestamp < merged_at)
+        if event.status == "ended":
+            end = event
+            continue
+        end = None  # something happened after an earlier `ended`: that was only a leg
+        if event.status == "created":
+            steps.append(Step(at=event.timestamp, kind="created", call_id=event.call_id))
+        elif event.status == "ringing":
+            new = _add_people(rung, event.destination.people)
+            if new:
+                steps.append(
+                    Step(
+                        at=event.timestamp,
+                        kind="ringing",
+                        call_id=event.call_id,
+                        people=new,
+                        consult=consult,
+                    )
+                )
+        elif event.status == "in-progress":
+            who = event.destination.people
+            person = who[0] if who else None
+            if not consult and answered_at is None:
+                answered_at, answered_by = event.timestamp, person
+            if person is not None and (consult or connected is None or person.key != connected.key):
+                steps.append(
+                    Step(
+                        at=event.timestamp,
+                        kind="answered",
+                        call_id=event.call_id,
+                        people=(person,),
+                        consult=consult,
+                    )
+                )
+            if not consult:
+                connected = person
+        else:  # a transfer
+            to = event.destination.people
+            transfers.append(
+                Transfer(at=event.timestamp, kind=event.transfer_kind, by=event.redirector, to=to)
+            )
+            steps.append(
+                Step(
+                    at=event.timestamp,
+                    kind="transfer",
+                    call_id=event.call_id,
+                    people=to,
+                    by=event.redirector,
+                    transfer_kind=event.transfer_kind,
+                )
+            )
+            if event.transfer_kind == "warm" and to:
+                connected = to[0]
+
+    if answered_at is None:
+        # Only consult-call answers were seen (out of order): any answer still means answered.
+        answer = next((e for e in seq if e.status == "in-progress"), None)
+        if answer is not None:
+            answered_at = answer.timestamp
+            people = answer.destination.people
+            answered_by = people[0] if people else None
+
+    last_at = seq[-1].timestamp
+    ended_at: datetime | None = None
+    reason: str | None = None
+    if end is not None:
+        ended_at, reason = end.timestamp, end.reason
+        steps.append(Step(at=end.timestamp, kind="ended", call_id=end.call_id, reason=end.reason))
+    elif now is not None and now - last_at >= stale_after:
+        ended_at, reason = last_at, STALE_REASON
+        steps.append(Step(at=last_at, kind="ended", call_id=primary, reason=STALE_REASON))
+
+    rung_keys = set(rung)
+    return Call(
+        call_id=primary,
+        call_ids=tuple(sorted(ids)),
+        direction=first.direction,
+        caller=first.caller,
+        dialled=first.destination.number,
+        started_at=first.timestamp,
+        last_event_at=last_at,
+        rung=tuple(rung.values()),
+        answered_by=answered_by,
+        answered_at=answered_at,
+        picked_up=answered_by is not None and answered_by.key not in rung_keys,
+        connected=connected,
+        transfers=tuple(transfers),
+        ended_at=ended_at,
+        end_reason=reason,
+        steps=tuple(steps),
+        event_count=len(seq),
+    )
+
+
+def _add_people(
+    known: dict[str, Participant], people: tuple[Participant, ...]
+) -> tuple[Participant, ...]:
+    new: list[Participant] = []
+    for person in people:
+        if person.key not in known:
+            known[person.key] = person
+            new.append(person)
+    return tuple(new)

@@ -1,0 +1,282 @@
+"""Provider payload -> typed :class:`Event`.
+
+The provider (Voys / VoIPGRID "v2" call notifications) sends one JSON object per call
+state change. This module is the only place that knows its wire shape. It is pure: bytes
+in, a frozen :class:`Event` or an :class:`InvalidEvent` naming the offending field out.
+
+Validation is strict on types and on the fields every status needs, tolerant of extra
+fields (the provider adds some, e.g. ``id`` in its Zapier sample) and of the optional
+ones (``name``/``account_number`` may be null, lists may be missing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Final, Literal
+
+import msgspec
+
+Direction = Literal["inbound", "outbound"]
+TransferKind = Literal["warm", "cold", "blind"]
+
+SUPPORTED_VERSION: Final = "v2"
+STATUSES: Final = (
+    "created",
+    "ringing",
+    "in-progress",
+    "warm-transfer",
+    "cold-transfer",
+    "transfer",
+    "ended",
+)
+TRANSFER_STATUSES: Final = frozenset({"warm-transfer", "cold-transfer", "transfer"})
+END_REASONS: Final = ("completed", "busy", "no-answer", "failed", "cancelled", "abandon")
+
+
+class Rank(IntEnum):
+    """Fold order of statuses that share a timestamp (whole seconds are common)."""
+
+    CREATED = 0
+    RINGING = 1
+    ANSWERED = 2
+    TRANSFER = 3
+    ENDED = 4
+
+
+STATUS_RANK: Final[dict[str, Rank]] = {
+    "created": Rank.CREATED,
+    "ringing": Rank.RINGING,
+    "in-progress": Rank.ANSWERED,
+    "warm-transfer": Rank.TRANSFER,
+    "cold-transfer": Rank.TRANSFER,
+    "transfer": Rank.TRANSFER,
+    "ended": Rank.ENDED,
+}
+
+
+class Participant(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A party to a call: the caller, someone rung, the answerer, a redirector."""
+
+    number: str
+    name: str | None = None
+    account_number: int | str | None = None
+    user_numbers: tuple[str, ...] = ()
+    user_emails: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """Name when known, else the number, as a human would want to read it."""
+        return self.name or self.number or "unknown"
+
+    @property
+    def key(self) -> str:
+        """Identity used to de-duplicate people across events (account, else number)."""
+        if self.account_number is not None:
+            return f"account:{self.account_number}"
+        return f"number:{self.number}"
+
+
+class Destination(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    number: str
+    target: Participant | None = None
+    targets: tuple[Participant, ...] = ()
+
+    @property
+    def people(self) -> tuple[Participant, ...]:
+        """``target`` and ``targets`` together (in-progress uses either spelling)."""
+        if self.target is None:
+            return self.targets
+        return (self.target, *self.targets)
+
+
+class _Wire(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload as sent; unknown fields are ignored by msgspec."""
+
+    call_id: str
+    timestamp: str
+    status: str
+    version: str
+    direction: str
+    caller: Participant
+    destination: Destination
+    merged_id: str | None = None
+    redirector: Participant | None = None
+    reason: str | None = None
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One validated provider notification."""
+
+    call_id: str
+    timestamp: datetime  # always timezone-aware (UTC when the provider sent no offset)
+    status: str  # one of STATUSES
+    direction: Direction
+    caller: Participant
+    destination: Destination
+    merged_id: str | None = None
+    redirector: Participant | None = None
+    reason: str | None = None
+
+    @property
+    def rank(self) -> Rank:
+        return STATUS_RANK[self.status]
+
+    @property
+    def is_transfer(self) -> bool:
+        return self.status in TRANSFER_STATUSES
+
+    @property
+    def transfer_kind(self) -> TransferKind:
+        if self.status == "warm-transfer":
+            return "warm"
+        if self.status == "cold-transfer":
+            return "cold"
+        return "blind"
+
+    def canonical(self) -> bytes:
+        """Deterministic encoding of everything this bridge understands of the event."""
+        return _encoder.encode(self)
+
+    def dedupe_key(self) -> str:
+        """Identical redeliveries share this key (extra, unknown fields do not count)."""
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+class InvalidEvent(ValueError):
+    """The payload is JSON but not a notification we can accept; ``path`` names the field."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class NotJSON(ValueError):
+    """The body is not a JSON document."""
+
+
+_encoder: Final = msgspec.json.Encoder(order="deterministic")
+_decoder: Final = msgspec.json.Decoder(_Wire)
+_any_decoder: Final = msgspec.json.Decoder()
+
+_MSGSPEC_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_TYPE_NAMES = {
+    "`str`": "string",
+    "`int`": "integer",
+    "`object`": "object",
+    "`array`": "array",
+    "`null`": "null",
+    "`bool`": "boolean",
+    "`float`": "number",
+    "`str | null`": "string or null",
+    "`int | str | null`": "integer, string or null",
+    "`object | null`": "object or null",
+    "`array | null`": "array or null",
+}
+
+
+def _path_and_problem(err: msgspec.ValidationError) -> tuple[str, str]:
+    """Turn msgspec's ``Expected `str`, got `int` - at `$.a[0].b``` into (path, problem)."""
+    text = str(err)
+    match = _MSGSPEC_PATH.search(text)
+    path = match.group("path").lstrip(".") if match else ""
+    problem = text[: match.start()] if match else text
+    if problem.startswith("Expected "):
+        got = ""
+        expected = problem.removeprefix("Expected ")
+        if ", got " in expected:
+            expected, got = expected.split(", got ", 1)
+        expected = _TYPE_NAMES.get(expected, expected.strip("`"))
+        got = _TYPE_NAMES.get(got, got.strip("`"))
+        problem = f"expected {expected}" + (f", got {got}" if got else "")
+    elif problem.startswith("Object missing required field "):
+        field = problem.removeprefix("Object missing required field ").strip("`")
+        path = f"{path}.{field}" if path else field
+        problem = "required field is missing"
+    return path, problem
+
+
+def parse_timestamp(text: str) -> datetime:
+    """ISO 8601 with or without fraction and offset; a missing offset means UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidEvent(
+            "timestamp", f"expected an ISO 8601 date-time, got {text[:40]!r}"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def decode(body: bytes) -> Event:
+    """Validate one notification body.
+
+    Raises :class:`NotJSON` when the body is not JSON at all and :class:`InvalidEvent`
+    (with the field path) when it is JSON of the wrong shape.
+    """
+    try:
+        wire = _decoder.decode(body)
+    except msgspec.ValidationError as err:
+        # Distinguish "not JSON" from "JSON of the wrong shape".
+        path, problem = _path_and_problem(err)
+        raise InvalidEvent(path, problem) from None
+    except msgspec.DecodeError:
+        try:
+            doc = _any_decoder.decode(body)
+        except msgspec.DecodeError:
+            raise NotJSON("body is not valid JSON") from None
+        if not isinstance(doc, dict):
+            raise InvalidEvent("", "expected a JSON object") from None
+        raise InvalidEvent("", "malformed notification") from None  # pragma: no cover
+    return _check(wire)
+
+
+def _check(wire: _Wire) -> Event:
+    if wire.version != SUPPORTED_VERSION:
+        raise InvalidEvent(
+            "version",
+            f"unsupported version {wire.version!r}: this bridge understands only "
+            f"{SUPPORTED_VERSION!r} notifications (choose v2 in the provider's portal)",
+        )
+    if wire.status not in STATUS_RANK:
+        raise InvalidEvent(
+            "status", f"unknown status {wire.status[:40]!r} (expected one of {', '.join(STATUSES)})"
+        )
+    if wire.direction not in ("inbound", "outbound"):
+        raise InvalidEvent(
+            "direction", f"expected 'inbound' or 'outbound', got {wire.direction[:40]!r}"
+        )
+    if not wire.call_id.strip():
+        raise InvalidEvent("call_id", "must not be empty")
+    if wire.status in TRANSFER_STATUSES and wire.merged_id is not None and not wire.merged_id:
+        raise InvalidEvent("merged_id", "must not be empty")
+    if wire.merged_id is not None and wire.merged_id == wire.call_id:
+        raise InvalidEvent("merged_id", "must differ from call_id")
+    direction: Direction = "inbound" if wire.direction == "inbound" else "outbound"
+    return Event(
+        call_id=wire.call_id,
+        timestamp=parse_timestamp(wire.timestamp),
+        status=wire.status,
+        direction=direction,
+        caller=wire.caller,
+        destination=wire.destination,
+        merged_id=wire.merged_id or None,
+        redirector=wire.redirector,
+        reason=wire.reason if wire.status == "ended" else None,
+    )
+
+
+_event_decoder: Final = msgspec.json.Decoder(Event)
+
+
+def encode_event(event: Event) -> bytes:
+    """Storage encoding (the canonical form); :func:`decode_stored` reads it back."""
+    return event.canonical()
+
+
+def decode_stored(data: bytes) -> Event:
+    return _event_decoder.decode(data)

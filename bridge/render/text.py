@@ -1,0 +1,81 @@
+"""Plain-text rendering of a call: dry-run log lines and `callbridge route` output (pure)."""
+
+from __future__ import annotations
+
+from datetime import timedelta, tzinfo
+
+from bridge.calls import Call, Step
+from bridge.events import Participant
+
+_PHASE_ICON = {"new": "📞", "ringing": "🔔", "answered": "🟢", "ended": "⏹"}
+
+
+def duration(value: timedelta | None) -> str:
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def person(p: Participant | None) -> str:
+    if p is None:
+        return "unknown"
+    if p.name and p.number and p.name != p.number:
+        return f"{p.name} ({p.number})"
+    return p.label
+
+
+def people(ps: tuple[Participant, ...]) -> str:
+    return ", ".join(person(p) for p in ps) or "nobody"
+
+
+def headline(call: Call) -> str:
+    """The call's current state at a glance, on one line."""
+    parts = [
+        _PHASE_ICON[call.phase],
+        f"{call.direction} call from {person(call.caller)} to {call.dialled}:",
+    ]
+    if call.phase == "ended":
+        if call.missed:
+            reason = call.end_reason or "unknown"
+            parts.append(f"MISSED ({reason}), rang {duration(call.ring_time)}")
+            if call.rung:
+                parts.append(f"at {people(call.rung)}")
+        else:
+            parts.append(
+                f"ended, answered by {person(call.answered_by)}, talked {duration(call.talk_time)}"
+            )
+    elif call.phase == "answered":
+        parts.append(f"talking to {person(call.connected or call.answered_by)}")
+    elif call.phase == "ringing":
+        parts.append(f"ringing {people(call.rung)}")
+    else:
+        parts.append("new")
+    if call.transfers:
+        parts.append(f"[{len(call.transfers)} transfer(s)]")
+    return " ".join(parts)
+
+
+def step_line(step: Step, tz: tzinfo) -> str:
+    """One thread reply of the call's story."""
+    at = step.at.astimezone(tz).strftime("%H:%M:%S")
+    consult = " (consultation)" if step.consult else ""
+    match step.kind:
+        case "created":
+            text = "call came in"
+        case "ringing":
+            text = f"ringing {people(step.people)}{consult}"
+        case "answered":
+            text = f"answered by {people(step.people)}{consult}"
+        case "transfer":
+            kind = step.transfer_kind or "blind"
+            text = f"{kind} transfer by {person(step.by)} to {people(step.people)}"
+        case "ended":
+            text = f"ended ({step.reason or 'unknown'})"
+    return f"{at} {text}"

@@ -1,0 +1,102 @@
+"""Durable storage of provider events and of each call story's bookkeeping.
+
+The store is the single source of truth: the dispatcher keeps no state that a restart (or,
+with PostgreSQL, another instance) could not rebuild from here.
+
+Vocabulary:
+
+* **event**: one accepted notification, stored before it is acknowledged, with a
+  monotonically increasing ``seq`` (arrival order) and a ``dedupe_key``.
+* **story**: the set of provider call ids that make one call for the user. A transfer that
+  names ``merged_id`` joins the two ids' stories. A story's id is the first call id the store
+  saw of it; when two stories merge, the one first seen survives and the other's ids now
+  resolve to it (:meth:`Store.resolve`).
+* **dirty**: a story has events the dispatcher has not yet folded and emitted. Stories are
+  marked dirty in the same transaction that stores their event, and cleaned by
+  :meth:`Store.save_state` only when no newer event arrived in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from bridge.events import Event
+
+AddStatus = Literal["accepted", "duplicate"]
+
+
+class StoreError(Exception):
+    """The store cannot be reached or failed; the caller should answer 503 and retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    status: AddStatus
+    story_id: str
+    seq: int  # the stored event's seq (the original one for a duplicate)
+    merged_from: str | None = None  # a story id that this event merged into ``story_id``
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    story_id: str
+    call_ids: tuple[str, ...]
+    events: tuple[Event, ...]  # in arrival (seq) order
+    max_seq: int
+    first_stored_at: datetime  # when the first event of the story was received
+    digest: str | None  # what save_state recorded last (None: never emitted)
+    ended_at: datetime | None  # as recorded by save_state
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release resources."""
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` when the store is not usable."""
+
+    async def add_event(self, event: Event, received_at: datetime) -> Added:
+        """Store one event durably (committed when this returns) and mark its story dirty.
+
+        Concurrent calls share one commit (group commit). An event whose
+        ``event.dedupe_key()`` is already stored changes nothing and returns
+        ``status="duplicate"``.
+        """
+
+    async def resolve(self, call_id: str) -> str | None:
+        """The story id a provider call id belongs to, or None when unknown."""
+
+    async def story(self, story_id: str) -> Story | None:
+        """All events of the story ``story_id`` resolves to (any id of the story works)."""
+
+    async def dirty_stories(self, limit: int = 1000) -> list[str]:
+        """Story ids with events not yet emitted (oldest first)."""
+
+    async def save_state(
+        self,
+        story_id: str,
+        *,
+        upto_seq: int,
+        digest: str,
+        ended_at: datetime | None,
+        last_event_at: datetime,
+    ) -> bool:
+        """Record what was emitted for the story after folding events up to ``upto_seq``.
+
+        Clears the dirty mark unless an event with a higher seq arrived meanwhile; returns
+        True when the story is clean afterwards.
+        """
+
+    async def open_stories(self, last_event_before: datetime, limit: int = 1000) -> list[str]:
+        """Stories not ended whose last event is older than the cutoff (stale candidates)."""
+
+    async def count_open(self) -> int:
+        """Stories not yet ended (the "active calls" gauge)."""
+
+    async def purge(self, ended_before: datetime) -> int:
+        """Delete stories that ended before the cutoff, with their events; return how many."""

@@ -5,7 +5,8 @@ calls merged into it by a transfer (the consult call B->C of an attended transfe
 own ``call_id``; at the transfer one id survives and the other is named ``merged_id``).
 The store keeps which ids belong together; this module only folds their events.
 
-The fold sorts by (timestamp, status rank, canonical encoding) and drops exact duplicates,
+The fold sorts by (second, status rank, exact timestamp, canonical encoding; see
+:func:`sort_key`) and drops exact duplicates,
 so any arrival order and any duplication of the same events gives the same :class:`Call`.
 (DESIGN.md mentions arrival order as the last tie-break; identical events are duplicates and
 different ones are ordered by their content instead, which keeps the fold a function of the
@@ -114,8 +115,15 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
         return len(self.call_ids) > 1
 
 
-def sort_key(event: Event) -> tuple[datetime, Rank, bytes]:
-    return (event.timestamp, event.rank, event.canonical())
+def sort_key(event: Event) -> tuple[datetime, Rank, datetime, bytes]:
+    """Second, then status rank, then the exact time.
+
+    The provider sends some timestamps with microseconds and some truncated to the second, so
+    ``ringing`` at ``09:41:07`` may follow ``created`` at ``09:41:07.972``: within one second the
+    status rank, not the fraction, decides.
+    """
+    second = event.timestamp.replace(microsecond=0)
+    return (second, event.rank, event.timestamp, event.canonical())
 
 
 def ordered(events: Iterable[Event]) -> list[Event]:
@@ -141,7 +149,9 @@ def fold(
     first = seq[0]
     primary = first.call_id
     ids = {e.call_id for e in seq} | {e.merged_id for e in seq if e.merged_id}
-    merged_at = next((e.timestamp for e in seq if e.is_transfer), None)
+    # Events on another id before the first transfer (in fold order, so an event sharing the
+    # transfer's whole-second timestamp is still placed correctly) belong to a consult call.
+    merged_pos = next((i for i, e in enumerate(seq) if e.is_transfer), len(seq))
 
     rung: dict[str, Participant] = {}
     steps: list[Step] = []
@@ -149,10 +159,11 @@ def fold(
     answered_by: Participant | None = None
     answered_at: datetime | None = None
     connected: Participant | None = None
+    talked: set[str] = set()  # everyone seen answering, on the call or a consult call
     end: Event | None = None
 
-    for event in seq:
-        consult = event.call_id != primary and (merged_at is None or event.timestamp < merged_at)
+    for pos, event in enumerate(seq):
+        consult = event.call_id != primary and pos < merged_pos
         if event.status == "ended":
             end = event
             continue
@@ -160,32 +171,17 @@ def fold(
         if event.status == "created":
             steps.append(Step(at=event.timestamp, kind="created", call_id=event.call_id))
         elif event.status == "ringing":
-            new = _add_people(rung, event.destination.people)
-            if new:
-                steps.append(
-                    Step(
-                        at=event.timestamp,
-                        kind="ringing",
-                        call_id=event.call_id,
-                        people=new,
-                        consult=consult,
-                    )
-                )
+            if new := _add_people(rung, event.destination.people):
+                steps.append(_step(event, "ringing", new, consult))
         elif event.status == "in-progress":
             who = event.destination.people
             person = who[0] if who else None
+            if person is not None:
+                talked.add(person.key)
             if not consult and answered_at is None:
                 answered_at, answered_by = event.timestamp, person
             if person is not None and (consult or connected is None or person.key != connected.key):
-                steps.append(
-                    Step(
-                        at=event.timestamp,
-                        kind="answered",
-                        call_id=event.call_id,
-                        people=(person,),
-                        consult=consult,
-                    )
-                )
+                steps.append(_step(event, "answered", (person,), consult))
             if not consult:
                 connected = person
         else:  # a transfer
@@ -193,36 +189,19 @@ def fold(
             transfers.append(
                 Transfer(at=event.timestamp, kind=event.transfer_kind, by=event.redirector, to=to)
             )
-            steps.append(
-                Step(
-                    at=event.timestamp,
-                    kind="transfer",
-                    call_id=event.call_id,
-                    people=to,
-                    by=event.redirector,
-                    transfer_kind=event.transfer_kind,
-                )
-            )
-            if event.transfer_kind == "warm" and to:
+            steps.append(_transfer_step(event))
+            if event.transfer_kind == "warm" and to and to[0].key in talked:
+                # Semi-attended: transferred while the target still rings; their own
+                # `in-progress` will connect them (and show up as a step).
                 connected = to[0]
 
     if answered_at is None:
-        # Only consult-call answers were seen (out of order): any answer still means answered.
-        answer = next((e for e in seq if e.status == "in-progress"), None)
-        if answer is not None:
-            answered_at = answer.timestamp
-            people = answer.destination.people
-            answered_by = people[0] if people else None
+        answered_at, answered_by = _any_answer(seq)
 
     last_at = seq[-1].timestamp
-    ended_at: datetime | None = None
-    reason: str | None = None
-    if end is not None:
-        ended_at, reason = end.timestamp, end.reason
-        steps.append(Step(at=end.timestamp, kind="ended", call_id=end.call_id, reason=end.reason))
-    elif now is not None and now - last_at >= stale_after:
-        ended_at, reason = last_at, STALE_REASON
-        steps.append(Step(at=last_at, kind="ended", call_id=primary, reason=STALE_REASON))
+    closing = _closing(end, primary, last_at, now, stale_after)
+    if closing is not None:
+        steps.append(closing)
 
     rung_keys = set(rung)
     return Call(
@@ -236,14 +215,56 @@ def fold(
         rung=tuple(rung.values()),
         answered_by=answered_by,
         answered_at=answered_at,
-        picked_up=answered_by is not None and answered_by.key not in rung_keys,
+        # Auto-answer (nothing rang at all) is not a pickup.
+        picked_up=answered_by is not None and bool(rung_keys) and answered_by.key not in rung_keys,
         connected=connected,
         transfers=tuple(transfers),
-        ended_at=ended_at,
-        end_reason=reason,
+        ended_at=closing.at if closing else None,
+        end_reason=closing.reason if closing else None,
         steps=tuple(steps),
         event_count=len(seq),
     )
+
+
+def _step(event: Event, kind: StepKind, people: tuple[Participant, ...], consult: bool) -> Step:
+    return Step(
+        at=event.timestamp, kind=kind, call_id=event.call_id, people=people, consult=consult
+    )
+
+
+def _any_answer(seq: list[Event]) -> tuple[datetime | None, Participant | None]:
+    """Only consult-call answers were seen (events missing): any answer still means answered."""
+    answer = next((e for e in seq if e.status == "in-progress"), None)
+    if answer is None:
+        return None, None
+    people = answer.destination.people
+    return answer.timestamp, people[0] if people else None
+
+
+def _transfer_step(event: Event) -> Step:
+    return Step(
+        at=event.timestamp,
+        kind="transfer",
+        call_id=event.call_id,
+        people=event.destination.people,
+        by=event.redirector,
+        transfer_kind=event.transfer_kind,
+    )
+
+
+def _closing(
+    end: Event | None,
+    primary: str,
+    last_at: datetime,
+    now: datetime | None,
+    stale_after: timedelta,
+) -> Step | None:
+    """The final ``ended`` step: the provider's, or a stale close when it never came."""
+    if end is not None:
+        return Step(at=end.timestamp, kind="ended", call_id=end.call_id, reason=end.reason)
+    if now is not None and now - last_at >= stale_after:
+        return Step(at=last_at, kind="ended", call_id=primary, reason=STALE_REASON)
+    return None
 
 
 def _add_people(

@@ -1,0 +1,436 @@
+"""``callbridge simulate``: play the provider's call flows against a running bridge.
+
+Demo (every scenario once), smoke test (exit status) and load generator (``--calls N --rate R
+--concurrency C``). The events of one call are sent in order, one after the other (gaps between
+them compressed by ``--speed``, or none at all by default); calls are started at ``--rate`` calls
+per second and at most ``--concurrency`` requests are in flight.
+
+The core, :func:`simulate`, takes the HTTP session, the clocks and the progress sink as
+arguments so that tests can drive it against a local server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, Protocol
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from bridge.scenarios import SCENARIOS, Payload, ScenarioContext
+
+DEFAULT_URL: Final = "http://127.0.0.1:8080/notifications"
+MAX_PROBLEMS: Final = 5
+
+
+class Unreachable(Exception):
+    """The bridge did not accept a connection before answering anything."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot reach {url}: {reason}; is `callbridge serve` running?")
+
+
+class Progress(Protocol):
+    def update(self, n: int = 1) -> object: ...
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> object:
+        return None
+
+
+@dataclass(frozen=True)
+class Options:
+    url: str = DEFAULT_URL
+    token: str | None = field(default=None, repr=False)
+    scenarios: tuple[str, ...] = tuple(SCENARIOS)
+    calls: int | None = None  # None: each scenario once (demo); N: load mode
+    rate: float = 50.0  # calls started per second
+    concurrency: int = 16  # requests in flight at most
+    seed: int = 0
+    shuffle: bool = False  # random order plus one duplicate per call
+    speed: float = 0.0  # 0: back to back; S: the call's real gaps divided by S
+    timeout: float = 10.0  # seconds per request
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    scenario: str
+    call_ids: tuple[str, ...]
+    bodies: tuple[bytes, ...]
+    delays: tuple[float, ...]  # seconds to wait before sending each body
+
+
+@dataclass(frozen=True)
+class CallResult:
+    scenario: str
+    call_ids: tuple[str, ...]
+    events: int
+    accepted: int
+    duplicates: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    sent: int
+    accepted: int
+    duplicates: int
+    rejected: int  # 4xx
+    errors: int  # 5xx, timeouts, connection failures
+    elapsed: float
+    latencies: tuple[float, ...]  # seconds, of every answered request
+    problems: tuple[str, ...]  # the first few rejections/errors, with their bodies
+    calls: tuple[CallResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.sent > 0 and self.accepted + self.duplicates == self.sent
+
+    def percentile(self, q: int) -> float | None:
+        """The q-th percentile of the acknowledgement latency (seconds)."""
+        data = sorted(self.latencies)
+        if not data:
+            return None
+        if len(data) == 1:
+            return data[0]
+        return statistics.quantiles(data, n=100, method="inclusive")[q - 1]
+
+    def render(self) -> str:
+        rate = self.sent / self.elapsed if self.elapsed > 0 else 0.0
+        lines = [
+            f"sent        {self.sent} events in {len(self.calls)} calls",
+            f"accepted    {self.accepted}",
+            f"duplicates  {self.duplicates}",
+            f"rejected    {self.rejected}",
+            f"errors      {self.errors}",
+            f"elapsed     {self.elapsed:.2f} s ({rate:.1f} events/s)",
+        ]
+        if self.latencies:
+            parts = [f"p{q} {_ms(self.percentile(q))}" for q in (50, 95, 99)]
+            parts.append(f"max {_ms(max(self.latencies))}")
+            lines.append("ack latency " + "  ".join(parts))
+        lines.extend(f"  {problem}" for problem in self.problems)
+        return "\n".join(lines)
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def display_url(url: str) -> str:
+    """The URL without query or credentials (a token may be passed as ``?token=``)."""
+    parsed = URL(url).with_query(None).with_fragment(None)
+    return str(parsed.with_user(None) if parsed.is_absolute() else parsed)
+
+
+def plan_call(scenario: str, options: Options, rng: random.Random, start: datetime) -> PlannedCall:
+    """Build one call's request bodies (pure, given the random generator)."""
+    ctx = ScenarioContext(start, seed=rng)
+    payloads = SCENARIOS[scenario].build(ctx)
+    if options.shuffle:
+        payloads = list(payloads)
+        rng.shuffle(payloads)
+        payloads.insert(rng.randrange(len(payloads) + 1), rng.choice(payloads))
+    delays = _delays(payloads, options.speed) if options.speed > 0 and not options.shuffle else ()
+    return PlannedCall(
+        scenario=scenario,
+        call_ids=tuple(ctx.legs.values()),
+        bodies=tuple(msgspec.json.encode(p) for p in payloads),
+        delays=delays or (0.0,) * len(payloads),
+    )
+
+
+def _delays(payloads: Sequence[Payload], speed: float) -> tuple[float, ...]:
+    times = [datetime.fromisoformat(p["timestamp"]) for p in payloads]
+    gaps = [0.0] + [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    return tuple(max(gap, 0.0) / speed for gap in gaps)
+
+
+def plan(options: Options, now: Callable[[], datetime]) -> Iterator[PlannedCall]:
+    """The calls to make, built lazily (each starts at the wall-clock time it is launched)."""
+    rng = random.Random(options.seed)  # noqa: S311 - reproducible sample data, not security
+    if options.calls is None:
+        for name in options.scenarios:
+            yield plan_call(name, options, rng, now())
+    else:
+        for _ in range(options.calls):
+            yield plan_call(rng.choice(options.scenarios), options, rng, now())
+
+
+class _Tally:
+    """Mutable counters of one run (private to :func:`simulate`)."""
+
+    def __init__(self) -> None:
+        self.sent = self.accepted = self.duplicates = self.rejected = self.errors = 0
+        self.answered = False
+        self.latencies: list[float] = []
+        self.problems: list[str] = []
+        self.calls: list[CallResult] = []
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+
+
+async def simulate(
+    session: aiohttp.ClientSession,
+    options: Options,
+    progress: Progress | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Summary:
+    """Send the planned calls; raise :class:`Unreachable` if the bridge never answers."""
+    tally = _Tally()
+    bar = progress or _NoProgress()
+    gate = asyncio.Semaphore(options.concurrency)
+    headers = {"Content-Type": "application/json"}
+    if options.token:
+        headers["Authorization"] = f"Bearer {options.token}"
+    shown = display_url(options.url)
+    timeout = aiohttp.ClientTimeout(total=options.timeout)
+
+    async def post(call: PlannedCall, index: int, body: bytes) -> str | None:
+        """Send one event; return the bridge's status ("accepted"/"duplicate") or None."""
+        where = f"{call.scenario} event {index + 1}/{len(call.bodies)}"
+        async with gate:
+            tally.sent += 1
+            started = clock()
+            try:
+                async with session.post(
+                    options.url, data=body, headers=headers, timeout=timeout
+                ) as resp:
+                    text = await resp.text(errors="replace")
+                    status = resp.status
+            except aiohttp.ClientConnectorError as err:
+                if not tally.answered:
+                    raise Unreachable(shown, _reason(err)) from None
+                tally.errors += 1
+                tally.problem(f"{where}: cannot connect: {_reason(err)}")
+                return None
+            except (aiohttp.ClientError, TimeoutError) as err:
+                tally.errors += 1
+                tally.problem(f"{where}: {type(err).__name__}: {err or 'timed out'}")
+                return None
+            tally.answered = True
+            tally.latencies.append(clock() - started)
+        return _classify(tally, where, status, text)
+
+    async def run_call(call: PlannedCall) -> None:
+        accepted = duplicates = 0
+        for index, (body, delay) in enumerate(zip(call.bodies, call.delays, strict=True)):
+            if delay > 0:
+                await sleep(delay)
+            outcome = await post(call, index, body)
+            accepted += outcome == "accepted"
+            duplicates += outcome == "duplicate"
+        failed = len(call.bodies) - accepted - duplicates
+        tally.calls.append(
+            CallResult(call.scenario, call.call_ids, len(call.bodies), accepted, duplicates, failed)
+        )
+        bar.update(1)
+
+    began = clock()
+    try:
+        async with asyncio.TaskGroup() as group:
+            for number, call in enumerate(plan(options, now)):
+                delay = began + number / options.rate - clock()
+                if delay > 0:
+                    await sleep(delay)
+                group.create_task(run_call(call), name=f"simulate-call-{number}")
+    except* Unreachable as failures:
+        raise failures.exceptions[0] from None
+    return Summary(
+        sent=tally.sent,
+        accepted=tally.accepted,
+        duplicates=tally.duplicates,
+        rejected=tally.rejected,
+        errors=tally.errors,
+        elapsed=clock() - began,
+        latencies=tuple(tally.latencies),
+        problems=tuple(tally.problems),
+        calls=tuple(tally.calls),
+    )
+
+
+def _classify(tally: _Tally, where: str, status: int, text: str) -> str | None:
+    if 200 <= status < 300:
+        try:
+            answer = msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            answer = None
+        if isinstance(answer, dict) and answer.get("status") == "duplicate":
+            tally.duplicates += 1
+            return "duplicate"
+        tally.accepted += 1
+        return "accepted"
+    body = " ".join(text.split())[:300]
+    hint = " (check --token or CALLBRIDGE_WEBHOOK_TOKEN)" if status == 401 else ""
+    tally.problem(f"{where}: HTTP {status}{hint}: {body}")
+    if 400 <= status < 500:
+        tally.rejected += 1
+    else:
+        tally.errors += 1
+    return None
+
+
+def _reason(err: aiohttp.ClientConnectorError) -> str:
+    errno = err.os_error.errno
+    if errno:
+        return os.strerror(errno).lower()
+    return str(err.os_error) or type(err.os_error).__name__
+
+
+# ---- command line ----------------------------------------------------------------------
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
+def _scenario(text: str) -> str:
+    if text == "all" or text in SCENARIOS:
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown scenario {text!r}; choose 'all' or one of: {', '.join(SCENARIOS)}"
+    )
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``simulate`` options to ``parser``."""
+    parser.description = (
+        "Send realistic provider call notifications to a running bridge "
+        f"(scenarios: {', '.join(SCENARIOS)})."
+    )
+    parser.add_argument(
+        "--url",
+        default=None,
+        help=f"notification URL (env CALLBRIDGE_URL; default {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="webhook token, sent as 'Authorization: Bearer' (env CALLBRIDGE_WEBHOOK_TOKEN)",
+    )
+    parser.add_argument(
+        "--scenario",
+        type=_scenario,
+        default="all",
+        metavar="NAME|all",
+        help="which call flow to send (default: all)",
+    )
+    parser.add_argument(
+        "--calls",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="load mode: send N calls drawn at random from the scenarios",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive(float),
+        default=50.0,
+        metavar="R",
+        help="calls started per second (default 50)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive(int),
+        default=16,
+        metavar="C",
+        help="requests in flight at most (default 16)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="send each call's events in random order plus one duplicate (robustness demo)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive(float),
+        default=None,
+        metavar="S",
+        help="keep the calls' real gaps between events, S times faster (default: no gaps)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-call lines")
+
+
+def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Options:
+    env = os.environ if environ is None else environ
+    scenario: str = args.scenario
+    return Options(
+        url=args.url or env.get("CALLBRIDGE_URL") or DEFAULT_URL,
+        token=args.token or env.get("CALLBRIDGE_WEBHOOK_TOKEN") or None,
+        scenarios=tuple(SCENARIOS) if scenario == "all" else (scenario,),
+        calls=None if args.calls is None else int(args.calls),
+        rate=float(args.rate),
+        concurrency=int(args.concurrency),
+        seed=int(args.seed),
+        shuffle=bool(args.shuffle),
+        speed=float(args.speed or 0.0),
+    )
+
+
+def _check_url(url: str) -> str | None:
+    parsed = URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return f"--url: expected an http(s) URL like {DEFAULT_URL}, got {display_url(url)!r}"
+    return None
+
+
+async def _main(options: Options, progress: Progress) -> Summary:
+    connector = aiohttp.TCPConnector(limit=options.concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        return await simulate(session, options, progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``callbridge simulate``; returns the exit status."""
+    options = options_from(args)
+    if problem := _check_url(options.url):
+        print(f"callbridge simulate: {problem}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm  # noqa: PLC0415 - only this command needs it
+
+    total = options.calls if options.calls is not None else len(options.scenarios)
+    quiet = bool(args.quiet)
+    with tqdm(
+        total=total, unit="call", file=sys.stderr, disable=quiet or not sys.stderr.isatty()
+    ) as bar:
+        try:
+            summary = asyncio.run(_main(options, bar))
+        except Unreachable as err:
+            bar.close()
+            print(f"callbridge simulate: {err}", file=sys.stderr)
+            return 1
+    if not quiet and options.calls is None:
+        for call in summary.calls:
+            result = "ok" if call.failed == 0 else f"{call.failed} failed"
+            print(f"{call.scenario:<32} {' + '.join(call.call_ids)}  {call.events} events {result}")
+    print(summary.render())
+    return 0 if summary.ok else 1

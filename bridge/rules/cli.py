@@ -1,0 +1,161 @@
+"""`callbridge check [RULES]` and `callbridge route [--rules RULES] EVENTS...`.
+
+``bridge/cli.py`` owns argv and exit; these functions only configure a sub-parser and run
+with the parsed arguments, printing to stdout (results) and stderr (problems).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from bridge.calls import fold
+from bridge.events import Event, InvalidEvent, NotJSON, decode
+from bridge.rules.load import load_file
+from bridge.rules.match import route
+from bridge.rules.model import RulesError, Ruleset
+from bridge.rules.preview import describe
+
+INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
+
+
+def default_rules_path() -> Path:
+    """``$CALLBRIDGE_RULES``, else ``rules/example.yaml`` of a checkout, else /etc/callbridge."""
+    if env := os.environ.get("CALLBRIDGE_RULES"):
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[2] / "rules" / "example.yaml"
+    return checkout if checkout.is_file() else INSTALLED_RULES
+
+
+def configure_check(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Validate a rules file and run its tests."
+    parser.add_argument(
+        "rules",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="rules file (default: $CALLBRIDGE_RULES, else rules/example.yaml of the checkout, "
+        "else /etc/callbridge/rules.yaml)",
+    )
+
+
+def configure_route(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Dry run: fold recorded provider events into calls and show which routes match "
+        "and what would be posted where."
+    )
+    parser.add_argument("--rules", type=Path, default=None, help="rules file (as for `check`)")
+    parser.add_argument(
+        "events",
+        nargs="+",
+        help="event files: .json (one event or a list) or .jsonl (one per line); - for stdin",
+    )
+
+
+def _load(path: Path | None) -> Ruleset | None:
+    path = path or default_rules_path()
+    try:
+        return load_file(path)
+    except RulesError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(err.problems)} problem(s); the rules were not loaded", file=sys.stderr)
+    except OSError as err:
+        print(
+            f"{path}: cannot read the rules file: {err.strerror} (pass a path, or set "
+            "CALLBRIDGE_RULES)",
+            file=sys.stderr,
+        )
+    return None
+
+
+def run_check(args: argparse.Namespace) -> int:
+    ruleset = _load(args.rules)
+    if ruleset is None:
+        return 1
+    print(
+        f"OK: {ruleset.source} ({len(ruleset.routes)} routes, "
+        f"{len(ruleset.destinations)} destinations, {len(ruleset.tests)} tests passed)"
+    )
+    return 0
+
+
+@dataclass
+class _Input:
+    events: list[Event]
+    bad: int = 0
+
+
+def _documents(name: str, text: str) -> Iterator[tuple[str, bytes]]:
+    """(location, JSON bytes) of each event: a whole-file object or list, else JSON lines."""
+    try:
+        doc = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                yield f"{name}:{number}", line.encode()
+        return
+    for index, item in enumerate(doc if isinstance(doc, list) else [doc]):
+        where = f"{name}[{index}]" if isinstance(doc, list) else name
+        yield where, msgspec.json.encode(item)
+
+
+def _read(sources: list[str]) -> _Input:
+    found = _Input(events=[])
+    for source in sources:
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            print(f"{source}: cannot read: {err}", file=sys.stderr)
+            found.bad += 1
+            continue
+        for where, body in _documents("<stdin>" if source == "-" else source, text):
+            try:
+                found.events.append(decode(body))
+            except (NotJSON, InvalidEvent) as err:
+                print(f"{where}: skipped: {err}", file=sys.stderr)
+                found.bad += 1
+    return found
+
+
+def group(events: list[Event]) -> list[list[Event]]:
+    """Events per call story: ids joined by a transfer's ``merged_id`` belong together."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for event in events:
+        if event.merged_id:
+            parent[root(event.merged_id)] = root(event.call_id)
+    stories: dict[str, list[Event]] = {}
+    for event in events:
+        stories.setdefault(root(event.call_id), []).append(event)
+    return list(stories.values())
+
+
+def run_route(args: argparse.Namespace) -> int:
+    ruleset = _load(args.rules)
+    if ruleset is None:
+        return 1
+    found = _read(list(args.events))
+    calls = sorted((fold(story) for story in group(found.events)), key=lambda c: c.started_at)
+    for n, call in enumerate(calls):
+        if n:
+            print()
+        print("\n".join(describe(ruleset, call, route(ruleset, call))))
+    print(
+        f"\n{len(calls)} call(s) from {len(found.events)} event(s) routed with "
+        f"{ruleset.source}" + (f"; {found.bad} input problem(s), see above" if found.bad else "")
+    )
+    return 1 if found.bad else 0

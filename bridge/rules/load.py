@@ -1,0 +1,426 @@
+"""Rules file -> :class:`Ruleset`, strictly: every problem found in one pass, with positions.
+
+``load_text`` is pure; ``load_file`` only adds reading the file. Both also run the file's
+own ``tests:`` and refuse the rules when one fails, exactly like a syntax error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from bridge.calls import STALE_REASON
+from bridge.events import END_REASONS
+from bridge.rules import hours as hours_mod
+from bridge.rules import patterns
+from bridge.rules.fields import Reader, suggest
+from bridge.rules.model import (
+    Actions,
+    Destination,
+    Direction,
+    Hours,
+    Pattern,
+    Route,
+    RulesError,
+    Ruleset,
+    SlackTarget,
+    TeamsTarget,
+    When,
+)
+from bridge.rules.selftest import parse_tests, run_tests
+from bridge.rules.yamlpos import Map, Node, Scalar, Seq, join, parse
+
+VERSION: Final = 1
+MISSED_REASONS: Final = (*END_REASONS, STALE_REASON)
+TOP_KEYS: Final = ("version", "timezone", "destinations", "hours", "routes", "unmatched", "tests")
+WHEN_KEYS: Final = (
+    "direction",
+    "caller",
+    "destination",
+    "caller_name",
+    "target",
+    "internal",
+    "during",
+    "outside",
+)
+ACTION_KEYS: Final = ("live", "missed", "summary", "mention", "min_ring", "missed_reason")
+ROUTE_KEYS: Final = ("name", "when", *ACTION_KEYS, "continue", "drop")
+_SLACK_CHANNEL: Final = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+_SLACK_MENTION: Final = re.compile(r"^<(@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel)>$")
+SLACK_MENTION_HINT: Final = (
+    "write a Slack mention like <@U0123ABCD> (a person), <!subteam^S0123ABCD> (a user group) "
+    "or <!here>"
+)
+
+
+def load_file(path: Path) -> Ruleset:
+    """Read and load a rules file. Raises :class:`RulesError`, or ``OSError`` if unreadable."""
+    return load_text(path.read_text(encoding="utf-8"), str(path))
+
+
+def load_text(text: str, filename: str) -> Ruleset:
+    """Load rules from text; raises :class:`RulesError` listing every problem found."""
+    root, problems = parse(text, filename)
+    reader = Reader(filename)
+    reader.problems.extend(problems)
+    ruleset = None if root is None else _ruleset(reader, root, text, filename)
+    if ruleset is not None and not reader.problems:
+        tests_node = root.get("tests") if isinstance(root, Map) else None
+        tests = parse_tests(reader, tests_node, ruleset) if tests_node is not None else ()
+        if not reader.problems:
+            ruleset = dataclasses.replace(ruleset, tests=tests)
+            reader.problems.extend(run_tests(ruleset))
+    if reader.problems or ruleset is None:
+        ordered = sorted(reader.problems, key=lambda p: (p.line, p.col))
+        raise RulesError(tuple(ordered))
+    return ruleset
+
+
+def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | None:
+    required = {
+        "version": "add `version: 1` at the top",
+        "timezone": "e.g. `timezone: Europe/Amsterdam`; hours are evaluated in it",
+        "destinations": "name at least one place to post to",
+        "routes": "list the routes, top to bottom",
+    }
+    top = reader.mapping(root, "", allowed=TOP_KEYS, required=required)
+    if top is None:
+        return None
+    if (node := top.get("version")) is not None and not (
+        isinstance(node, Scalar) and node.integer == VERSION
+    ):
+        shown = f'"{node.text}"' if isinstance(node, Scalar) else "a collection"
+        reader.error(node, "version", f"unsupported version {shown} (this bridge reads version: 1)")
+    tz_node = top.get("timezone")
+    tz = hours_mod.timezone(reader, tz_node, "timezone") if tz_node is not None else None
+    destinations = _destinations(reader, top.get("destinations"))
+    hours: dict[str, Hours] = {}
+    if (hours_node := top.get("hours")) is not None and tz is not None:
+        hours = _hours(reader, hours_node, tz)
+    names = set(destinations)
+    routes: list[Route] = []
+    if (routes_node := top.get("routes")) is not None:
+        routes = _routes(reader, routes_node, names, hours)
+    unmatched = None
+    if (node := top.get("unmatched")) is not None:
+        unmatched = _unmatched(reader, node, names)
+    if tz is None or reader.problems:
+        return None
+    return Ruleset(
+        source=filename,
+        version=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        timezone=tz,
+        destinations=MappingProxyType(destinations),
+        hours=MappingProxyType(hours),
+        routes=tuple(routes),
+        unmatched=unmatched,
+    )
+
+
+def _destinations(reader: Reader, node: Node | None) -> dict[str, Destination]:
+    out: dict[str, Destination] = {}
+    if node is None:
+        return out
+    block = reader.mapping(node, "destinations", allowed=None, what="a mapping of names")
+    if block is None:
+        return out
+    if not block.items:
+        reader.error(block, "destinations", "define at least one destination")
+    for key, value in block.items:
+        path = join("destinations", key.text)
+        out[key.text] = Destination(name=key.text)  # known name, even when invalid below
+        spec = reader.mapping(value, path, allowed=("slack", "teams"))
+        if spec is None:
+            continue
+        slack, teams = spec.get("slack"), spec.get("teams")
+        if (slack is None) == (teams is None):
+            reader.error(spec, path, "give exactly one of `slack` or `teams`")
+            continue
+        if slack is not None:
+            out[key.text] = Destination(key.text, slack=_slack(reader, slack, join(path, "slack")))
+        elif teams is not None:
+            out[key.text] = Destination(key.text, teams=_teams(reader, teams, join(path, "teams")))
+    # Problems above were recorded; placeholders only keep name lookups quiet.
+    return out
+
+
+def _slack(reader: Reader, node: Node, path: str) -> SlackTarget | None:
+    spec = reader.mapping(
+        node,
+        path,
+        allowed=("channel", "mention"),
+        required={"channel": "the channel ID, e.g. C0123456789"},
+    )
+    if spec is None or (channel_node := spec.get("channel")) is None:
+        return None
+    channel = reader.text(channel_node, join(path, "channel"), example="C0123456789")
+    if channel is not None and not _SLACK_CHANNEL.match(channel):
+        reader.error(
+            channel_node,
+            join(path, "channel"),
+            f'"{channel}" is not a Slack channel ID (use the '
+            "ID like C0123456789: channel details, at the bottom; names can change)",
+        )
+    mention = _mentions(reader, spec.get("mention"), join(path, "mention"), slack=True)
+    return SlackTarget(channel or "", mention)
+
+
+def _teams(reader: Reader, node: Node, path: str) -> TeamsTarget | None:
+    spec = reader.mapping(
+        node,
+        path,
+        allowed=("conversation", "service_url", "mention"),
+        required={"conversation": 'the conversation ID, e.g. "19:abc...@thread.tacv2"'},
+    )
+    if spec is None or (conv_node := spec.get("conversation")) is None:
+        return None
+    conversation = reader.text(
+        conv_node, join(path, "conversation"), example='"19:abc@thread.tacv2"'
+    )
+    service_url = None
+    if (url_node := spec.get("service_url")) is not None:
+        service_url = reader.text(url_node, join(path, "service_url"))
+        if service_url is not None and not service_url.startswith("https://"):
+            reader.error(
+                url_node,
+                join(path, "service_url"),
+                f'"{service_url}" is not an https:// URL '
+                "(e.g. https://smba.trafficmanager.net/emea/)",
+            )
+    mention = _mentions(reader, spec.get("mention"), join(path, "mention"), slack=False)
+    return TeamsTarget(conversation or "", service_url, mention)
+
+
+def _mentions(reader: Reader, node: Node | None, path: str, *, slack: bool) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    out: list[str] = []
+    for value, item, item_path in reader.texts(node, path, example="<!subteam^S0123ABCD>"):
+        if slack and not _SLACK_MENTION.match(value):
+            reader.error(
+                item, item_path, f'"{value}" is not a Slack mention ({SLACK_MENTION_HINT})'
+            )
+        out.append(value)
+    return tuple(out)
+
+
+def _hours(reader: Reader, node: Node, tz: ZoneInfo) -> dict[str, Hours]:
+    block = reader.mapping(node, "hours", allowed=None, what="a mapping of schedule names")
+    out: dict[str, Hours] = {}
+    for key, value in block.items if block is not None else ():
+        parsed = hours_mod.parse(reader, key.text, value, join("hours", key.text), tz)
+        # An invalid schedule is still a known name (its own problems are reported).
+        out[key.text] = parsed or Hours(key.text, tz, ((),) * 7)
+    return out
+
+
+def _routes(reader: Reader, node: Node, names: set[str], hours: dict[str, Hours]) -> list[Route]:
+    if not isinstance(node, Seq):
+        reader.error(node, "routes", "expected a list of routes (each starting with `- name:`)")
+        return []
+    out: list[Route] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(node.items):
+        path = f"routes[{i}]"
+        spec = reader.mapping(
+            item,
+            path,
+            allowed=ROUTE_KEYS,
+            required={"name": "every route needs a name; it shows in `route` output and logs"},
+        )
+        if spec is None:
+            continue
+        name_node = spec.get("name")
+        name = reader.text(name_node, join(path, "name")) if name_node is not None else None
+        if name is not None and name_node is not None:
+            if name in seen:
+                reader.error(
+                    name_node,
+                    join(path, "name"),
+                    f'"{name}" is already the name of '
+                    f"routes[{seen[name]}] (route names must be unique)",
+                )
+            seen.setdefault(name, i)
+        when = _when(reader, spec.get("when"), join(path, "when"), hours)
+        actions = _actions(reader, spec, path, names)
+        flags = {}
+        for flag in ("continue", "drop"):
+            flag_node = spec.get(flag)
+            flags[flag] = bool(
+                flag_node is not None and reader.boolean(flag_node, join(path, flag))
+            )
+        posts = actions.live or actions.missed or actions.summary
+        if flags["drop"] and (posts or flags["continue"]):
+            reader.error(
+                spec,
+                path,
+                "a route with `drop: true` posts nothing and stops; remove "
+                "live/missed/summary/continue, or remove drop",
+            )
+        elif not flags["drop"] and not posts and _has_no_errors_at(reader, path):
+            reader.error(
+                spec,
+                path,
+                "this route does nothing: give it live, missed or summary "
+                "destinations, or `drop: true` to ignore the calls it matches",
+            )
+        out.append(
+            Route(name or "", when, actions, continue_=flags["continue"], drop=flags["drop"])
+        )
+    return out
+
+
+def _has_no_errors_at(reader: Reader, path: str) -> bool:
+    return not any(p.path.startswith(path + ".") for p in reader.problems)
+
+
+def _actions(reader: Reader, spec: Map, path: str, names: set[str]) -> Actions:
+    def dests(key: str) -> tuple[str, ...]:
+        node = spec.get(key)
+        if node is None:
+            return ()
+        out = []
+        for value, item, item_path in reader.texts(node, join(path, key), example="support"):
+            if value not in names:
+                known = ", ".join(sorted(names)) or "none"
+                reader.error(
+                    item,
+                    item_path,
+                    f'unknown destination "{value}"'
+                    f"{suggest(value, names)} (defined under destinations: {known})",
+                )
+            out.append(value)
+        return tuple(out)
+
+    live, missed, summary = dests("live"), dests("missed"), dests("summary")
+    mention: tuple[str, ...] = ()
+    if (node := spec.get("mention")) is not None:
+        mention = tuple(v for v, _, _ in reader.texts(node, join(path, "mention")))
+    min_ring = None
+    if (node := spec.get("min_ring")) is not None:
+        min_ring = reader.duration(node, join(path, "min_ring"))
+    reasons = None
+    if (node := spec.get("missed_reason")) is not None:
+        reasons = frozenset(_reasons(reader, node, join(path, "missed_reason")))
+    for key in ("min_ring", "missed_reason"):
+        if (node := spec.get(key)) is not None and spec.get("missed") is None:
+            reader.error(
+                node,
+                join(path, key),
+                f"`{key}` only applies to `missed` alerts, and "
+                "this has no `missed` destination (add one, or remove the key)",
+            )
+    return Actions(live, missed, summary, mention, min_ring, reasons)
+
+
+def _reasons(reader: Reader, node: Node, path: str) -> list[str]:
+    out = []
+    for value, item, item_path in reader.texts(node, path, example="no-answer"):
+        if value not in MISSED_REASONS:
+            reader.error(
+                item,
+                item_path,
+                f'unknown reason "{value}"{suggest(value, MISSED_REASONS)} '
+                f"(one of: {', '.join(MISSED_REASONS)})",
+            )
+        out.append(value)
+    return out
+
+
+def _unmatched(reader: Reader, node: Node, names: set[str]) -> Actions | None:
+    if isinstance(node, Map):
+        spec = reader.mapping(node, "unmatched", allowed=ACTION_KEYS)
+        return None if spec is None else _actions(reader, spec, "unmatched", names)
+    shorthand = Map(
+        ((Scalar("live", "tag:yaml.org,2002:str", node.line, node.col), node),), node.line, node.col
+    )
+    return _actions(reader, shorthand, "unmatched", names)
+
+
+def _when(reader: Reader, node: Node | None, path: str, hours: dict[str, Hours]) -> When:
+    if node is None:
+        return When()
+    bad = (
+        next((k for k, _ in node.items if k.text == "missed_reason"), None)
+        if isinstance(node, Map)
+        else None
+    )
+    if isinstance(node, Map) and bad is not None:
+        reader.error(
+            bad,
+            join(path, "missed_reason"),
+            "move `missed_reason` out of `when`, next "
+            "to `missed`: it chooses which missed calls alert, not which calls match",
+        )
+        node = Map(
+            tuple((k, v) for k, v in node.items if k.text != "missed_reason"), node.line, node.col
+        )
+    spec = reader.mapping(node, path, allowed=WHEN_KEYS)
+    if spec is None:
+        return When()
+
+    def items(key: str, example: str) -> list[tuple[str, Node, str]] | None:
+        sub = spec.get(key)
+        return None if sub is None else reader.texts(sub, join(path, key), example=example)
+
+    def numbers(key: str) -> tuple[Pattern, ...] | None:
+        got = items(key, '"+31508009000"')
+        if got is None:
+            return None
+        return tuple(p for v, n, at in got if (p := patterns.number(reader, v, n, at)))
+
+    directions: frozenset[Direction] | None = None
+    if (got := items("direction", "inbound")) is not None:
+        valid: set[Direction] = set()
+        for value, item, at in got:
+            if value == "inbound":
+                valid.add("inbound")
+            elif value == "outbound":
+                valid.add("outbound")
+            else:
+                reader.error(
+                    item,
+                    at,
+                    f'"{value}" is not a direction (inbound or outbound)',
+                )
+        directions = frozenset(valid)
+    names = None
+    if (got := items("caller_name", '"^Acme"')) is not None:
+        names = tuple(r for v, n, at in got if (r := patterns.regex(reader, v, n, at)))
+    targets = None
+    if (got := items("target", '"jan@example.com"')) is not None:
+        targets = tuple(p for v, n, at in got if (p := patterns.person(reader, v, n, at)))
+    internal = None
+    if (sub := spec.get("internal")) is not None:
+        internal = reader.boolean(sub, join(path, "internal"))
+
+    def schedules(key: str) -> tuple[Hours, ...] | None:
+        got = items(key, "office")
+        if got is None:
+            return None
+        for value, item, at in got:
+            if value not in hours:
+                known = ", ".join(sorted(hours)) or "none"
+                reader.error(
+                    item,
+                    at,
+                    f'unknown hours "{value}"'
+                    f"{suggest(value, hours)} (defined under hours: {known})",
+                )
+        return tuple(hours[v] for v, _, _ in got if v in hours)
+
+    return When(
+        direction=directions,
+        caller=numbers("caller"),
+        destination=numbers("destination"),
+        caller_name=names,
+        target=targets,
+        internal=internal,
+        during=schedules("during"),
+        outside=schedules("outside"),
+    )

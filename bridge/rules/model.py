@@ -1,0 +1,198 @@
+"""Immutable types of a compiled rules file and of a routing decision (no logic, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Kind = Literal["live", "missed", "summary"]
+KINDS: tuple[Kind, ...] = ("live", "missed", "summary")
+Direction = Literal["inbound", "outbound"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a rules file, located at a 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class RulesError(ValueError):
+    """The rules file is not usable; ``problems`` lists everything found in one pass."""
+
+    def __init__(self, problems: tuple[Problem, ...]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class SlackTarget:
+    channel: str
+    mention: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TeamsTarget:
+    conversation: str
+    service_url: str | None = None
+    mention: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    slack: SlackTarget | None = None
+    teams: TeamsTarget | None = None
+
+    @property
+    def mention(self) -> tuple[str, ...]:
+        target = self.slack or self.teams
+        return target.mention if target is not None else ()
+
+    @property
+    def describe(self) -> str:
+        if self.slack is not None:
+            return f"Slack channel {self.slack.channel}"
+        if self.teams is not None:
+            return f"Teams conversation {self.teams.conversation}"
+        return "nowhere"  # pragma: no cover - the loader requires one of both
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start: time
+    end: time | None  # None means the end of the day ("24:00")
+
+    def contains(self, at: time) -> bool:
+        return self.start <= at and (self.end is None or at < self.end)
+
+    def __str__(self) -> str:
+        end = "24:00" if self.end is None else self.end.strftime("%H:%M")
+        return f"{self.start.strftime('%H:%M')}-{end}"
+
+
+@dataclass(frozen=True)
+class Hours:
+    """A named weekly schedule: open ranges per ISO weekday (1 = Monday) and closed dates."""
+
+    name: str
+    timezone: ZoneInfo
+    week: tuple[tuple[TimeRange, ...], ...]  # 7 entries, Monday first
+    closed: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A number or e-mail pattern as written, compiled to an anchored regex."""
+
+    text: str
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class When:
+    """Conditions of a route; ``None`` means "not restricted". All given ones must hold."""
+
+    direction: frozenset[Direction] | None = None
+    caller: tuple[Pattern, ...] | None = None
+    destination: tuple[Pattern, ...] | None = None
+    caller_name: tuple[re.Pattern[str], ...] | None = None
+    target: tuple[Pattern, ...] | None = None
+    internal: bool | None = None
+    during: tuple[Hours, ...] | None = None
+    outside: tuple[Hours, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What a route (or the ``unmatched`` fallback) posts, and where."""
+
+    live: tuple[str, ...] = ()
+    missed: tuple[str, ...] = ()
+    summary: tuple[str, ...] = ()
+    mention: tuple[str, ...] = ()
+    min_ring: timedelta | None = None
+    missed_reason: frozenset[str] | None = None
+
+    def destinations(self, kind: Kind) -> tuple[str, ...]:
+        return {"live": self.live, "missed": self.missed, "summary": self.summary}[kind]
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    when: When
+    actions: Actions
+    continue_: bool = False
+    drop: bool = False
+
+
+@dataclass(frozen=True)
+class SampleCall:
+    """A call described in the rules file's ``tests:`` section."""
+
+    direction: Direction
+    caller: str
+    caller_name: str | None
+    destination: str
+    at: datetime  # aware, in the ruleset's time zone
+    rung: tuple[str, ...]
+    answered_by: str | None
+    missed: bool
+    ended: bool
+    reason: str | None
+    ring: timedelta
+
+
+@dataclass(frozen=True)
+class Expectation:
+    deliveries: Mapping[Kind, tuple[str, ...]]
+    routes: tuple[str, ...] | None = None  # checked only when given
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    name: str
+    line: int
+    col: int
+    call: SampleCall
+    expect: Expectation
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    source: str
+    version: str  # sha256 of the file's text: which rules made a decision
+    timezone: ZoneInfo
+    destinations: Mapping[str, Destination]
+    hours: Mapping[str, Hours]
+    routes: tuple[Route, ...]
+    unmatched: Actions | None = None
+    tests: tuple[RuleTest, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Delivery:
+    destination: str
+    kind: Kind
+    route: str
+    mentions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    matched_routes: tuple[str, ...]
+    deliveries: tuple[Delivery, ...]
+    unmatched: bool

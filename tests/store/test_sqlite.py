@@ -1,0 +1,211 @@
+"""SQLite-only behaviour: file setup, pragmas, threads, chunked purge, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bridge.store import StoreError
+from bridge.store.migrate import Migration, apply_sqlite, load, load_dir, pending, split_script
+from bridge.store.sqlite import SqliteStore
+from tests.store import T0, answered, at, created, ended, ringing
+
+RECEIVED = T0 + timedelta(milliseconds=250)
+
+
+def query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_creates_parent_directories_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "lib" / "callbridge" / "bridge.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert path.is_file()
+        # Private hook, on purpose: synchronous is a per-connection setting that only the
+        # writer connection itself can report.
+        sync = await store._write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert sync == 2  # FULL: an acknowledged event survives power loss
+    finally:
+        await store.close()
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_unusable_location_is_a_clear_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    store = SqliteStore(blocker / "bridge.db")
+    with pytest.raises(StoreError, match=r"cannot open the store .*not-a-directory"):
+        await store.open()
+
+
+async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.db"
+    for _ in range(2):
+        store = SqliteStore(path)
+        await store.open()
+        await store.close()
+    rows = query(path, "SELECT version FROM schema_migrations ORDER BY version")
+    assert rows == [(m.version,) for m in load("sqlite")]
+    assert rows[0] == (1,)
+    tables = {r[0] for r in query(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"events", "stories", "links", "schema_migrations"} <= tables
+
+
+async def test_two_stores_opening_a_fresh_file_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.db"
+    stores = [SqliteStore(path), SqliteStore(path)]
+    await asyncio.gather(*(s.open() for s in stores))
+    for s in stores:
+        await s.close()
+    assert query(path, "SELECT count(*) FROM schema_migrations") == [(len(load("sqlite")),)]
+
+
+async def test_reads_and_the_event_loop_run_beside_a_blocked_writer(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.db"
+    store = SqliteStore(path, busy_timeout=30)
+    await store.open()
+    try:
+        await store.add_event(created("c1"), RECEIVED)
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            pending_add = asyncio.create_task(store.add_event(ringing("c1"), RECEIVED))
+            await store.ping()
+            assert await store.resolve("c1") == "c1"
+            assert not pending_add.done()  # the writer waits in its thread, not on the loop
+            other.execute("ROLLBACK")
+        added = await pending_add
+        assert added.status == "accepted"
+    finally:
+        await store.close()
+
+
+async def test_locked_database_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.db"
+    store = SqliteStore(path, busy_timeout=0.05)
+    await store.open()
+    try:
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreError) as caught:
+                await store.add_event(created("c1"), RECEIVED)
+            other.execute("ROLLBACK")
+        assert str(path) in str(caught.value)
+        assert "locked" in str(caught.value)
+    finally:
+        await store.close()
+
+
+async def test_batches_are_bounded_by_batch_max(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "bridge.db", batch_max=10)
+    await store.open()
+    try:
+        before = store.commits
+        events = [maker(f"c{n}", 1) for n in range(25) for maker in (ringing, answered)]
+        await asyncio.gather(*(store.add_event(e, RECEIVED) for e in events))
+        assert store.commits - before >= 5  # 50 events, at most 10 per transaction
+    finally:
+        await store.close()
+
+
+async def test_purge_runs_in_chunks(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "bridge.db", purge_chunk=2)
+    await store.open()
+    try:
+        for n in range(5):
+            added = await store.add_event(ended(f"c{n}"), RECEIVED)
+            await store.save_state(
+                f"c{n}", upto_seq=added.seq, digest="d", ended_at=at(60), last_event_at=at(60)
+            )
+        before = store.commits
+        assert await store.purge(at(3600)) == 5
+        assert store.commits - before == 3  # chunks of 2, 2 and 1
+    finally:
+        await store.close()
+    assert query(tmp_path / "bridge.db", "SELECT count(*) FROM events") == [(0,)]
+    assert query(tmp_path / "bridge.db", "SELECT count(*) FROM links") == [(0,)]
+
+
+# -- migration files and runner ----------------------------------------------------------
+
+
+def test_load_dir_orders_by_version_and_ignores_other_files(tmp_path: Path) -> None:
+    (tmp_path / "0002_more.sql").write_text("CREATE TABLE b (x);\n")
+    (tmp_path / "0001_initial.sql").write_text("CREATE TABLE a (x);\n")
+    (tmp_path / "README.md").write_text("not a migration")
+    found = load_dir(tmp_path)
+    assert [(m.version, m.name) for m in found] == [
+        (1, "0001_initial.sql"),
+        (2, "0002_more.sql"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("names", "problem"),
+    [
+        (["0001_a.sql", "1_b.sql"], "not named NNNN_name.sql"),
+        (["0001_a.sql", "0001_b.sql"], "share version 1"),
+        (["0001_a.sql", "0003_c.sql"], "skip version 2"),
+    ],
+)
+def test_load_dir_rejects_broken_numbering(tmp_path: Path, names: list[str], problem: str) -> None:
+    for name in names:
+        (tmp_path / name).write_text("SELECT 1;\n")
+    with pytest.raises(StoreError, match=problem):
+        load_dir(tmp_path)
+
+
+def test_load_dir_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="missing: reinstall callbridge"):
+        load_dir(tmp_path / "nope")
+
+
+def test_pending_message_for_a_newer_database() -> None:
+    known = (Migration(1, "0001_a.sql", ""), Migration(2, "0002_b.sql", ""))
+    assert pending(known, 1, where="x.db") == (known[1],)
+    with pytest.raises(StoreError) as caught:
+        pending(known, 5, where="/var/lib/callbridge/bridge.db")
+    assert str(caught.value) == (
+        "/var/lib/callbridge/bridge.db: database schema version 5 is newer than this "
+        "callbridge understands (2); upgrade callbridge or point CALLBRIDGE_STORE at "
+        "another database"
+    )
+
+
+def test_split_script_respects_strings_comments_and_triggers() -> None:
+    script = (
+        "-- leading comment; with a semicolon\n"
+        "CREATE TABLE t (x TEXT DEFAULT ';');\n"
+        "CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN\n"
+        "  UPDATE t SET x = 'a;b' WHERE rowid = new.rowid;\n"
+        "END;\n"
+        "-- trailing comment\n"
+    )
+    statements = split_script(script, "0001_t.sql")
+    assert len(statements) == 2
+    assert statements[1].startswith("CREATE TRIGGER")
+    assert statements[1].endswith("END;")
+    with pytest.raises(StoreError, match="unterminated statement"):
+        split_script("CREATE TABLE t (x);\nCREATE TABLE u (y)\n", "0002_u.sql")
+
+
+def test_failed_migration_leaves_nothing_behind(tmp_path: Path) -> None:
+    good = Migration(1, "0001_good.sql", "CREATE TABLE kept (x);\n")
+    bad = Migration(
+        2, "0002_bad.sql", "CREATE TABLE partial (x);\nINSERT INTO missing VALUES (1);\n"
+    )
+    with closing(sqlite3.connect(tmp_path / "m.db", isolation_level=None)) as conn:
+        with pytest.raises(sqlite3.OperationalError, match="no such table: missing"):
+            apply_sqlite(conn, (good, bad), where="m.db")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "kept" in tables
+        assert "partial" not in tables
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (1,)
+        assert not conn.in_transaction

@@ -1,0 +1,214 @@
+"""Lifecycle: every long-lived resource and background task is created, owned and awaited here.
+
+Start order (aiohttp ``cleanup_ctx``, reversed on shutdown): store -> dispatcher -> watchdog.
+On SIGTERM the listener stops accepting, in-flight requests finish (bounded by
+``CALLBRIDGE_SHUTDOWN_TIMEOUT``), the dispatcher drains its queue, and the store flushes
+and closes. SIGHUP reloads the rules file (a bad file keeps the running rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from bridge import __version__
+from bridge.dispatcher import Dispatcher, DispatchOptions, Sink
+from bridge.ingest import Services, make_app
+from bridge.metrics import Metrics
+from bridge.notify.dryrun import DryRunSink
+from bridge.rulestate import RulesHolder
+from bridge.sdnotify import SdNotifier
+from bridge.settings import Settings, sqlite_path
+from bridge.store import Store, StoreError
+from bridge.store.sqlite import SqliteStore
+
+log = structlog.get_logger("bridge.app")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite:"):
+        return SqliteStore(sqlite_path(url))
+    raise StoreError(
+        "PostgreSQL stores are not supported by this version yet; "
+        "use CALLBRIDGE_STORE=sqlite:///PATH"
+    )
+
+
+class Bridge:
+    """The running service's parts, wired together (no I/O until the app starts)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        store: Store | None = None,
+        sink: Sink | None = None,
+        notifier: SdNotifier | None = None,
+        dispatch: DispatchOptions | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = Metrics()
+        self.store = store or open_store(settings.store)
+        self.rules = RulesHolder(settings.rules, self.metrics)
+        self.sink = sink or DryRunSink(self.metrics, lambda: self.rules.timezone)
+        self.notifier = notifier or SdNotifier.from_env(os.environ)
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.sink,
+            self.metrics,
+            clock,
+            dispatch
+            or DispatchOptions(stale_after=settings.stale_after, retention=settings.retention),
+        )
+        token = settings.webhook_token
+        self.services = Services(
+            store=self.store,
+            dispatcher=self.dispatcher,
+            metrics=self.metrics,
+            clock=clock,
+            token=token.reveal().encode() if token else None,
+            readiness={
+                "store": self._store_ready,
+                "rules": self.rules.ready,
+                "chat": self._chat_ready,
+            },
+        )
+        self.app = make_app(self.services)
+        self.app.cleanup_ctx.extend([self._store_ctx, self._dispatcher_ctx, self._watchdog_ctx])
+
+    async def _store_ready(self) -> str:
+        await self.store.ping()
+        return self.settings.store.split("://", 1)[0]
+
+    async def _chat_ready(self) -> str:
+        return "dry-run: no Slack or Teams credentials configured; messages are logged"
+
+    async def _store_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        await self.store.open()
+        yield
+        await self.store.close()
+
+    async def _dispatcher_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        await self.dispatcher.start()
+        resumed = await self.dispatcher.resume()
+        if resumed:
+            log.info("dispatch.resumed", stories=resumed)
+        yield
+        await self.dispatcher.stop(self.settings.shutdown_timeout.total_seconds())
+
+    async def _watchdog_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        interval = self.notifier.watchdog_interval()
+        task: asyncio.Task[None] | None = None
+        if interval:
+            task = asyncio.create_task(self._watchdog(interval), name="sd-watchdog")
+        yield
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _watchdog(self, interval: float) -> None:
+        """Ping systemd only while the store answers: a wedged store should get us restarted."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await asyncio.wait_for(self.store.ping(), timeout=interval / 2)
+            except (StoreError, TimeoutError) as err:
+                log.warning("watchdog.store_unhealthy", error=str(err) or "ping timed out")
+            else:
+                self.notifier.watchdog()
+            await asyncio.sleep(max(interval - (loop.time() - started), 0))
+
+    async def reload_rules(self) -> bool:
+        self.notifier.reloading()
+        ok = await self.rules.reload()
+        self.notifier.ready(self._status())
+        return ok
+
+    def _status(self) -> str:
+        return f"listening on {self.settings.listen}; rules: {self.rules.summary()}"
+
+
+async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    bridge = Bridge(settings)
+    if not await bridge.rules.reload():
+        log.error("serve.rules_invalid", rules=str(settings.rules), hint="fix it, then start")
+        return 1
+    runner = web.AppRunner(
+        bridge.app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_timeout.total_seconds(),
+    )
+    try:
+        await runner.setup()
+    except StoreError as err:
+        log.error("serve.store_unavailable", error=str(err))
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def on_hup() -> None:
+        task = loop.create_task(bridge.reload_rules(), name="rules-reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    try:
+        site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as err:
+            log.error("serve.listen_failed", listen=str(settings.listen), error=err.strerror)
+            return 1
+        port = _bound_port(runner, settings.listen.port)
+        log.info(
+            "serve.listening",
+            version=__version__,
+            host=settings.listen.host,
+            port=port,
+            store=settings.store.split("://", 1)[0],
+            rules=str(settings.rules),
+            sink=type(bridge.sink).__name__,
+        )
+        for warning in settings.warnings:
+            log.warning("settings.warning", message=warning)
+        if ready is not None:
+            ready(port)
+        bridge.notifier.ready(bridge._status())
+        await stop.wait()
+        log.info("serve.stopping", reason="signal")
+        bridge.notifier.stopping()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await asyncio.gather(*reloads, return_exceptions=True)
+        await runner.cleanup()
+    log.info("serve.stopped")
+    return 0
+
+
+def _bound_port(runner: web.AppRunner, fallback: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return fallback

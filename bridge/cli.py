@@ -1,0 +1,71 @@
+"""Command line: the only place that parses argv and chooses the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bridge import __version__, logs, settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = settings.load(flags=args)
+    except settings.SettingsError as err:
+        for problem in err.problems:
+            print(f"callbridge: {problem}", file=sys.stderr)
+        print("callbridge: fix the settings above, then start again", file=sys.stderr)
+        return 2
+    logs.configure(fmt=config.log_format, level=config.log_level, secrets=config.secrets())
+    from bridge.app import serve  # imported late: `check`/`simulate` need not load it
+
+    return asyncio.run(serve(config))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bridge import simulate
+    from bridge.rules import cli as rules_cli
+
+    parser = argparse.ArgumentParser(
+        prog="callbridge",
+        description="Voys / VoIPGRID call notifications to Slack and Microsoft Teams.",
+    )
+    parser.add_argument("--version", action="version", version=f"callbridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the service",
+        description="Run the service until SIGTERM; SIGHUP reloads the rules. Every flag "
+        "overrides the environment variable named in its help.",
+    )
+    settings.add_arguments(serve)
+    serve.set_defaults(func=_serve)
+
+    check = commands.add_parser("check", help="validate a rules file (and run its tests)")
+    rules_cli.configure_check(check)
+    check.set_defaults(func=rules_cli.run_check)
+
+    route = commands.add_parser("route", help="dry run: which routes match recorded events")
+    rules_cli.configure_route(route)
+    route.set_defaults(func=rules_cli.run_route)
+
+    sim = commands.add_parser("simulate", help="send realistic provider events to a bridge")
+    simulate.configure(sim)
+    sim.set_defaults(func=simulate.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Dispatcher: after an event is stored, refold its call story and emit the new state.
+
+Per story, processing is serial (a story being processed when another event lands is simply
+processed again afterwards); different stories are processed concurrently by a fixed pool of
+workers. The store's dirty marks are the truth: on start, and every ``poll_interval`` as a
+safety net, every dirty story is queued again, so a crash or a missed notification delays
+an emission but never loses it. A janitor closes stale calls and applies retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import msgspec
+import structlog
+
+from bridge.calls import Call, fold
+from bridge.metrics import Metrics
+from bridge.store import Store, StoreError
+
+log = structlog.get_logger("bridge.dispatcher")
+
+Clock = Callable[[], datetime]
+
+
+class Sink(Protocol):
+    """The delivery side: receives each new state of a call story."""
+
+    async def emit(self, story_id: str, call: Call) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOptions:
+    workers: int = 16
+    poll_interval: float = 5.0
+    janitor_interval: float = 60.0
+    stale_after: timedelta = timedelta(hours=4)
+    retention: timedelta = timedelta(days=14)
+
+
+def digest(call: Call) -> str:
+    """Identifies what a person would see: bookkeeping-only changes (another duplicate-ish
+    event that adds nothing, a later ``last_event_at``) do not count as a change."""
+    visible = msgspec.structs.replace(call, event_count=0, last_event_at=call.started_at)
+    return hashlib.sha256(msgspec.json.encode(visible)).hexdigest()[:32]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        sink: Sink,
+        metrics: Metrics,
+        clock: Clock,
+        options: DispatchOptions = DispatchOptions(),
+    ) -> None:
+        self._store = store
+        self._sink = sink
+        self._metrics = metrics
+        self._clock = clock
+        self._options = options
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        for n in range(self._options.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"dispatch-worker-{n}"))
+        self._tasks.append(asyncio.create_task(self._poller(), name="dispatch-poller"))
+        self._tasks.append(asyncio.create_task(self._janitor(), name="dispatch-janitor"))
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Finish what is queued (up to ``timeout``), then cancel and await every task."""
+        try:
+            await asyncio.wait_for(self.drained(), timeout)
+        except TimeoutError:
+            log.warning("dispatcher.stop_timeout", pending=len(self._queued) + len(self._running))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def drained(self) -> None:
+        """Wait until nothing is queued or being processed (used by shutdown and tests)."""
+        while self._queued or self._running:
+            self._idle.clear()
+            await self._idle.wait()
+
+    # -- scheduling ----------------------------------------------------------------------
+    def notify(self, story_id: str) -> None:
+        """Schedule a refold of ``story_id`` (cheap; repeated notifications coalesce)."""
+        if story_id in self._running:
+            self._again.add(story_id)
+        elif story_id not in self._queued:
+            self._queued.add(story_id)
+            self._idle.clear()
+            self._queue.put_nowait(story_id)
+
+    async def resume(self) -> int:
+        """Queue every story the store says is dirty; returns how many."""
+        dirty = await self._store.dirty_stories()
+        for story_id in dirty:
+            self.notify(story_id)
+        return len(dirty)
+
+    # -- work ------------------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            story_id = await self._queue.get()
+            self._queued.discard(story_id)
+            self._running.add(story_id)
+            try:
+                await self.process(story_id)
+            except StoreError as err:
+                self._metrics.store_errors.labels("dispatch").inc()
+                self._metrics.dispatched.labels("error").inc()
+                log.error("dispatch.store_error", story_id=story_id, error=str(err))
+            except Exception:
+                self._metrics.dispatched.labels("error").inc()
+                log.exception("dispatch.failed", story_id=story_id)
+            finally:
+                self._running.discard(story_id)
+                if story_id in self._again:
+                    self._again.discard(story_id)
+                    self.notify(story_id)
+                if not self._queued and not self._running:
+                    self._idle.set()
+
+    async def process(self, story_id: str, *, now: datetime | None = None) -> bool:
+        """Refold one story and emit it if its state changed. Returns True if emitted."""
+        story = await self._store.story(story_id)
+        if story is None or not story.events:
+            return False
+        when = now or self._clock()
+        call = fold(story.events, now=when, stale_after=self._options.stale_after)
+        new_digest = digest(call)
+        emitted = new_digest != story.digest
+        with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+            if emitted:
+                await self._sink.emit(story.story_id, call)
+                if call.stale and story.ended_at is None:
+                    self._metrics.stale_closed.inc()
+            self._metrics.dispatched.labels("emitted" if emitted else "unchanged").inc()
+            clean = await self._store.save_state(
+                story.story_id,
+                upto_seq=story.max_seq,
+                digest=new_digest,
+                ended_at=call.ended_at,
+                last_event_at=call.last_event_at,
+            )
+        if not clean:
+            self.notify(story.story_id)
+        return emitted
+
+    async def _poller(self) -> None:
+        while True:
+            try:
+                await self.resume()
+            except StoreError as err:
+                self._metrics.store_errors.labels("poll").inc()
+                log.warning("dispatch.poll_failed", error=str(err))
+            await asyncio.sleep(self._options.poll_interval)
+
+    async def _janitor(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except StoreError as err:
+                self._metrics.store_errors.labels("janitor").inc()
+                log.warning("dispatch.janitor_failed", error=str(err))
+            await asyncio.sleep(self._options.janitor_interval)
+
+    async def sweep(self) -> None:
+        """Close stale calls, purge ended calls past retention, refresh the active gauge."""
+        now = self._clock()
+        for story_id in await self._store.open_stories(now - self._options.stale_after):
+            self.notify(story_id)  # the worker's fold closes it as stale
+        purged = await self._store.purge(now - self._options.retention)
+        if purged:
+            self._metrics.purged.inc(purged)
+            log.info("retention.purged", calls=purged, older_than=str(self._options.retention))
+        self._metrics.active_calls.set(await self._store.count_open())

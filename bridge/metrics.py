@@ -1,0 +1,76 @@
+"""Prometheus metrics, one registry per running app (tests can run several side by side)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from bridge.events import STATUSES
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events = Counter(
+            "callbridge_events_received",
+            "Provider notifications received, by status and result",
+            ["status", "result"],
+            registry=r,
+        )
+        self.ingest_latency = Histogram(
+            "callbridge_ingest_latency_seconds",
+            "Time from request received to acknowledgement (includes the durable commit)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.active_calls = Gauge(
+            "callbridge_active_calls", "Calls seen and not yet ended", registry=r
+        )
+        self.store_errors = Counter(
+            "callbridge_store_errors", "Store operations that failed", ["operation"], registry=r
+        )
+        self.dispatched = Counter(
+            "callbridge_dispatch",
+            "Call stories folded by the dispatcher, by result (emitted / unchanged / error)",
+            ["result"],
+            registry=r,
+        )
+        self.stale_closed = Counter(
+            "callbridge_calls_closed_stale",
+            "Calls closed because no `ended` arrived in time",
+            registry=r,
+        )
+        self.purged = Counter(
+            "callbridge_calls_purged", "Ended calls deleted by retention", registry=r
+        )
+        self.unmatched = Counter(
+            "callbridge_unmatched_calls",
+            "Calls that matched no route, by dialled number",
+            ["dialled"],
+            registry=r,
+        )
+        self.rules_reload_success = Gauge(
+            "callbridge_rules_last_reload_success",
+            "1 if the last rules (re)load succeeded, 0 if it was refused",
+            registry=r,
+        )
+        self.rules_reload_time = Gauge(
+            "callbridge_rules_last_reload_timestamp_seconds",
+            "Unix time of the last rules (re)load attempt",
+            registry=r,
+        )
+        self.dryrun = Counter(
+            "callbridge_dryrun_messages",
+            "Messages the dry-run sink logged instead of posting, by kind",
+            ["kind"],
+            registry=r,
+        )
+        for status in (*STATUSES, "invalid"):
+            for result in ("accepted", "duplicate"):
+                self.events.labels(status, result)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

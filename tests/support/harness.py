@@ -1,0 +1,118 @@
+"""A real bridge (real store on disk, real HTTP on 127.0.0.1:0) for tests, with fakes only at
+the edges: a recording sink instead of Slack/Teams and a controllable clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from bridge.app import Bridge
+from bridge.calls import Call
+from bridge.dispatcher import DispatchOptions
+from bridge.settings import Secret, Settings
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "voys"
+
+MINIMAL_RULES = """\
+version: 1
+timezone: Europe/Amsterdam
+destinations:
+  support: {slack: {channel: C0123456789}}
+routes:
+  - name: everything
+    live: support
+    missed: support
+"""
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@dataclass
+class RecordingSink:
+    """Stands where Slack/Teams delivery will be: records every emitted call state."""
+
+    emitted: list[tuple[str, Call]] = field(default_factory=list)
+
+    async def emit(self, story_id: str, call: Call) -> None:
+        self.emitted.append((story_id, call))
+
+    def latest(self) -> dict[str, Call]:
+        return {story: call for story, call in self.emitted}
+
+
+def write_rules(tmp_path: Path, text: str = MINIMAL_RULES) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    base = Settings(
+        rules=write_rules(tmp_path),
+        store=f"sqlite:///{(tmp_path / 'bridge.db').as_posix().lstrip('/')}",
+        webhook_token=Secret("s3cret-webhook-token"),
+    )
+    return replace(base, **overrides)
+
+
+@asynccontextmanager
+async def running_bridge(
+    settings: Settings, clock: FakeClock | None = None, **kwargs: Any
+) -> AsyncIterator[tuple[Bridge, TestClient[Any, Any], RecordingSink]]:
+    sink = RecordingSink()
+    bridge = Bridge(
+        settings,
+        clock=clock or FakeClock(),
+        sink=sink,
+        dispatch=kwargs.pop("dispatch", DispatchOptions(poll_interval=3600, janitor_interval=3600)),
+        **kwargs,
+    )
+    assert await bridge.rules.reload(), bridge.rules.problems
+    client = TestClient(TestServer(bridge.app, host="127.0.0.1", port=0))
+    await client.start_server()
+    try:
+        yield bridge, client, sink
+    finally:
+        await client.close()
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def payload(**overrides: Any) -> dict[str, Any]:
+    """A valid ringing notification; override any top-level field."""
+    doc: dict[str, Any] = {
+        "call_id": "abc-1700000000.1",
+        "timestamp": "2026-11-24T12:00:00+00:00",
+        "status": "ringing",
+        "version": "v2",
+        "direction": "inbound",
+        "caller": {"number": "+31501234567", "name": "A", "account_number": None},
+        "destination": {
+            "number": "+31508009000",
+            "targets": [{"number": "+31508009000", "name": "B", "account_number": 201}],
+        },
+    }
+    doc.update(overrides)
+    return doc
+
+
+def body(**overrides: Any) -> bytes:
+    return json.dumps(payload(**overrides)).encode()

@@ -1,0 +1,215 @@
+"""The real `callbridge serve` process: accepted means stored, even across SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bridge.events import decode
+from bridge.store.sqlite import SqliteStore
+from tests.support.harness import payload, write_rules
+
+pytestmark = pytest.mark.slow
+START_TIMEOUT = 30.0
+
+
+class Server:
+    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+        self.proc = proc
+        self.url = f"http://127.0.0.1:{port}/notifications"
+        self.lines: list[dict[str, Any]] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            with suppress(ValueError):
+                self.lines.append(json.loads(raw))
+
+    async def wait_for_line(self, predicate: Any, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if predicate(line):
+                    return line
+            await asyncio.sleep(0.05)  # polling another process's output, bounded by deadline
+        raise AssertionError(f"no matching log line within {timeout}s; got {self.lines[-5:]}")
+
+    async def stop(self, sig: int) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        code = await asyncio.wait_for(self.proc.wait(), 30)
+        await asyncio.wait_for(self._reader, 5)
+        return code
+
+
+@asynccontextmanager
+async def serve(tmp_path: Path, db: Path) -> AsyncIterator[Server]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CALLBRIDGE_", "SLACK_", "TEAMS_", "NOTIFY_SOCKET"))
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        f"sqlite:///{db.as_posix().lstrip('/')}",
+        "--rules",
+        str(write_rules(tmp_path)),
+        "--log-format",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    port = None
+    deadline = time.monotonic() + START_TIMEOUT
+    early: list[bytes] = []
+    while port is None:
+        raw = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
+        if not raw:
+            raise AssertionError(f"serve exited early: {early}")
+        early.append(raw)
+        with suppress(ValueError):
+            line = json.loads(raw)
+            if line.get("event") == "serve.listening":
+                port = int(line["port"])
+    server = Server(proc, port)
+    try:
+        yield server
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+def call_events(n: int, start: datetime) -> list[bytes]:
+    """Three events per call (ringing, answered, ended), interleaved across calls."""
+    out: list[bytes] = []
+    for step, status in enumerate(("ringing", "in-progress", "ended")):
+        for i in range(n):
+            at = (start + timedelta(seconds=10 * i + step * 3)).isoformat()
+            target = {"number": "+31508009000", "name": "B", "account_number": 201}
+            dest: dict[str, Any] = {"number": "+31508009000"}
+            extra: dict[str, Any] = {}
+            if status == "ringing":
+                dest["targets"] = [target]
+            elif status == "in-progress":
+                dest["target"] = target
+            else:
+                extra["reason"] = "completed"
+            doc = payload(
+                call_id=f"dur-{i}", timestamp=at, status=status, destination=dest, **extra
+            )
+            out.append(json.dumps(doc).encode())
+    return out
+
+
+async def open_store(db: Path) -> SqliteStore:
+    store = SqliteStore(db)
+    await store.open()
+    return store
+
+
+async def wait_until_clean(db: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        store = await open_store(db)
+        try:
+            if not await store.dirty_stories():
+                return
+        finally:
+            await store.close()
+        await asyncio.sleep(0.1)  # polling another process's progress, bounded by deadline
+    raise AssertionError("dispatcher did not process every stored event in time")
+
+
+async def test_accepted_events_survive_sigkill_and_processing_resumes(tmp_path: Path) -> None:
+    db = tmp_path / "bridge.db"
+    events = call_events(60, datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    accepted: list[bytes] = []
+    async with serve(tmp_path, db) as server, aiohttp.ClientSession() as http:
+        killed = asyncio.Event()
+
+        async def send(data: bytes) -> None:
+            with suppress(aiohttp.ClientError):
+                async with http.post(server.url, data=data) as response:
+                    if response.status == 200 and not killed.is_set():
+                        accepted.append(data)
+                        if len(accepted) == 90:
+                            server.proc.kill()  # SIGKILL in the middle of the burst
+                            killed.set()
+
+        await asyncio.gather(*(send(e) for e in events))
+        assert await server.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert len(accepted) >= 90
+
+    store = await open_store(db)
+    try:
+        for data in accepted:
+            event = decode(data)
+            story = await store.story(event.call_id)
+            assert story is not None, event.call_id
+            assert event.dedupe_key() in {e.dedupe_key() for e in story.events}
+    finally:
+        await store.close()
+
+    # Restart: the provider redelivers everything; what was stored is a duplicate, the rest
+    # is accepted, and every call ends up processed.
+    async with serve(tmp_path, db) as server, aiohttp.ClientSession() as http:
+        results = []
+        for data in events:
+            async with http.post(server.url, data=data) as response:
+                assert response.status == 200
+                results.append((data, (await response.json())["status"]))
+        statuses = dict(results)
+        assert all(statuses[data] == "duplicate" for data in accepted)
+        # Events answered after the kill was decided may or may not have been stored.
+        assert set(statuses.values()) <= {"accepted", "duplicate"}
+        assert "accepted" in statuses.values()
+        await wait_until_clean(db)
+        ended = await server.wait_for_line(
+            lambda line: line.get("event") == "dryrun.would_post" and line.get("phase") == "ended"
+        )
+        assert ended["call_id"].startswith("dur-")
+        assert await server.stop(signal.SIGTERM) == 0
+    assert server.lines[-1]["event"] == "serve.stopped"
+
+
+async def test_events_stored_while_down_are_dispatched_on_start(tmp_path: Path) -> None:
+    db = tmp_path / "bridge.db"
+    store = await open_store(db)
+    try:
+        for data in call_events(3, datetime(2026, 11, 24, 9, 0, tzinfo=UTC)):
+            await store.add_event(decode(data), datetime.now(UTC))
+        assert sorted(await store.dirty_stories()) == ["dur-0", "dur-1", "dur-2"]
+    finally:
+        await store.close()
+    async with serve(tmp_path, db) as server:
+        await wait_until_clean(db)
+        for call_id in ("dur-0", "dur-1", "dur-2"):
+            line = await server.wait_for_line(
+                lambda line, c=call_id: (
+                    line.get("event") == "dryrun.would_post" and line.get("call_id") == c
+                )
+            )
+            assert line["phase"] == "ended"
+            assert line["missed"] is False
+        assert await server.stop(signal.SIGTERM) == 0

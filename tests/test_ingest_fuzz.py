@@ -1,0 +1,90 @@
+"""Whatever a client sends, the answer is never a 5xx (and the process keeps running)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.harness import FIXTURES, make_settings, running_bridge
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+templates = [json.loads(p.read_bytes()) for p in sorted(FIXTURES.glob("*.json"))]
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+@st.composite
+def mutated_payloads(draw: st.DrawFn) -> bytes:
+    """A real provider payload with one node replaced, deleted or retyped."""
+    doc = json.loads(json.dumps(draw(st.sampled_from(templates))))
+    path = draw(st.sampled_from(_paths(doc)[1:]))
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    if draw(st.booleans()) and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = draw(json_values)
+    return json.dumps(doc).encode()
+
+
+bodies = (
+    st.binary(max_size=512)
+    | json_values.map(lambda v: json.dumps(v).encode())
+    | mutated_payloads()
+    | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))
+)
+
+
+def test_fuzzed_bodies_never_produce_a_5xx(tmp_path: Path) -> None:
+    with asyncio.Runner() as runner:
+        context = running_bridge(make_settings(tmp_path, webhook_token=None))
+        _bridge, client, _sink = runner.run(context.__aenter__())
+        statuses: set[int] = set()
+        try:
+
+            @settings(
+                max_examples=400,
+                deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture],
+            )
+            @given(data=bodies, content_type=st.sampled_from(["application/json", "text/plain"]))
+            def post(data: bytes, content_type: str) -> None:
+                async def send() -> int:
+                    response = await client.post(
+                        "/notifications", data=data, headers={"Content-Type": content_type}
+                    )
+                    await response.read()
+                    return response.status
+
+                status = runner.run(send())
+                statuses.add(status)
+                assert status < 500, data
+
+            post()
+            health = runner.run(client.get("/healthz"))
+            assert health.status == 200
+        finally:
+            runner.run(context.__aexit__(None, None, None))
+    assert {200, 422} <= statuses  # the fuzzing reached both valid and invalid payloads

@@ -1,0 +1,116 @@
+"""Settings from environment, flags and systemd credentials, with every problem reported."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bridge.settings import Listen, SettingsError, add_arguments, load, parse_duration
+
+
+def flags(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_defaults_are_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load({})
+    assert settings.listen == Listen("127.0.0.1", 8080)
+    assert settings.listen.is_loopback
+    assert settings.store == f"sqlite:///{(tmp_path / 'var' / 'bridge.db').as_posix()[1:]}"
+    assert settings.webhook_token is None
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.retention == timedelta(days=14)
+    assert settings.stale_after == timedelta(hours=4)
+    assert settings.warnings == ()
+
+
+def test_state_directory_holds_the_default_store() -> None:
+    settings = load({"STATE_DIRECTORY": "/var/lib/callbridge"})
+    assert settings.store == "sqlite:///var/lib/callbridge/bridge.db"
+
+
+def test_flag_beats_environment_beats_credential(tmp_path: Path) -> None:
+    (tmp_path / "webhook-token").write_text("from-credential\n")
+    (tmp_path / "slack-bot-token").write_text("xoxb-from-credential\n")
+    env = {"CREDENTIALS_DIRECTORY": str(tmp_path), "CALLBRIDGE_WEBHOOK_TOKEN": "from-env"}
+    settings = load(env, flags("--listen", "127.0.0.1:9000"))
+    assert settings.listen.port == 9000
+    assert settings.webhook_token is not None
+    assert settings.webhook_token.reveal() == "from-env"
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.reveal() == "xoxb-from-credential"
+    overridden = load(env, flags("--webhook-token", "from-flag"))
+    assert overridden.webhook_token is not None
+    assert overridden.webhook_token.reveal() == "from-flag"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    env = {
+        "CALLBRIDGE_LISTEN": "localhost",
+        "CALLBRIDGE_RETENTION": "two weeks",
+        "CALLBRIDGE_STORE": "mysql://db",
+        "SLACK_API_URL": "slack.com/api",
+        "TEAMS_APP_ID": "1234",
+        "CALLBRIDGE_LOG_LEVEL": "loud",
+    }
+    with pytest.raises(SettingsError) as caught:
+        load(env)
+    assert caught.value.problems == (
+        "CALLBRIDGE_LISTEN: expected HOST:PORT such as 127.0.0.1:8080 or [::1]:8080, "
+        "got 'localhost'",
+        "CALLBRIDGE_RETENTION: expected a duration like 90s, 15m, 4h or 14d, got 'two weeks'",
+        "CALLBRIDGE_STORE: expected sqlite:///PATH or postgresql://..., got 'mysql://db'",
+        "SLACK_API_URL: expected an http(s) URL, got 'slack.com/api'",
+        "Teams is half configured: set TEAMS_APP_PASSWORD, TEAMS_TENANT_ID too "
+        "(or unset the others)",
+        "CALLBRIDGE_LOG_LEVEL: expected debug, info, warning, error, got 'loud'",
+    )
+
+
+def test_secrets_never_show_in_repr_or_errors() -> None:
+    settings = load({"CALLBRIDGE_WEBHOOK_TOKEN": "hunter2-secret", "SLACK_BOT_TOKEN": "xoxb-1"})
+    assert "hunter2-secret" not in repr(settings)
+    assert "xoxb-1" not in str(settings)
+    assert set(settings.secrets()) == {"hunter2-secret", "xoxb-1"}
+    with pytest.raises(SettingsError) as caught:
+        load({"CALLBRIDGE_STORE": "postgresql://u:pw-secret@db/x", "CALLBRIDGE_LISTEN": "x"})
+    assert "pw-secret" not in str(caught.value)
+    with pytest.raises(SettingsError) as caught:
+        load({"CALLBRIDGE_STORE": "redis://u:pw-secret@db/x"})
+    assert "pw-secret" not in str(caught.value)
+    assert "u:***@db" in str(caught.value)
+
+
+def test_open_listener_without_token_warns() -> None:
+    settings = load({"CALLBRIDGE_LISTEN": "0.0.0.0:8080"})
+    assert len(settings.warnings) == 1
+    assert "without CALLBRIDGE_WEBHOOK_TOKEN" in settings.warnings[0]
+    assert load({"CALLBRIDGE_LISTEN": "[::1]:8080"}).listen == Listen("::1", 8080)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90", timedelta(seconds=90)),
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("4h", timedelta(hours=4)),
+        ("14d", timedelta(days=14)),
+        ("1h30m", timedelta(minutes=90)),
+        ("2w", timedelta(days=14)),
+    ],
+)
+def test_durations(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "h", "4 hours", "-1h", "1x"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="expected a duration"):
+        parse_duration(text)

@@ -87,7 +87,8 @@ class Limits:
 
 class _Bucket:
     def __init__(self, per_second: float, capacity: int, now: float) -> None:
-        self.rate, self.capacity, self.tokens, self.last = per_second, capacity, capacity, now
+        self.rate, self.capacity, self.last = per_second, capacity, now
+        self.tokens = float(capacity)
 
     def take(self, now: float) -> float:
         """0 if allowed (and consumed), else the seconds until one request would be."""

@@ -1,0 +1,74 @@
+"""Typed failures of a chat platform call, carrying what the one retry layer needs.
+
+The platform clients (``notify/slack.py``, ``notify/teams.py``) classify every failed call into
+exactly one of these; the delivery layer decides from the class alone whether to retry
+(:class:`RetryableError`, honouring ``retry_after``), give up on this message
+(:class:`PermanentError`) or stop talking to the platform until an operator acts
+(:class:`AuthError`). Messages say what failed and what to do; they never contain a token.
+"""
+
+from __future__ import annotations
+
+
+class NotifyError(Exception):
+    """A call to a chat platform failed.
+
+    ``platform`` is ``"slack"`` or ``"teams"``, ``method`` the API method (``chat.postMessage``),
+    ``code`` the platform's error string (``channel_not_found``) or ``http_503``, ``timeout``,
+    ``connection`` when the platform gave none.
+    """
+
+    def __init__(self, message: str, *, platform: str, method: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.platform = platform
+        self.method = method
+        self.code = code
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(platform={self.platform!r}, method={self.method!r}, "
+            f"code={self.code!r}, message={self.message!r})"
+        )
+
+
+class RetryableError(NotifyError):
+    """Transient: rate limited, server error, timeout or connection failure. Try again later.
+
+    ``retry_after`` is the platform's requested wait in seconds (HTTP ``Retry-After``), or None
+    when it gave none and the caller's own backoff applies.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        platform: str,
+        method: str,
+        code: str,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, platform=platform, method=method, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentError(NotifyError):
+    """The platform rejected this request and will reject it again: never retry it as is
+    (unknown channel, invalid blocks, message too long, message gone, archived channel...)."""
+
+
+class AuthError(NotifyError):
+    """The credentials are wrong, revoked or lack a permission: no call will succeed until an
+    operator fixes the configuration. ``needed`` names the missing scope when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        platform: str,
+        method: str,
+        code: str,
+        needed: str | None = None,
+    ) -> None:
+        super().__init__(message, platform=platform, method=method, code=code)
+        self.needed = needed

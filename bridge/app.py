@@ -11,18 +11,26 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import structlog
 from aiohttp import web
 
 from bridge import __version__
-from bridge.dispatcher import Dispatcher, DispatchOptions, Sink
+from bridge.delivery import Delivery, DeliveryOptions, Platform
+from bridge.dispatcher import Dispatcher, DispatchOptions
 from bridge.ingest import Services, make_app
 from bridge.metrics import Metrics
-from bridge.notify.dryrun import DryRunSink
+from bridge.notify import NotifyError
+from bridge.notify.dryrun import DryRunNotifier
+from bridge.notify.slack import SlackNotifier
+from bridge.pacing import SLACK, TEAMS, Action, Pacer, Rate
+from bridge.render.slack import render as slack_render
+from bridge.render.text import render as text_render
 from bridge.rulestate import RulesHolder
 from bridge.sdnotify import SdNotifier
 from bridge.settings import Settings, sqlite_path
@@ -38,6 +46,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def default_pacing(settings: Settings) -> dict[str, Mapping[Action, tuple[tuple[str, Rate], ...]]]:
+    """Pace only the platforms that really post (dry-run needs no budget)."""
+    limits: dict[str, Mapping[Action, tuple[tuple[str, Rate], ...]]] = {}
+    if settings.slack_enabled:
+        limits["slack"] = SLACK
+    if settings.teams_enabled:
+        limits["teams"] = TEAMS
+    return limits
+
+
 def open_store(url: str) -> Store:
     if url.startswith("sqlite:"):
         return SqliteStore(sqlite_path(url))
@@ -45,6 +63,31 @@ def open_store(url: str) -> Store:
         "PostgreSQL stores are not supported by this version yet; "
         "use CALLBRIDGE_STORE=sqlite:///PATH"
     )
+
+
+PlatformFactory = Callable[[aiohttp.ClientSession, Metrics], Mapping[str, Platform]]
+
+
+def chat_platforms(settings: Settings) -> PlatformFactory:
+    """Slack when a bot token is configured; every platform without credentials is dry-run."""
+
+    def build(session: aiohttp.ClientSession, metrics: Metrics) -> Mapping[str, Platform]:
+        platforms: dict[str, Platform] = {
+            name: Platform(DryRunNotifier(name), text_render) for name in ("slack", "teams")
+        }
+        if settings.slack_bot_token is not None:
+            notifier = SlackNotifier(
+                token=settings.slack_bot_token,
+                session=session,
+                base_url=settings.slack_api_url,
+                on_call=lambda method, result: metrics.chat_calls.labels(
+                    "slack", method, result
+                ).inc(),
+            )
+            platforms["slack"] = Platform(notifier, slack_render, notifier.link)
+        return platforms
+
+    return build
 
 
 class Bridge:
@@ -56,24 +99,32 @@ class Bridge:
         *,
         clock: Clock = utcnow,
         store: Store | None = None,
-        sink: Sink | None = None,
+        platforms: PlatformFactory | None = None,
         notifier: SdNotifier | None = None,
         dispatch: DispatchOptions | None = None,
+        delivery: DeliveryOptions | None = None,
+        pacing: Mapping[str, Mapping[Action, tuple[tuple[str, Rate], ...]]] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.metrics = Metrics()
         self.store = store or open_store(settings.store)
         self.rules = RulesHolder(settings.rules, self.metrics)
-        self.sink = sink or DryRunSink(self.metrics, lambda: self.rules.timezone)
         self.notifier = notifier or SdNotifier.from_env(os.environ)
+        self._platform_factory = platforms or chat_platforms(settings)
+        self._delivery_options = delivery or DeliveryOptions()
+        self._pacing = dict(pacing) if pacing is not None else default_pacing(settings)
+        self.platforms: Mapping[str, Platform] = {}
+        self.chat_status: dict[str, str] = {}
+        self.delivery: Delivery | None = None
         self.dispatcher = Dispatcher(
             self.store,
-            self.sink,
+            self.rules,
             self.metrics,
             clock,
             dispatch
             or DispatchOptions(stale_after=settings.stale_after, retention=settings.retention),
+            on_planned=self._wake_delivery,
         )
         token = settings.webhook_token
         self.services = Services(
@@ -89,19 +140,70 @@ class Bridge:
             },
         )
         self.app = make_app(self.services)
-        self.app.cleanup_ctx.extend([self._store_ctx, self._dispatcher_ctx, self._watchdog_ctx])
+        self.app.cleanup_ctx.extend(
+            [
+                self._store_ctx,
+                self._chat_ctx,
+                self._delivery_ctx,
+                self._dispatcher_ctx,
+                self._watchdog_ctx,
+            ]
+        )
+
+    def _wake_delivery(self) -> None:
+        if self.delivery is not None:
+            self.delivery.wake()
 
     async def _store_ready(self) -> str:
         await self.store.ping()
         return self.settings.store.split("://", 1)[0]
 
+    async def _verify(self, name: str, platform: Platform) -> None:
+        try:
+            self.chat_status[name] = await platform.notifier.verify()
+        except NotifyError as err:
+            self.chat_status.pop(name, None)
+            raise RuntimeError(f"{name}: {err}") from None
+
     async def _chat_ready(self) -> str:
-        return "dry-run: no Slack or Teams credentials configured; messages are logged"
+        problems = dict(self.delivery.auth_problems) if self.delivery else {}
+        for name, platform in self.platforms.items():
+            if name not in self.chat_status and name not in problems:
+                await self._verify(name, platform)
+        if problems:
+            raise RuntimeError("; ".join(f"{k}: {v}" for k, v in sorted(problems.items())))
+        return "; ".join(self.chat_status[name] for name in sorted(self.chat_status))
 
     async def _store_ctx(self, app: web.Application) -> AsyncIterator[None]:
         await self.store.open()
         yield
         await self.store.close()
+
+    async def _chat_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self.platforms = self._platform_factory(session, self.metrics)
+            for name, platform in self.platforms.items():
+                try:
+                    await self._verify(name, platform)
+                except RuntimeError as err:  # reported by /readyz; delivery keeps retrying
+                    log.error("chat.verify_failed", platform=name, error=str(err))
+                else:
+                    log.info("chat.verified", platform=name, detail=self.chat_status[name])
+            yield
+
+    async def _delivery_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        self.delivery = Delivery(
+            self.store,
+            self.platforms,
+            Pacer(self._pacing, time.monotonic),
+            self.metrics,
+            self.clock,
+            self._delivery_options,
+        )
+        await self.delivery.start()
+        yield
+        await self.delivery.stop(self.settings.shutdown_timeout.total_seconds())
 
     async def _dispatcher_ctx(self, app: web.Application) -> AsyncIterator[None]:
         await self.dispatcher.start()
@@ -188,7 +290,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             port=port,
             store=settings.store.split("://", 1)[0],
             rules=str(settings.rules),
-            sink=type(bridge.sink).__name__,
+            chat=sorted(bridge.chat_status.values()),
         )
         for warning in settings.warnings:
             log.warning("settings.warning", message=warning)

@@ -1,4 +1,5 @@
-"""Dispatcher: after an event is stored, refold its call story and emit the new state.
+"""Dispatcher: after an event is stored, refold its call story, route it, and record the
+chat messages it should have in the store's outbox (the delivery layer sends them).
 
 Per story, processing is serial (a story being processed when another event lands is simply
 processed again afterwards); different stories are processed concurrently by a fixed pool of
@@ -21,6 +22,8 @@ import structlog
 
 from bridge.calls import Call, fold
 from bridge.metrics import Metrics
+from bridge.plan import plan, visible
+from bridge.rules import Ruleset, route
 from bridge.store import Store, StoreError
 
 log = structlog.get_logger("bridge.dispatcher")
@@ -28,10 +31,11 @@ log = structlog.get_logger("bridge.dispatcher")
 Clock = Callable[[], datetime]
 
 
-class Sink(Protocol):
-    """The delivery side: receives each new state of a call story."""
+class Rules(Protocol):
+    """The rules in force (None until a valid file was loaded)."""
 
-    async def emit(self, story_id: str, call: Call) -> None: ...
+    @property
+    def current(self) -> Ruleset | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,26 +45,28 @@ class DispatchOptions:
     janitor_interval: float = 60.0
     stale_after: timedelta = timedelta(hours=4)
     retention: timedelta = timedelta(days=14)
+    missed_settle: timedelta = timedelta(seconds=8)  # a late `in-progress` may still come
 
 
 def digest(call: Call) -> str:
-    """Identifies what a person would see: bookkeeping-only changes (another duplicate-ish
-    event that adds nothing, a later ``last_event_at``) do not count as a change."""
-    visible = msgspec.structs.replace(call, event_count=0, last_event_at=call.started_at)
-    return hashlib.sha256(msgspec.json.encode(visible)).hexdigest()[:32]
+    """Identifies what a person would see: bookkeeping-only changes (another event that adds
+    nothing visible, a later ``last_event_at``) do not count as a change."""
+    return hashlib.sha256(msgspec.json.encode(visible(call))).hexdigest()[:32]
 
 
 class Dispatcher:
     def __init__(
         self,
         store: Store,
-        sink: Sink,
+        rules: Rules,
         metrics: Metrics,
         clock: Clock,
         options: DispatchOptions = DispatchOptions(),
+        on_planned: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
-        self._sink = sink
+        self._rules = rules
+        self._on_planned = on_planned
         self._metrics = metrics
         self._clock = clock
         self._options = options
@@ -137,20 +143,44 @@ class Dispatcher:
                     self._idle.set()
 
     async def process(self, story_id: str, *, now: datetime | None = None) -> bool:
-        """Refold one story and emit it if its state changed. Returns True if emitted."""
+        """Refold one story and plan its messages if it changed. Returns True if it did."""
         story = await self._store.story(story_id)
         if story is None or not story.events:
             return False
+        ruleset = self._rules.current
+        if ruleset is None:
+            raise RuntimeError("no rules loaded")
         when = now or self._clock()
         call = fold(story.events, now=when, stale_after=self._options.stale_after)
         new_digest = digest(call)
-        emitted = new_digest != story.digest
+        changed = new_digest != story.digest
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):
-            if emitted:
-                await self._sink.emit(story.story_id, call)
+            if changed:
+                result = route(ruleset, call)
+                if story.digest is None and result.unmatched:
+                    line = call.dialled if call.direction == "inbound" else "outbound"
+                    self._metrics.unmatched.labels(line).inc()
+                    log.info("dispatch.unmatched", dialled=call.dialled, direction=call.direction)
+                planned = plan(ruleset, call, result)
+                work = await self._store.plan(
+                    story.story_id,
+                    planned,
+                    now=when,
+                    missed_due=when + self._options.missed_settle,
+                    allow_new=story.ended_at is None,
+                )
+                if work:
+                    self._on_planned()
                 if call.stale and story.ended_at is None:
                     self._metrics.stale_closed.inc()
-            self._metrics.dispatched.labels("emitted" if emitted else "unchanged").inc()
+                log.debug(
+                    "dispatch.planned",
+                    phase=call.phase,
+                    routes=list(result.matched_routes),
+                    slots=len(planned),
+                    work=work,
+                )
+            self._metrics.dispatched.labels("changed" if changed else "unchanged").inc()
             clean = await self._store.save_state(
                 story.story_id,
                 upto_seq=story.max_seq,
@@ -160,7 +190,7 @@ class Dispatcher:
             )
         if not clean:
             self.notify(story.story_id)
-        return emitted
+        return changed
 
     async def _poller(self) -> None:
         while True:

@@ -68,6 +68,55 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.chat_calls = Counter(
+            "callbridge_chat_api_calls",
+            "Chat platform API calls, by platform, method and result",
+            ["platform", "method", "result"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "callbridge_chat_rate_limited",
+            "429 answers from the chat platform (target: 0; pacing should prevent them)",
+            ["platform", "method"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "callbridge_delivery_retries",
+            "Deliveries retried after a retryable error, by platform and error code",
+            ["platform", "code"],
+            registry=r,
+        )
+        self.delivery_failed = Counter(
+            "callbridge_delivery_failures",
+            "Deliveries that failed permanently or on credentials, by platform and code",
+            ["platform", "code"],
+            registry=r,
+        )
+        self.delivered = Counter(
+            "callbridge_delivered",
+            "Messages posted, updated or deleted, by platform, kind and action",
+            ["platform", "kind", "action"],
+            registry=r,
+        )
+        self.recovered = Counter(
+            "callbridge_delivery_recovered",
+            "Posts found by metadata after an unknown outcome (a duplicate avoided)",
+            ["platform"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "callbridge_delivery_queue_depth",
+            "Messages waiting to be posted or updated, by platform and channel",
+            ["platform", "channel"],
+            registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "callbridge_delivery_latency_seconds",
+            "From a message's desired state being stored to the platform call returning",
+            ["platform", "kind"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+            registry=r,
+        )
         for status in (*STATUSES, "invalid"):
             for result in ("accepted", "duplicate"):
                 self.events.labels(status, result)

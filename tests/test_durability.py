@@ -6,10 +6,11 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, closing, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,12 @@ START_TIMEOUT = 30.0
 
 
 class Server:
-    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, port: int, early: list[dict[str, Any]]
+    ) -> None:
         self.proc = proc
         self.url = f"http://127.0.0.1:{port}/notifications"
-        self.lines: list[dict[str, Any]] = []
+        self.lines: list[dict[str, Any]] = list(early)  # logged before it was listening
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -45,7 +48,8 @@ class Server:
                 if predicate(line):
                     return line
             await asyncio.sleep(0.05)  # polling another process's output, bounded by deadline
-        raise AssertionError(f"no matching log line within {timeout}s; got {self.lines[-5:]}")
+        seen = [(x.get("event"), x.get("story"), x.get("slot")) for x in self.lines]
+        raise AssertionError(f"no matching log line within {timeout}s; got {seen}")
 
     async def stop(self, sig: int) -> int:
         if self.proc.returncode is None:
@@ -81,17 +85,17 @@ async def serve(tmp_path: Path, db: Path) -> AsyncIterator[Server]:
     assert proc.stdout is not None
     port = None
     deadline = time.monotonic() + START_TIMEOUT
-    early: list[bytes] = []
+    early: list[dict[str, Any]] = []
     while port is None:
         raw = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
         if not raw:
             raise AssertionError(f"serve exited early: {early}")
-        early.append(raw)
         with suppress(ValueError):
             line = json.loads(raw)
+            early.append(line)
             if line.get("event") == "serve.listening":
                 port = int(line["port"])
-    server = Server(proc, port)
+    server = Server(proc, port, early)
     try:
         yield server
     finally:
@@ -128,17 +132,36 @@ async def open_store(db: Path) -> SqliteStore:
     return store
 
 
+def outbox(db: Path) -> list[tuple[str, str, int, int]]:
+    """(story, slot, desired version, posted version) as the other process left them."""
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT story_id, slot, desired_version, posted_version FROM outbox ORDER BY 1, 2"
+        ).fetchall()
+    return [(str(a), str(b), int(c), int(d)) for a, b, c, d in rows]
+
+
 async def wait_until_clean(db: Path, timeout: float = 30.0) -> None:
+    """Every stored event dispatched and every planned message delivered (dry-run)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         store = await open_store(db)
         try:
-            if not await store.dirty_stories():
-                return
+            dirty = await store.dirty_stories()
+            pending = await store.next_due()
         finally:
             await store.close()
+        if not dirty and pending is None:
+            return
         await asyncio.sleep(0.1)  # polling another process's progress, bounded by deadline
-    raise AssertionError("dispatcher did not process every stored event in time")
+    raise AssertionError("events were not all dispatched and delivered in time")
+
+
+def roots_posted(db: Path, calls: list[str]) -> None:
+    rows = {(story, slot): (want, have) for story, slot, want, have in outbox(db)}
+    for call_id in calls:
+        want, have = rows[(call_id, "root")]
+        assert have == want >= 1, (call_id, want, have)
 
 
 async def test_accepted_events_survive_sigkill_and_processing_resumes(tmp_path: Path) -> None:
@@ -185,10 +208,7 @@ async def test_accepted_events_survive_sigkill_and_processing_resumes(tmp_path: 
         assert set(statuses.values()) <= {"accepted", "duplicate"}
         assert "accepted" in statuses.values()
         await wait_until_clean(db)
-        ended = await server.wait_for_line(
-            lambda line: line.get("event") == "dryrun.would_post" and line.get("phase") == "ended"
-        )
-        assert ended["call_id"].startswith("dur-")
+        roots_posted(db, [f"dur-{i}" for i in range(60)])
         assert await server.stop(signal.SIGTERM) == 0
     assert server.lines[-1]["event"] == "serve.stopped"
 
@@ -204,12 +224,14 @@ async def test_events_stored_while_down_are_dispatched_on_start(tmp_path: Path) 
         await store.close()
     async with serve(tmp_path, db) as server:
         await wait_until_clean(db)
+        roots_posted(db, ["dur-0", "dur-1", "dur-2"])
         for call_id in ("dur-0", "dur-1", "dur-2"):
             line = await server.wait_for_line(
                 lambda line, c=call_id: (
-                    line.get("event") == "dryrun.would_post" and line.get("call_id") == c
+                    line.get("event") == "dryrun.post"
+                    and line.get("story") == c
+                    and line.get("slot") == "root"
                 )
             )
-            assert line["phase"] == "ended"
-            assert line["missed"] is False
+            assert line["channel"] == "C0123456789"
         assert await server.stop(signal.SIGTERM) == 0

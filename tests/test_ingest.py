@@ -45,11 +45,13 @@ async def test_every_provider_fixture_is_accepted(tmp_path: Path, name: str) -> 
 
 
 async def test_redelivery_is_a_duplicate_and_changes_nothing(tmp_path: Path) -> None:
-    async with running_bridge(make_settings(tmp_path)) as (bridge, client, sink):
+    async with running_bridge(make_settings(tmp_path)) as (bridge, client, chat):
         first = await client.post("/notifications", data=body(), headers=AUTH)
         assert await first.json() == {"status": "accepted"}
         await bridge.dispatcher.drained()
-        emitted = len(sink.emitted)
+        assert bridge.delivery is not None
+        await bridge.delivery.settled()
+        posted = list(chat.sent)
         # Same event, other key order and whitespace, plus an unknown field: still a duplicate.
         doc = dict(reversed(list(payload().items())))
         doc["id"] = 42
@@ -57,10 +59,16 @@ async def test_redelivery_is_a_duplicate_and_changes_nothing(tmp_path: Path) -> 
         assert again.status == 200
         assert await again.json() == {"status": "duplicate"}
         await bridge.dispatcher.drained()
+        await bridge.delivery.settled()
         story = await bridge.store.story("abc-1700000000.1")
         assert story is not None
         assert len(story.events) == 1
-        assert len(sink.emitted) == emitted == 1
+        # One live root and one thread reply ("ringing B"), and nothing more after the dup.
+        assert [(s.action, s.slot.split(":")[0]) for s in posted] == [
+            ("post", "root"),
+            ("post", "reply"),
+        ]
+        assert chat.sent == posted
 
 
 @pytest.mark.parametrize(

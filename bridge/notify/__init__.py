@@ -91,6 +91,15 @@ class Notifier(Protocol):
         """Replace the content of a message this app posted."""
         ...
 
+    async def delete(self, ref: MessageRef) -> None:
+        """Remove a message this app posted (a retracted alert, an orphaned consult call).
+        A message that is already gone counts as deleted."""
+        ...
+
+    def link(self, ref: MessageRef) -> str | None:
+        """A URL people can open to see the message, when the platform has one."""
+        ...
+
     async def find(
         self,
         channel: str,

@@ -1,36 +1,80 @@
-"""The dry-run sink: logs what would be posted, one line per change of a call.
+"""The dry-run notifier: logs what would be posted, one line per change, posts nothing.
 
-Used when no Slack or Teams credentials are configured, so that `callbridge serve` plus
-`callbridge simulate` is a complete demo, and by operators to watch routing decisions.
+Used for every platform without credentials, so `callbridge serve` plus `callbridge simulate`
+is a complete demo of routing, threads, updates and alerts, and so operators can watch what a
+rules change would do before connecting a workspace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import tzinfo
+import itertools
+from collections.abc import Mapping
+from datetime import datetime
 
 import structlog
 
-from bridge.calls import Call
-from bridge.metrics import Metrics
-from bridge.render.text import headline, step_line
+from bridge.notify import MessageRef, OutgoingMessage
 
 log = structlog.get_logger("bridge.dryrun")
 
 
-class DryRunSink:
-    def __init__(self, metrics: Metrics, tz: Callable[[], tzinfo]) -> None:
-        self._metrics = metrics
-        self._tz = tz
+class DryRunNotifier:
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self._ids = itertools.count(1)
 
-    async def emit(self, story_id: str, call: Call) -> None:
-        last = call.steps[-1] if call.steps else None
-        self._metrics.dryrun.labels("live").inc()
+    async def post(
+        self, channel: str, message: OutgoingMessage, *, thread: MessageRef | None = None
+    ) -> MessageRef:
+        root = None if thread is None else thread.ts_or_id
+        ref = MessageRef(self.platform, channel, f"dry-{next(self._ids)}", root)
         log.info(
-            "dryrun.would_post",
-            story=story_id,
-            phase=call.phase,
-            missed=call.missed,
-            text=headline(call),
-            latest=step_line(last, self._tz()) if last else None,
+            "dryrun.reply" if thread else "dryrun.post",
+            platform=self.platform,
+            channel=channel,
+            message=ref.ts_or_id,
+            thread=ref.thread,
+            text=message.text,
+            **_meta(message),
         )
+        return ref
+
+    async def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        log.info(
+            "dryrun.update",
+            platform=self.platform,
+            channel=ref.channel,
+            message=ref.ts_or_id,
+            text=message.text,
+            **_meta(message),
+        )
+
+    async def delete(self, ref: MessageRef) -> None:
+        log.info("dryrun.delete", platform=self.platform, channel=ref.channel, message=ref.ts_or_id)
+
+    def link(self, ref: MessageRef) -> str | None:
+        return f"dry-run://{ref.channel}/{ref.ts_or_id}"
+
+    async def find(
+        self,
+        channel: str,
+        event_type: str,
+        key: Mapping[str, str],
+        oldest: datetime,
+        *,
+        thread: MessageRef | None = None,
+    ) -> MessageRef | None:
+        return None
+
+    async def lookup_user(self, email: str) -> str | None:
+        return None
+
+    async def verify(self) -> str:
+        return f"{self.platform}: dry-run (no credentials configured; messages are logged)"
+
+
+def _meta(message: OutgoingMessage) -> dict[str, str]:
+    if message.metadata is None:
+        return {}
+    payload = message.metadata.payload
+    return {"story": payload.get("story", ""), "slot": payload.get("slot", "")}

@@ -127,6 +127,7 @@ class _UserFound(msgspec.Struct):
 class _AuthTest(msgspec.Struct):
     user: str = "?"
     team: str = "?"
+    url: str = ""
 
 
 _T = TypeVar("_T")
@@ -174,6 +175,7 @@ class SlackNotifier:
         self._history_page_size = history_page_size
         self._users: dict[str, _CachedUser] = {}
         self._cannot: set[str] = set()  # methods whose scope the token lacks
+        self._workspace_url = ""  # from auth.test, for permalinks
 
     # -- Notifier ------------------------------------------------------------------------------
 
@@ -209,6 +211,27 @@ class SlackNotifier:
             ),
             where=f" for message {ref.ts_or_id} in channel {ref.channel}",
         )
+
+    async def delete(self, ref: MessageRef) -> None:
+        try:
+            await self._call(
+                "chat.delete",
+                lambda: self._client.chat_delete(channel=ref.channel, ts=ref.ts_or_id),
+                where=f" for message {ref.ts_or_id} in channel {ref.channel}",
+                not_found="message_not_found",
+            )
+        except PermanentError as err:
+            if err.code != "message_not_found":
+                raise
+
+    def link(self, ref: MessageRef) -> str | None:
+        """The message's permalink (known once :meth:`verify` has seen the workspace URL)."""
+        if not self._workspace_url:
+            return None
+        path = f"archives/{ref.channel}/p{ref.ts_or_id.replace('.', '')}"
+        if ref.thread:
+            path += f"?thread_ts={ref.thread}&cid={ref.channel}"
+        return self._workspace_url + path
 
     async def find(
         self,
@@ -290,6 +313,8 @@ class SlackNotifier:
     async def verify(self) -> str:
         data = await self._call("auth.test", self._client.auth_test)
         who = _parse(data, _AuthTest, "auth.test")
+        if who.url.startswith("https://") or who.url.startswith("http://"):
+            self._workspace_url = who.url if who.url.endswith("/") else who.url + "/"
         return f"slack: bot @{who.user} in workspace {who.team}"
 
     # -- one call, classified ------------------------------------------------------------------

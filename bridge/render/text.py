@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from bridge.calls import Call, Step
 from bridge.events import Participant
+from bridge.notify import OutgoingMessage
+from bridge.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
 
 _PHASE_ICON = {"new": "📞", "ringing": "🔔", "answered": "🟢", "ended": "⏹"}
 
@@ -79,3 +83,20 @@ def step_line(step: Step, tz: tzinfo) -> str:
         case "ended":
             text = f"ended ({step.reason or 'unknown'})"
     return f"{at} {text}"
+
+
+def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
+    """Plain text for the dry-run notifier (and any platform without a richer renderer)."""
+    tz = ZoneInfo(content.tz)
+    match content:
+        case ReplyContent(step=step):
+            text = step_line(step, tz)
+        case MissedContent(call=call, mentions=mentions):
+            text = " ".join([*mentions, "MISSED CALL:", headline(call)])
+            if link:
+                text += f" (live thread: {link})"
+        case SummaryContent(call=call, mentions=mentions):
+            text = " ".join([*mentions, "Call summary:", headline(call)])
+        case RootContent(call=call):
+            text = headline(call)
+    return OutgoingMessage(text=text)

@@ -18,11 +18,15 @@ Vocabulary:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
 from bridge.events import Event
+from bridge.store.outbox import Outgoing, Planned, SlotKey
+
+__all__ = ["Added", "Outgoing", "Planned", "SlotKey", "Store", "StoreError", "Story"]
 
 AddStatus = Literal["accepted", "duplicate"]
 
@@ -100,3 +104,43 @@ class Store(Protocol):
 
     async def purge(self, ended_before: datetime) -> int:
         """Delete stories that ended before the cutoff, with their events; return how many."""
+
+    # -- delivery outbox (bridge/store/outbox.py) ----------------------------------------------
+
+    async def plan(
+        self,
+        story_id: str,
+        planned: Sequence[Planned],
+        *,
+        now: datetime,
+        missed_due: datetime,
+        allow_new: bool,
+    ) -> int:
+        """Record the messages the story should have; returns how many slots need work.
+
+        Content changes bump the slot's desired version; new (destination, kind) decisions
+        only when ``allow_new``; missed alerts no longer planned are retracted.
+        """
+
+    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
+        """Slots whose posted state lags desired and whose due time has come."""
+
+    async def next_due(self) -> datetime | None:
+        """The earliest due time of any pending slot (None when nothing is pending)."""
+
+    async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
+        """Mark that a post is about to be sent (committed before the platform is called)."""
+
+    async def posted(self, key: SlotKey, version: int, ref: str | None) -> None:
+        """The platform now shows ``version`` of the slot (``ref=None``: retracted)."""
+
+    async def retry_later(
+        self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool
+    ) -> None:
+        """A retryable failure: try again at ``due``; ``maybe_sent`` keeps the attempt mark."""
+
+    async def give_up(self, key: SlotKey, error: str) -> None:
+        """A permanent failure: stop trying this slot (until its content changes)."""
+
+    async def pending_counts(self) -> list[tuple[str, str, int]]:
+        """(platform, channel, pending slots) for the queue-depth gauge."""

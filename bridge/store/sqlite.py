@@ -17,55 +17,32 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Final, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import msgspec
 import structlog
 
-from bridge.events import Event, decode_stored, encode_event
+from bridge.events import Event, encode_event
 from bridge.store import Added, StoreError, Story
+from bridge.store import sqlite_outbox as outbox
+from bridge.store import sqlite_sql as sql
 from bridge.store.migrate import apply_sqlite, load
+from bridge.store.outbox import Outgoing, Planned, SlotKey
+from bridge.store.sqlite_sql import from_us, to_us
 
 T = TypeVar("T")
 log = structlog.get_logger("bridge.store.sqlite")
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
-
-
-def to_us(value: datetime) -> int:
-    """Microseconds since the epoch (UTC); naive datetimes are a programming error."""
-    if value.utcoffset() is None:
-        raise ValueError(f"expected a timezone-aware datetime, got {value.isoformat()}")
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def from_us(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """What the writer thread needs of one event (encoded on the loop, not in the thread)."""
-
-    call_id: str
-    merged_id: str | None
-    status: str
-    timestamp_us: int
-    received_us: int
-    dedupe_key: str
-    body: bytes
-
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    row: _Row
+    row: sql.Row
     future: asyncio.Future[Added]
 
 
@@ -144,7 +121,7 @@ class SqliteStore:
     # -- writes ----------------------------------------------------------------------------
 
     async def add_event(self, event: Event, received_at: datetime) -> Added:
-        row = _Row(
+        row = sql.Row(
             call_id=event.call_id,
             merged_id=event.merged_id,
             status=event.status,
@@ -168,7 +145,7 @@ class SqliteStore:
         last_event_at: datetime,
     ) -> bool:
         work = partial(
-            _save_state,
+            sql.save_state,
             story_id=story_id,
             upto_seq=upto_seq,
             digest=digest,
@@ -181,7 +158,7 @@ class SqliteStore:
         """Delete ended stories in chunks (one short transaction each); return how many."""
         cutoff, total = to_us(ended_before), 0
         while True:
-            done = await self._write(partial(_purge_chunk, cutoff=cutoff, n=self._purge_chunk))
+            done = await self._write(partial(sql.purge_chunk, cutoff=cutoff, n=self._purge_chunk))
             total += done
             if done < self._purge_chunk:
                 return total
@@ -189,10 +166,10 @@ class SqliteStore:
     # -- reads -----------------------------------------------------------------------------
 
     async def resolve(self, call_id: str) -> str | None:
-        return await self._read(lambda c: _story_of(c, call_id))
+        return await self._read(lambda c: sql.story_of(c, call_id))
 
     async def story(self, story_id: str) -> Story | None:
-        return await self._read(lambda c: _read_story(c, story_id))
+        return await self._read(lambda c: sql.read_story(c, story_id))
 
     async def dirty_stories(self, limit: int = 1000) -> list[str]:
         sql = "SELECT story_id FROM stories WHERE dirty = 1 ORDER BY dirty_seq LIMIT ?"
@@ -209,6 +186,57 @@ class SqliteStore:
     async def count_open(self) -> int:
         sql = "SELECT count(*) FROM stories WHERE ended_us IS NULL"
         return await self._read(lambda c: int(c.execute(sql).fetchone()[0]))
+
+    # -- delivery outbox ---------------------------------------------------------------------
+
+    async def plan(
+        self,
+        story_id: str,
+        planned: Sequence[Planned],
+        *,
+        now: datetime,
+        missed_due: datetime,
+        allow_new: bool,
+    ) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            resolved = sql.story_of(conn, story_id)
+            if resolved is None:
+                return 0
+            return outbox.plan(
+                conn,
+                resolved,
+                planned,
+                now_us=to_us(now),
+                missed_due_us=to_us(missed_due),
+                allow_new=allow_new,
+            )
+
+        return await self._write(work)
+
+    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
+        return await self._read(partial(outbox.due, now_us=to_us(now), limit=limit))
+
+    async def next_due(self) -> datetime | None:
+        found = await self._read(outbox.next_due)
+        return None if found is None else from_us(found)
+
+    async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
+        await self._write(partial(outbox.begin_attempt, key=key, now_us=to_us(now)))
+
+    async def posted(self, key: SlotKey, version: int, ref: str | None) -> None:
+        await self._write(partial(outbox.posted, key=key, version=version, ref=ref))
+
+    async def retry_later(
+        self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool
+    ) -> None:
+        work = partial(outbox.retry, key=key, due_us=to_us(due), error=error, maybe_sent=maybe_sent)
+        await self._write(work)
+
+    async def give_up(self, key: SlotKey, error: str) -> None:
+        await self._write(partial(outbox.give_up, key=key, error=error))
+
+    async def pending_counts(self) -> list[tuple[str, str, int]]:
+        return await self._read(outbox.pending_counts)
 
     # -- group commit ----------------------------------------------------------------------
 
@@ -233,7 +261,7 @@ class SqliteStore:
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         rows = [p.row for p in batch]
         try:
-            results = await self._write(lambda c: [_add(c, row) for row in rows])
+            results = await self._write(lambda c: [sql.add(c, row) for row in rows])
         except asyncio.CancelledError:
             for p in batch:
                 if not p.future.done():
@@ -368,155 +396,3 @@ class SqliteStore:
         if self._rconn is not None:
             self._rconn.close()
             self._rconn = None
-
-
-# -- statements (run on the writer or reader thread) -----------------------------------------
-
-
-def _story_of(conn: sqlite3.Connection, call_id: str) -> str | None:
-    row = conn.execute("SELECT story_id FROM links WHERE call_id = ?", (call_id,)).fetchone()
-    return None if row is None else str(row[0])
-
-
-def _link(conn: sqlite3.Connection, call_id: str, story_id: str, seq: int) -> None:
-    conn.execute(
-        "INSERT INTO links (call_id, story_id, linked_seq) VALUES (?, ?, ?)",
-        (call_id, story_id, seq),
-    )
-
-
-def _add(conn: sqlite3.Connection, row: _Row) -> Added:
-    hit = conn.execute(
-        "SELECT seq, call_id FROM events WHERE dedupe_key = ?", (row.dedupe_key,)
-    ).fetchone()
-    if hit is not None:
-        return Added("duplicate", _story_of(conn, hit[1]) or hit[1], int(hit[0]))
-    seq = int(
-        conn.execute(
-            "INSERT INTO events (dedupe_key, call_id, status, timestamp_us, received_us, body)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-            (row.dedupe_key, row.call_id, row.status, row.timestamp_us, row.received_us, row.body),
-        ).fetchone()[0]
-    )
-    story_id = _story_of(conn, row.call_id)
-    if story_id is None:
-        story_id = _story_of(conn, row.merged_id) if row.merged_id else None
-        if story_id is None:
-            story_id = row.call_id
-            conn.execute(
-                "INSERT INTO stories (story_id, first_seq, first_received_us, max_seq,"
-                " last_event_us, dirty, dirty_seq) VALUES (?, ?, ?, ?, ?, 1, ?)",
-                (story_id, seq, row.received_us, seq, row.timestamp_us, seq),
-            )
-        _link(conn, row.call_id, story_id, seq)
-    merged_from = None
-    if row.merged_id is not None:
-        other = _story_of(conn, row.merged_id)
-        if other is None:
-            _link(conn, row.merged_id, story_id, seq)
-        elif other != story_id:
-            story_id, merged_from = _merge(conn, story_id, other, seq)
-    conn.execute(
-        "UPDATE stories SET max_seq = max(max_seq, ?), last_event_us = max(last_event_us, ?),"
-        " first_received_us = min(first_received_us, ?),"
-        " dirty_seq = CASE WHEN dirty = 1 THEN dirty_seq ELSE ? END, dirty = 1"
-        " WHERE story_id = ?",
-        (seq, row.timestamp_us, row.received_us, seq, story_id),
-    )
-    return Added("accepted", story_id, seq, merged_from)
-
-
-def _merge(conn: sqlite3.Connection, a: str, b: str, seq: int) -> tuple[str, str]:
-    """Join stories ``a`` and ``b``: the one first seen survives. Returns (survivor, absorbed)."""
-    cols = "story_id, first_seq, first_received_us, max_seq, last_event_us, dirty, dirty_seq"
-    rows = conn.execute(
-        f"SELECT {cols} FROM stories WHERE story_id IN (?, ?) ORDER BY first_seq",  # noqa: S608
-        (a, b),
-    ).fetchall()
-    keep, gone = rows
-    dirty_since = [r[6] for r in rows if r[5] == 1 and r[6] is not None] + [seq]
-    conn.execute("UPDATE links SET story_id = ? WHERE story_id = ?", (keep[0], gone[0]))
-    conn.execute(
-        "UPDATE stories SET first_received_us = ?, max_seq = ?, last_event_us = ?,"
-        " dirty = 1, dirty_seq = ? WHERE story_id = ?",
-        (
-            min(keep[2], gone[2]),
-            max(keep[3], gone[3]),
-            max(keep[4], gone[4]),
-            min(dirty_since),
-            keep[0],
-        ),
-    )
-    conn.execute("DELETE FROM stories WHERE story_id = ?", (gone[0],))
-    return str(keep[0]), str(gone[0])
-
-
-def _save_state(
-    conn: sqlite3.Connection,
-    *,
-    story_id: str,
-    upto_seq: int,
-    digest: str,
-    ended_us: int | None,
-    last_event_us: int,
-) -> bool:
-    resolved = _story_of(conn, story_id)
-    if resolved is None:  # purged meanwhile: nothing is left to emit
-        return True
-    row = conn.execute(
-        "UPDATE stories SET digest = ?, ended_us = ?, last_event_us = max(last_event_us, ?),"
-        " dirty = CASE WHEN max_seq <= ? THEN 0 ELSE dirty END,"
-        " dirty_seq = CASE WHEN max_seq <= ? THEN NULL ELSE dirty_seq END"
-        " WHERE story_id = ? RETURNING dirty",
-        (digest, ended_us, last_event_us, upto_seq, upto_seq, resolved),
-    ).fetchone()
-    return row is None or row[0] == 0
-
-
-def _purge_chunk(conn: sqlite3.Connection, *, cutoff: int, n: int) -> int:
-    ids = [
-        r[0]
-        for r in conn.execute(
-            "SELECT story_id FROM stories WHERE ended_us < ? ORDER BY ended_us LIMIT ?",
-            (cutoff, n),
-        )
-    ]
-    if ids:
-        marks = ", ".join("?" * len(ids))
-        conn.execute(
-            "DELETE FROM events WHERE call_id IN"  # noqa: S608 (only placeholders)
-            f" (SELECT call_id FROM links WHERE story_id IN ({marks}))",
-            ids,
-        )
-        conn.execute(f"DELETE FROM links WHERE story_id IN ({marks})", ids)  # noqa: S608
-        conn.execute(f"DELETE FROM stories WHERE story_id IN ({marks})", ids)  # noqa: S608
-    return len(ids)
-
-
-def _read_story(conn: sqlite3.Connection, call_id: str) -> Story | None:
-    story_id = _story_of(conn, call_id)
-    if story_id is None:
-        return None
-    row = conn.execute(
-        "SELECT max_seq, first_received_us, digest, ended_us FROM stories WHERE story_id = ?",
-        (story_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    call_ids = conn.execute(
-        "SELECT call_id FROM links WHERE story_id = ? ORDER BY linked_seq, call_id", (story_id,)
-    ).fetchall()
-    bodies = conn.execute(
-        "SELECT e.body FROM events AS e JOIN links AS l ON l.call_id = e.call_id"
-        " WHERE l.story_id = ? ORDER BY e.seq",
-        (story_id,),
-    ).fetchall()
-    return Story(
-        story_id=story_id,
-        call_ids=tuple(str(r[0]) for r in call_ids),
-        events=tuple(decode_stored(r[0]) for r in bodies),
-        max_seq=int(row[0]),
-        first_stored_at=from_us(row[1]),
-        digest=row[2],
-        ended_at=None if row[3] is None else from_us(row[3]),
-    )

@@ -44,6 +44,7 @@ KNOWN_BLOCKS = frozenset(
 SCOPE_FOR = {
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
+    "chat.delete": "chat:write",
     "conversations.history": "channels:history",
     "conversations.replies": "channels:history",
     "users.lookupByEmail": "users:read.email",
@@ -223,6 +224,7 @@ class FakeSlack:
         self._released = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.deleted: list[Message] = []  # messages removed with chat.delete
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -334,7 +336,7 @@ class FakeSlack:
             if key not in self._post_buckets:
                 self._post_buckets[key] = _Bucket(lim.post_per_second, lim.post_burst, now)
             return self._post_buckets[key].take(now)
-        if method == "chat.update":
+        if method in ("chat.update", "chat.delete"):
             if self._update_bucket is None:
                 per_s = lim.updates_per_minute / 60
                 self._update_bucket = _Bucket(per_s, lim.update_burst, now)
@@ -364,6 +366,15 @@ class FakeSlack:
         message.versions.append(_content(params, previous=message.versions[-1]))
         return {"channel": channel, "ts": message.ts, "text": message.text}
 
+    def _delete(self, params: Params) -> Params:
+        channel = self._channel(params, writing=True)
+        message = self.message(channel, str(params.get("ts", "")))
+        if message is None:
+            raise SlackFailure("message_not_found")
+        self._messages.remove(message)
+        self.deleted.append(message)
+        return {"channel": channel, "ts": message.ts}
+
     def _history(self, params: Params) -> Params:
         channel = self._channel(params, writing=False)
         listed = [m for m in reversed(self.roots(channel)) if _in_range(m, params)]
@@ -387,6 +398,7 @@ class FakeSlack:
         "auth.test": _auth_test,
         "chat.postMessage": _post,
         "chat.update": _update,
+        "chat.delete": _delete,
         "conversations.history": _history,
         "conversations.replies": _replies,
         "users.lookupByEmail": _lookup,

@@ -4,7 +4,7 @@ the edges: a recording sink instead of Slack/Teams and a controllable clock."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -13,9 +13,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bridge.app import Bridge
-from bridge.calls import Call
+from bridge.app import Bridge, PlatformFactory
+from bridge.delivery import Platform
 from bridge.dispatcher import DispatchOptions
+from bridge.notify import MessageRef, OutgoingMessage
+from bridge.render.text import render as text_render
 from bridge.settings import Secret, Settings
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "voys"
@@ -44,16 +46,77 @@ class FakeClock:
 
 
 @dataclass
-class RecordingSink:
-    """Stands where Slack/Teams delivery will be: records every emitted call state."""
+class Sent:
+    action: str  # post | update | delete
+    channel: str
+    message_id: str
+    thread: str | None
+    text: str
+    story: str
+    slot: str
 
-    emitted: list[tuple[str, Call]] = field(default_factory=list)
 
-    async def emit(self, story_id: str, call: Call) -> None:
-        self.emitted.append((story_id, call))
+@dataclass
+class RecordingNotifier:
+    """A chat platform that accepts everything and records it (a fake, not a mock)."""
 
-    def latest(self) -> dict[str, Call]:
-        return {story: call for story, call in self.emitted}
+    platform: str = "slack"
+    sent: list[Sent] = field(default_factory=list)
+    _next: int = 0
+
+    async def post(
+        self, channel: str, message: OutgoingMessage, *, thread: MessageRef | None = None
+    ) -> MessageRef:
+        self._next += 1
+        root = None if thread is None else thread.ts_or_id
+        ref = MessageRef(self.platform, channel, f"m{self._next}", root)
+        self._record("post", ref, message)
+        return ref
+
+    async def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        self._record("update", ref, message)
+
+    async def delete(self, ref: MessageRef) -> None:
+        self.sent.append(Sent("delete", ref.channel, ref.ts_or_id, ref.thread, "", "", ""))
+
+    def link(self, ref: MessageRef) -> str | None:
+        return None
+
+    async def find(self, *args: Any, **kwargs: Any) -> MessageRef | None:
+        return None
+
+    async def lookup_user(self, email: str) -> str | None:
+        return None
+
+    async def verify(self) -> str:
+        return f"{self.platform}: recording fake"
+
+    def _record(self, action: str, ref: MessageRef, message: OutgoingMessage) -> None:
+        meta = message.metadata.payload if message.metadata else {}
+        self.sent.append(
+            Sent(
+                action,
+                ref.channel,
+                ref.ts_or_id,
+                ref.thread,
+                message.text,
+                meta.get("story", ""),
+                meta.get("slot", ""),
+            )
+        )
+
+    def for_story(self, story: str) -> list[Sent]:
+        return [s for s in self.sent if s.story == story]
+
+
+def recording_platforms(notifier: RecordingNotifier) -> PlatformFactory:
+    def build(session: Any, metrics: Any) -> Mapping[str, Platform]:
+        return {
+            "slack": Platform(notifier, text_render),
+            "teams": Platform(RecordingNotifier("teams"), text_render),
+        }
+
+    return build
 
 
 def write_rules(tmp_path: Path, text: str = MINIMAL_RULES) -> Path:
@@ -74,12 +137,12 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def running_bridge(
     settings: Settings, clock: FakeClock | None = None, **kwargs: Any
-) -> AsyncIterator[tuple[Bridge, TestClient[Any, Any], RecordingSink]]:
-    sink = RecordingSink()
+) -> AsyncIterator[tuple[Bridge, TestClient[Any, Any], RecordingNotifier]]:
+    chat = RecordingNotifier()
     bridge = Bridge(
         settings,
         clock=clock or FakeClock(),
-        sink=sink,
+        platforms=kwargs.pop("platforms", recording_platforms(chat)),
         dispatch=kwargs.pop("dispatch", DispatchOptions(poll_interval=3600, janitor_interval=3600)),
         **kwargs,
     )
@@ -87,7 +150,7 @@ async def running_bridge(
     client = TestClient(TestServer(bridge.app, host="127.0.0.1", port=0))
     await client.start_server()
     try:
-        yield bridge, client, sink
+        yield bridge, client, chat
     finally:
         await client.close()
 

@@ -1,0 +1,401 @@
+"""Delivery: make what is posted in Slack/Teams match what the store says is desired.
+
+One loop reads the due slots of the outbox and, per channel, sends at most one request at a
+time: the most important slot whose pacing bucket has a token. Priorities when the budget is
+short: missed alerts, then new roots and summaries, then thread replies (in story order, once
+the root exists), then the final root update, then intermediate root updates. Only the newest
+desired content is ever sent: a burst of changes costs one update.
+
+Crash safety: a slot is marked in the store before a post goes out. If the process dies (or
+the request times out) before the answer is stored, the next attempt first looks the message
+up by its metadata and updates it instead of posting again. The residual risk is documented
+in the README (a platform that cannot look messages up may show a duplicate).
+
+Retries: retryable errors back off exponentially with jitter (honouring ``Retry-After``, which
+also pauses the bucket); permanent errors stop that slot, loudly; auth errors pause the whole
+platform until its credentials work again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
+
+import structlog
+
+from bridge import plan
+from bridge.calls import Call
+from bridge.events import Participant
+from bridge.metrics import Metrics
+from bridge.notify import (
+    AuthError,
+    MessageMetadata,
+    MessageRef,
+    Notifier,
+    OutgoingMessage,
+    PermanentError,
+    RetryableError,
+)
+from bridge.pacing import Action, Pacer
+from bridge.store import Outgoing, Store, StoreError
+
+log = structlog.get_logger("bridge.delivery")
+
+EVENT_TYPE: Final = "callbridge_message"
+FIND_MARGIN: Final = timedelta(minutes=5)  # clock skew between us and the platform
+MAX_LOOKUPS: Final = 20  # user lookups per message (a call group may ring hundreds)
+
+Render = Callable[[plan.Content, Mapping[str, str], str | None], OutgoingMessage]
+"""(content, e-mail -> platform user id, link to the live message) -> message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    notifier: Notifier
+    render: Render
+    link: Callable[[MessageRef], str | None] = lambda ref: None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOptions:
+    max_in_flight: int = 8
+    batch: int = 500
+    base_backoff: float = 1.0
+    max_backoff: float = 300.0
+    auth_pause: float = 60.0
+    idle_poll: float = 5.0
+    depth_every: float = 5.0
+
+
+def encode_ref(ref: MessageRef) -> str:
+    return json.dumps([ref.platform, ref.channel, ref.ts_or_id, ref.thread])
+
+
+def decode_ref(text: str | None) -> MessageRef | None:
+    if text is None:
+        return None
+    platform, channel, ts, thread = json.loads(text)
+    return MessageRef(platform, channel, ts, thread)
+
+
+def priority(item: Outgoing) -> int:
+    if item.content is None:
+        return 5
+    if item.kind == "missed":
+        return 0
+    if item.key.slot.startswith("reply:"):
+        return 2
+    if item.ref is None:
+        return 1
+    return 3 if item.final else 4
+
+
+def action_of(item: Outgoing) -> Action:
+    if item.content is None:
+        return "delete"
+    if item.ref is not None:
+        return "update"
+    return "find" if item.attempted else "post"
+
+
+def eligible(items: Iterable[Outgoing]) -> list[Outgoing]:
+    """Drop replies that must wait: for their root to exist, or for an earlier reply."""
+    first_reply: dict[tuple[str, str, str], Outgoing] = {}
+    out = []
+    for item in items:
+        if not item.key.slot.startswith("reply:") or item.content is None:
+            out.append(item)
+            continue
+        if item.root_ref is None:
+            continue
+        thread = (item.key.story_id, item.key.destination, item.key.platform)
+        best = first_reply.get(thread)
+        if best is None or item.order < best.order:
+            first_reply[thread] = item
+    return out + list(first_reply.values())
+
+
+def people_of(content: plan.Content) -> list[Participant]:
+    if isinstance(content, plan.ReplyContent):
+        step = content.step
+        return [*step.people, *([step.by] if step.by else [])]
+    call: Call = content.call
+    found = [call.caller, *call.rung]
+    found += [p for p in (call.answered_by, call.connected) if p is not None]
+    for transfer in call.transfers:
+        found += [*transfer.to, *([transfer.by] if transfer.by else [])]
+    return found
+
+
+class Delivery:
+    def __init__(
+        self,
+        store: Store,
+        platforms: Mapping[str, Platform],
+        pacer: Pacer,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        options: DeliveryOptions = DeliveryOptions(),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._platforms = platforms
+        self._pacer = pacer
+        self._metrics = metrics
+        self._clock = clock
+        self._options = options
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+        self._busy_channels: set[tuple[str, str]] = set()
+        self._busy_keys: set[tuple[str, str, str, str]] = set()
+        self._auth_paused: dict[str, datetime] = {}
+        self.auth_problems: dict[str, str] = {}
+        self._depth_at: datetime | None = None
+        self._idle = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="delivery-loop")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let in-flight requests finish (up to ``timeout``), then stop the loop."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        if self._sends:
+            _done, pending = await asyncio.wait(self._sends, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def settled(self) -> None:
+        """Wait until nothing is pending at all (due now or later) and nothing is in flight.
+
+        For tests and benchmarks; a slot that can never be sent keeps this waiting.
+        """
+        self._idle.clear()
+        self.wake()
+        await self._idle.wait()
+
+    # -- the loop --------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                delay, pending = await self._round()
+            except StoreError as err:
+                self._metrics.store_errors.labels("delivery").inc()
+                log.warning("delivery.store_error", error=str(err))
+                delay, pending = self._options.idle_poll, True
+            if not pending and not self._sends:
+                self._idle.set()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _round(self) -> tuple[float, bool]:
+        """Start what may be sent now; returns (seconds until worth looking again, pending)."""
+        now = self._clock()
+        await self._gauge_depth(now)
+        items = await self._store.due(now, self._options.batch)
+        waits: list[float] = []
+        by_channel: dict[tuple[str, str], list[Outgoing]] = {}
+        for item in eligible(items):
+            key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
+            if key not in self._busy_keys:
+                by_channel.setdefault((item.key.platform, item.channel), []).append(item)
+        for channel_key, candidates in by_channel.items():
+            if len(self._sends) >= self._options.max_in_flight:
+                break
+            if channel_key in self._busy_channels:
+                continue
+            platform = channel_key[0]
+            paused = self._auth_paused.get(platform)
+            if paused is not None and paused > now:
+                waits.append((paused - now).total_seconds())
+                continue
+            chosen = None
+            for item in sorted(candidates, key=lambda i: (priority(i), i.desired_at, i.order)):
+                wait = self._pacer.wait(platform, action_of(item), item.channel)
+                if wait <= 0:
+                    chosen = item
+                    break
+                waits.append(wait)
+            if chosen is not None:
+                self._spawn(chosen)
+        upcoming = await self._store.next_due()
+        if upcoming is not None and upcoming > now:
+            waits.append((upcoming - now).total_seconds())
+        return min([*waits, self._options.idle_poll]), upcoming is not None
+
+    def _spawn(self, item: Outgoing) -> None:
+        channel_key = (item.key.platform, item.channel)
+        slot_key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
+        self._busy_channels.add(channel_key)
+        self._busy_keys.add(slot_key)
+        task = asyncio.create_task(self._send(item), name=f"deliver-{item.key.slot[:12]}")
+        self._sends.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._sends.discard(t)
+            self._busy_channels.discard(channel_key)
+            self._busy_keys.discard(slot_key)
+            self.wake()
+
+        task.add_done_callback(done)
+
+    async def _gauge_depth(self, now: datetime) -> None:
+        if self._depth_at is not None and now - self._depth_at < timedelta(
+            seconds=self._options.depth_every
+        ):
+            return
+        self._depth_at = now
+        self._metrics.queue_depth.clear()
+        for platform, channel, n in await self._store.pending_counts():
+            self._metrics.queue_depth.labels(platform, channel).set(n)
+
+    # -- one request -------------------------------------------------------------------------
+    async def _send(self, item: Outgoing) -> None:
+        platform = self._platforms[item.key.platform]
+        action = action_of(item)
+        log_ctx = {
+            "story": item.key.story_id,
+            "destination": item.key.destination,
+            "slot": item.key.slot,
+            "action": action,
+        }
+        try:
+            ref = await self._deliver(item, platform)
+        except RetryableError as err:
+            await self._retry(item, action, err, log_ctx)
+        except AuthError as err:
+            await self._auth_failed(item, err, log_ctx)
+        except PermanentError as err:
+            self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
+            log.error("delivery.gave_up", error=str(err), code=err.code, **log_ctx)
+            await self._store.give_up(item.key, f"{err.code}: {err}")
+        except StoreError as err:
+            self._metrics.store_errors.labels("delivery").inc()
+            log.warning("delivery.store_error", error=str(err), **log_ctx)
+        except Exception:
+            log.exception("delivery.failed", **log_ctx)
+            await self._store.retry_later(
+                item.key, due=self._backoff(item, None), error="internal error", maybe_sent=True
+            )
+        else:
+            await self._store.posted(item.key, item.version, ref)
+            self.auth_problems.pop(item.key.platform, None)
+            latency = (self._clock() - item.desired_at).total_seconds()
+            self._metrics.delivery_latency.labels(item.key.platform, item.kind).observe(latency)
+            self._metrics.delivered.labels(item.key.platform, item.kind, action).inc()
+
+    async def _deliver(self, item: Outgoing, platform: Platform) -> str | None:
+        """Do what the slot needs; returns the encoded ref the platform now shows."""
+        notifier, channel = platform.notifier, item.channel
+        ref = decode_ref(item.ref)
+        if item.content is None:
+            if ref is not None:
+                self._pacer.take(item.key.platform, "delete", channel)
+                await notifier.delete(ref)
+            return None
+        content = plan.decode(item.content)
+        root = decode_ref(item.root_ref)
+        thread = root if item.key.slot.startswith("reply:") else None
+        users = await self._users(notifier, content)
+        link = platform.link(root) if root is not None and item.kind != "live" else None
+        message = replace(
+            platform.render(content, users, link),
+            metadata=MessageMetadata(
+                EVENT_TYPE,
+                {
+                    "story": item.key.story_id,
+                    "destination": item.key.destination,
+                    "slot": item.key.slot,
+                },
+            ),
+        )
+        if ref is None and item.attempted:
+            self._pacer.take(item.key.platform, "find", channel)
+            ref = await notifier.find(
+                channel,
+                EVENT_TYPE,
+                {"story": item.key.story_id, "slot": item.key.slot},
+                item.created_at - FIND_MARGIN,
+                thread=thread,
+            )
+            if ref is not None:
+                log.info("delivery.recovered", story=item.key.story_id, slot=item.key.slot)
+                self._metrics.recovered.labels(item.key.platform).inc()
+        if ref is None:
+            await self._store.begin_attempt(item.key, self._clock())
+            self._pacer.take(item.key.platform, "post", channel)
+            ref = await notifier.post(channel, message, thread=thread)
+        else:
+            self._pacer.take(item.key.platform, "update", channel)
+            await notifier.update(ref, message)
+        return encode_ref(ref)
+
+    async def _users(self, notifier: Notifier, content: plan.Content) -> dict[str, str]:
+        """E-mail -> platform user id for the people in the message (best effort)."""
+        users: dict[str, str] = {}
+        emails = {e for p in people_of(content) for e in p.user_emails}
+        for email in sorted(emails)[:MAX_LOOKUPS]:
+            try:
+                found = await notifier.lookup_user(email)
+            except (RetryableError, PermanentError, AuthError) as err:
+                log.info("delivery.lookup_failed", code=err.code)
+                break  # names instead of mentions; never hold a message back for this
+            if found:
+                users[email] = found
+        return users
+
+    def _backoff(self, item: Outgoing, retry_after: float | None) -> datetime:
+        if retry_after is not None:
+            seconds = retry_after
+        else:
+            seconds = min(
+                self._options.base_backoff * 2 ** min(item.attempts, 16), self._options.max_backoff
+            )
+            seconds *= self._rng.uniform(0.8, 1.2)
+        return self._clock() + timedelta(seconds=seconds)
+
+    async def _retry(
+        self, item: Outgoing, action: Action, err: RetryableError, log_ctx: Mapping[str, str]
+    ) -> None:
+        limited = err.code == "ratelimited"
+        if limited:
+            self._metrics.rate_limited.labels(item.key.platform, err.method).inc()
+            self._pacer.pause(item.key.platform, action, item.channel, err.retry_after or 1.0)
+        self._metrics.retries.labels(item.key.platform, err.code).inc()
+        log.warning(
+            "delivery.retry", error=str(err), code=err.code, attempts=item.attempts + 1, **log_ctx
+        )
+        await self._store.retry_later(
+            item.key,
+            due=self._backoff(item, err.retry_after),
+            error=f"{err.code}: {err}",
+            maybe_sent=action == "post" and not limited,
+        )
+
+    async def _auth_failed(
+        self, item: Outgoing, err: AuthError, log_ctx: Mapping[str, str]
+    ) -> None:
+        until = self._clock() + timedelta(seconds=self._options.auth_pause)
+        self._auth_paused[item.key.platform] = until
+        self.auth_problems[item.key.platform] = str(err)
+        self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
+        log.error("delivery.auth_failed", error=str(err), code=err.code, **log_ctx)
+        await self._store.retry_later(
+            item.key, due=until, error=f"{err.code}: {err}", maybe_sent=False
+        )

@@ -1,0 +1,125 @@
+"""From a call and its routing decision to the chat messages it should have (pure).
+
+``plan(ruleset, call, result)`` lists, per destination and platform, the slots of
+:mod:`bridge.store.outbox` with their render input (:data:`Content`), encoded so the store
+can tell whether anything a person would see has changed. Rendering to Block Kit or an
+Adaptive Card happens at send time (it needs the platform's user ids for mentions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+import msgspec
+
+from bridge.calls import Call, Step
+from bridge.rules.model import Delivery, RouteResult, Ruleset
+from bridge.store.outbox import Planned
+
+
+class RootContent(msgspec.Struct, frozen=True, tag="root"):
+    call: Call
+    tz: str
+
+
+class ReplyContent(msgspec.Struct, frozen=True, tag="reply"):
+    step: Step
+    tz: str
+    context: Call  # only the facts this step's sentence needs (see reply_context)
+    again: bool = False  # an earlier ringing of the customer's call was already told
+
+
+class MissedContent(msgspec.Struct, frozen=True, tag="missed"):
+    call: Call
+    tz: str
+    mentions: tuple[str, ...] = ()
+
+
+class SummaryContent(msgspec.Struct, frozen=True, tag="summary"):
+    call: Call
+    tz: str
+    mentions: tuple[str, ...] = ()
+
+
+Content = RootContent | ReplyContent | MissedContent | SummaryContent
+
+_encoder: Final = msgspec.json.Encoder(order="deterministic")
+_decoder: Final = msgspec.json.Decoder(Content)
+
+
+def encode(content: Content) -> bytes:
+    return _encoder.encode(content)
+
+
+def decode(data: bytes) -> Content:
+    content: Content = _decoder.decode(data)
+    return content
+
+
+def visible(call: Call) -> Call:
+    """The call without bookkeeping that nobody sees (so it does not bump versions)."""
+    return msgspec.structs.replace(call, event_count=0, last_event_at=call.started_at)
+
+
+def reply_context(call: Call, step: Step) -> Call:
+    """The call reduced to what the step's sentence uses, so the reply's content (and so its
+    version) does not change as the call goes on: answer facts only for an answer step,
+    end facts only for the end step."""
+    blank = msgspec.structs.replace(
+        visible(call), rung=(), transfers=(), steps=(), connected=None, call_ids=()
+    )
+    if step.kind != "ended":
+        blank = msgspec.structs.replace(blank, ended_at=None, end_reason=None)
+    if step.kind not in ("answered", "ended"):
+        blank = msgspec.structs.replace(blank, answered_by=None, answered_at=None, picked_up=False)
+    return blank
+
+
+def reply_slot(step: Step) -> str:
+    """A slot id that depends only on the step, so late steps never shift earlier ones."""
+    return "reply:" + hashlib.sha256(_encoder.encode(step)).hexdigest()[:20]
+
+
+def plan(ruleset: Ruleset, call: Call, result: RouteResult) -> list[Planned]:
+    tz = str(ruleset.timezone)
+    shown = visible(call)
+    out: list[Planned] = []
+    for delivery in result.deliveries:
+        destination = ruleset.destinations.get(delivery.destination)
+        if destination is None:  # the rules loader guarantees this cannot happen
+            continue
+        targets = []
+        if destination.slack is not None:
+            targets.append(("slack", destination.slack.channel))
+        if destination.teams is not None:
+            targets.append(("teams", destination.teams.conversation))
+        for platform, channel in targets:
+            out.extend(_slots(delivery, platform, channel, shown, tz))
+    return out
+
+
+def _slots(delivery: Delivery, platform: str, channel: str, call: Call, tz: str) -> list[Planned]:
+    def slot(name: str, content: Content, order: int = 0) -> Planned:
+        return Planned(
+            destination=delivery.destination,
+            platform=platform,
+            channel=channel,
+            slot=name,
+            kind=delivery.kind,
+            order=order,
+            content=encode(content),
+            final=call.ended,
+        )
+
+    if delivery.kind == "missed":
+        return [slot("missed", MissedContent(call=call, tz=tz, mentions=delivery.mentions))]
+    if delivery.kind == "summary":
+        return [slot("summary", SummaryContent(call=call, tz=tz, mentions=delivery.mentions))]
+    slots = [slot("root", RootContent(call=call, tz=tz))]
+    rang = False
+    for n, step in enumerate(call.steps, start=1):
+        content = ReplyContent(step=step, tz=tz, context=reply_context(call, step), again=rang)
+        slots.append(slot(reply_slot(step), content, order=n))
+        rang = rang or (step.kind == "ringing" and not step.consult)
+    return slots

@@ -1,0 +1,190 @@
+"""SQL statements of the SQLite store, run on its writer or reader thread (never the loop)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from bridge.events import decode_stored
+from bridge.store import Added, Story
+from bridge.store import sqlite_outbox as outbox
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch (UTC); naive datetimes are a programming error."""
+    if value.utcoffset() is None:
+        raise ValueError(f"expected a timezone-aware datetime, got {value.isoformat()}")
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """What the writer thread needs of one event (encoded on the loop, not in the thread)."""
+
+    call_id: str
+    merged_id: str | None
+    status: str
+    timestamp_us: int
+    received_us: int
+    dedupe_key: str
+    body: bytes
+
+
+def story_of(conn: sqlite3.Connection, call_id: str) -> str | None:
+    row = conn.execute("SELECT story_id FROM links WHERE call_id = ?", (call_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def link(conn: sqlite3.Connection, call_id: str, story_id: str, seq: int) -> None:
+    conn.execute(
+        "INSERT INTO links (call_id, story_id, linked_seq) VALUES (?, ?, ?)",
+        (call_id, story_id, seq),
+    )
+
+
+def add(conn: sqlite3.Connection, row: Row) -> Added:
+    hit = conn.execute(
+        "SELECT seq, call_id FROM events WHERE dedupe_key = ?", (row.dedupe_key,)
+    ).fetchone()
+    if hit is not None:
+        return Added("duplicate", story_of(conn, hit[1]) or hit[1], int(hit[0]))
+    seq = int(
+        conn.execute(
+            "INSERT INTO events (dedupe_key, call_id, status, timestamp_us, received_us, body)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+            (row.dedupe_key, row.call_id, row.status, row.timestamp_us, row.received_us, row.body),
+        ).fetchone()[0]
+    )
+    story_id = story_of(conn, row.call_id)
+    if story_id is None:
+        story_id = story_of(conn, row.merged_id) if row.merged_id else None
+        if story_id is None:
+            story_id = row.call_id
+            conn.execute(
+                "INSERT INTO stories (story_id, first_seq, first_received_us, max_seq,"
+                " last_event_us, dirty, dirty_seq) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                (story_id, seq, row.received_us, seq, row.timestamp_us, seq),
+            )
+        link(conn, row.call_id, story_id, seq)
+    merged_from = None
+    if row.merged_id is not None:
+        other = story_of(conn, row.merged_id)
+        if other is None:
+            link(conn, row.merged_id, story_id, seq)
+        elif other != story_id:
+            story_id, merged_from = merge(conn, story_id, other, seq, row.received_us)
+    conn.execute(
+        "UPDATE stories SET max_seq = max(max_seq, ?), last_event_us = max(last_event_us, ?),"
+        " first_received_us = min(first_received_us, ?),"
+        " dirty_seq = CASE WHEN dirty = 1 THEN dirty_seq ELSE ? END, dirty = 1"
+        " WHERE story_id = ?",
+        (seq, row.timestamp_us, row.received_us, seq, story_id),
+    )
+    return Added("accepted", story_id, seq, merged_from)
+
+
+def merge(conn: sqlite3.Connection, a: str, b: str, seq: int, now_us: int) -> tuple[str, str]:
+    """Join stories ``a`` and ``b``: the one first seen survives. Returns (survivor, absorbed)."""
+    cols = "story_id, first_seq, first_received_us, max_seq, last_event_us, dirty, dirty_seq"
+    rows = conn.execute(
+        f"SELECT {cols} FROM stories WHERE story_id IN (?, ?) ORDER BY first_seq",
+        (a, b),
+    ).fetchall()
+    keep, gone = rows
+    dirty_since = [r[6] for r in rows if r[5] == 1 and r[6] is not None] + [seq]
+    conn.execute("UPDATE links SET story_id = ? WHERE story_id = ?", (keep[0], gone[0]))
+    conn.execute(
+        "UPDATE stories SET first_received_us = ?, max_seq = ?, last_event_us = ?,"
+        " dirty = 1, dirty_seq = ? WHERE story_id = ?",
+        (
+            min(keep[2], gone[2]),
+            max(keep[3], gone[3]),
+            max(keep[4], gone[4]),
+            min(dirty_since),
+            keep[0],
+        ),
+    )
+    conn.execute("DELETE FROM stories WHERE story_id = ?", (gone[0],))
+    outbox.merge(conn, str(keep[0]), str(gone[0]), now_us)
+    return str(keep[0]), str(gone[0])
+
+
+def save_state(
+    conn: sqlite3.Connection,
+    *,
+    story_id: str,
+    upto_seq: int,
+    digest: str,
+    ended_us: int | None,
+    last_event_us: int,
+) -> bool:
+    resolved = story_of(conn, story_id)
+    if resolved is None:  # purged meanwhile: nothing is left to emit
+        return True
+    row = conn.execute(
+        "UPDATE stories SET digest = ?, ended_us = ?, last_event_us = max(last_event_us, ?),"
+        " dirty = CASE WHEN max_seq <= ? THEN 0 ELSE dirty END,"
+        " dirty_seq = CASE WHEN max_seq <= ? THEN NULL ELSE dirty_seq END"
+        " WHERE story_id = ? RETURNING dirty",
+        (digest, ended_us, last_event_us, upto_seq, upto_seq, resolved),
+    ).fetchone()
+    return row is None or row[0] == 0
+
+
+def purge_chunk(conn: sqlite3.Connection, *, cutoff: int, n: int) -> int:
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT story_id FROM stories WHERE ended_us < ? ORDER BY ended_us LIMIT ?",
+            (cutoff, n),
+        )
+    ]
+    if ids:
+        marks = ", ".join("?" * len(ids))
+        conn.execute(
+            "DELETE FROM events WHERE call_id IN"
+            f" (SELECT call_id FROM links WHERE story_id IN ({marks}))",
+            ids,
+        )
+        conn.execute(f"DELETE FROM links WHERE story_id IN ({marks})", ids)
+        conn.execute(f"DELETE FROM stories WHERE story_id IN ({marks})", ids)
+        outbox.purge(conn, ids)
+    return len(ids)
+
+
+def read_story(conn: sqlite3.Connection, call_id: str) -> Story | None:
+    story_id = story_of(conn, call_id)
+    if story_id is None:
+        return None
+    row = conn.execute(
+        "SELECT max_seq, first_received_us, digest, ended_us FROM stories WHERE story_id = ?",
+        (story_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    call_ids = conn.execute(
+        "SELECT call_id FROM links WHERE story_id = ? ORDER BY linked_seq, call_id", (story_id,)
+    ).fetchall()
+    bodies = conn.execute(
+        "SELECT e.body FROM events AS e JOIN links AS l ON l.call_id = e.call_id"
+        " WHERE l.story_id = ? ORDER BY e.seq",
+        (story_id,),
+    ).fetchall()
+    return Story(
+        story_id=story_id,
+        call_ids=tuple(str(r[0]) for r in call_ids),
+        events=tuple(decode_stored(r[0]) for r in bodies),
+        max_seq=int(row[0]),
+        first_stored_at=from_us(row[1]),
+        digest=row[2],
+        ended_at=None if row[3] is None else from_us(row[3]),
+    )

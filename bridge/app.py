@@ -68,8 +68,10 @@ def open_store(url: str) -> Store:
 PlatformFactory = Callable[[aiohttp.ClientSession, Metrics], Mapping[str, Platform]]
 
 
-def chat_platforms(settings: Settings) -> PlatformFactory:
-    """Slack when a bot token is configured; every platform without credentials is dry-run."""
+def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFactory:
+    """Slack when a bot token is configured; every platform without credentials is dry-run.
+
+    ``timeout``: seconds a single platform request may take before it counts as failed."""
 
     def build(session: aiohttp.ClientSession, metrics: Metrics) -> Mapping[str, Platform]:
         platforms: dict[str, Platform] = {
@@ -80,6 +82,7 @@ def chat_platforms(settings: Settings) -> PlatformFactory:
                 token=settings.slack_bot_token,
                 session=session,
                 base_url=settings.slack_api_url,
+                timeout=timeout,
                 on_call=lambda method, result: metrics.chat_calls.labels(
                     "slack", method, result
                 ).inc(),
@@ -104,6 +107,7 @@ class Bridge:
         dispatch: DispatchOptions | None = None,
         delivery: DeliveryOptions | None = None,
         pacing: Mapping[str, Mapping[Action, tuple[tuple[str, Rate], ...]]] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -114,6 +118,7 @@ class Bridge:
         self._platform_factory = platforms or chat_platforms(settings)
         self._delivery_options = delivery or DeliveryOptions()
         self._pacing = dict(pacing) if pacing is not None else default_pacing(settings)
+        self._monotonic = monotonic
         self.platforms: Mapping[str, Platform] = {}
         self.chat_status: dict[str, str] = {}
         self.delivery: Delivery | None = None
@@ -196,7 +201,7 @@ class Bridge:
         self.delivery = Delivery(
             self.store,
             self.platforms,
-            Pacer(self._pacing, time.monotonic),
+            Pacer(self._pacing, self._monotonic),
             self.metrics,
             self.clock,
             self._delivery_options,

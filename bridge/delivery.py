@@ -71,6 +71,9 @@ class DeliveryOptions:
     auth_pause: float = 60.0
     idle_poll: float = 5.0
     depth_every: float = 5.0
+    # Clock seconds per real second: 1 in production; tests and benchmarks compress time by
+    # giving the delivery, the pacer and the fake platform one faster clock.
+    time_scale: float = 1.0
 
 
 def encode_ref(ref: MessageRef) -> str:
@@ -104,21 +107,47 @@ def action_of(item: Outgoing) -> Action:
     return "find" if item.attempted else "post"
 
 
-def eligible(items: Iterable[Outgoing]) -> list[Outgoing]:
-    """Drop replies that must wait: for their root to exist, or for an earlier reply."""
+def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
+    """What may be sent now, with its priority (lower first).
+
+    A reply waits for its root and for the replies before it. A missed alert whose live root
+    in the same destination is still waiting to be posted lets that root go first, with the
+    alert's priority, so the alert can link to it (a root that is backing off after errors is
+    not waited for: the alert then goes out without the link).
+    """
+    items = list(items)
+    unposted_roots = {
+        (i.key.story_id, i.key.destination, i.key.platform)
+        for i in items
+        if i.key.slot == "root" and i.ref is None and i.content is not None
+    }
     first_reply: dict[tuple[str, str, str], Outgoing] = {}
-    out = []
+    out: list[tuple[int, Outgoing]] = []
+    urgent: set[tuple[str, str, str]] = set()
     for item in items:
+        thread = (item.key.story_id, item.key.destination, item.key.platform)
+        if item.kind == "missed" and item.content is not None and thread in unposted_roots:
+            urgent.add(thread)
+            continue
         if not item.key.slot.startswith("reply:") or item.content is None:
-            out.append(item)
+            out.append((priority(item), item))
             continue
         if item.root_ref is None:
             continue
-        thread = (item.key.story_id, item.key.destination, item.key.platform)
         best = first_reply.get(thread)
         if best is None or item.order < best.order:
             first_reply[thread] = item
-    return out + list(first_reply.values())
+    out += [(priority(item), item) for item in first_reply.values()]
+    return [
+        (
+            0
+            if (i.key.story_id, i.key.destination, i.key.platform) in urgent
+            and i.key.slot == "root"
+            else p,
+            i,
+        )
+        for p, i in out
+    ]
 
 
 def people_of(content: plan.Content) -> list[Participant]:
@@ -156,6 +185,9 @@ class Delivery:
         self._sends: set[asyncio.Task[None]] = set()
         self._busy_channels: set[tuple[str, str]] = set()
         self._busy_keys: set[tuple[str, str, str, str]] = set()
+        # Slots whose send finished while a round was reading the store: that round's copy
+        # of them may predate the finished send, so it must not act on it (a duplicate post).
+        self._finished: set[tuple[str, str, str, str]] = set()
         self._auth_paused: dict[str, datetime] = {}
         self.auth_problems: dict[str, str] = {}
         self._depth_at: datetime | None = None
@@ -202,20 +234,21 @@ class Delivery:
             if not pending and not self._sends:
                 self._idle.set()
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                await asyncio.wait_for(self._wake.wait(), delay / self._options.time_scale)
 
     async def _round(self) -> tuple[float, bool]:
         """Start what may be sent now; returns (seconds until worth looking again, pending)."""
         now = self._clock()
         await self._gauge_depth(now)
+        self._finished.clear()
         items = await self._store.due(now, self._options.batch)
         waits: list[float] = []
-        by_channel: dict[tuple[str, str], list[Outgoing]] = {}
-        for item in eligible(items):
+        by_channel: dict[tuple[str, str], list[tuple[int, Outgoing]]] = {}
+        for rank, item in candidates(items):
             key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
-            if key not in self._busy_keys:
-                by_channel.setdefault((item.key.platform, item.channel), []).append(item)
-        for channel_key, candidates in by_channel.items():
+            if key not in self._busy_keys and key not in self._finished:
+                by_channel.setdefault((item.key.platform, item.channel), []).append((rank, item))
+        for channel_key, waiting in by_channel.items():
             if len(self._sends) >= self._options.max_in_flight:
                 break
             if channel_key in self._busy_channels:
@@ -226,7 +259,7 @@ class Delivery:
                 waits.append((paused - now).total_seconds())
                 continue
             chosen = None
-            for item in sorted(candidates, key=lambda i: (priority(i), i.desired_at, i.order)):
+            for _rank, item in sorted(waiting, key=lambda c: (c[0], c[1].desired_at, c[1].order)):
                 wait = self._pacer.wait(platform, action_of(item), item.channel)
                 if wait <= 0:
                     chosen = item
@@ -251,6 +284,7 @@ class Delivery:
             self._sends.discard(t)
             self._busy_channels.discard(channel_key)
             self._busy_keys.discard(slot_key)
+            self._finished.add(slot_key)
             self.wake()
 
         task.add_done_callback(done)

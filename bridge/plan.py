@@ -93,7 +93,10 @@ def plan(ruleset: Ruleset, call: Call, result: RouteResult) -> list[Planned]:
         if destination.slack is not None:
             targets.append(("slack", destination.slack.channel))
         if destination.teams is not None:
-            targets.append(("teams", destination.teams.conversation))
+            teams = destination.teams
+            # A destination may name its own Bot Connector service URL (government clouds).
+            where = f"{teams.service_url} {teams.conversation}" if teams.service_url else None
+            targets.append(("teams", where or teams.conversation))
         for platform, channel in targets:
             out.extend(_slots(delivery, platform, channel, shown, tz))
     return out

@@ -105,9 +105,11 @@ class _Bucket:
 class Fault:
     """One programmed failure. ``http``: that status with an HTML body (a proxy's 5xx);
     ``hang``: never answer (until the fake closes); ``drop``: close the connection;
-    ``ratelimit``: 429 with ``Retry-After``; ``error``: HTTP 200 ``{"ok": false, "error": ...}``."""
+    ``ratelimit``: 429 with ``Retry-After``; ``error``: HTTP 200 ``{"ok": false, "error": ...}``;
+    ``lost_answer``: the request IS carried out, but the answer never comes (the client times
+    out not knowing it succeeded: the case metadata lookups exist for)."""
 
-    kind: Literal["http", "hang", "drop", "ratelimit", "error"]
+    kind: Literal["http", "hang", "drop", "ratelimit", "error", "lost_answer"]
     status: int = 500
     retry_after: int = 1
     error: str = ""
@@ -120,6 +122,10 @@ class Fault:
     @classmethod
     def hang(cls) -> Fault:
         return cls("hang")
+
+    @classmethod
+    def lost_answer(cls) -> Fault:
+        return cls("lost_answer")
 
     @classmethod
     def drop(cls) -> Fault:
@@ -279,7 +285,11 @@ class FakeSlack:
         self.requests.append(Recorded(method, request.method, request.content_type, params))
         faults = self._faults.get(method)
         if faults:
-            return await self._fault(request, faults.popleft())
+            fault = faults.popleft()
+            if fault.kind == "lost_answer" and method in self._methods:
+                self._methods[method](self, params)
+                fault = Fault.hang()
+            return await self._fault(request, fault)
         handler = self._methods.get(method)
         if handler is None:
             return _answer({"ok": False, "error": "unknown_method"}, status=404)

@@ -4,7 +4,7 @@ the edges: a recording sink instead of Slack/Teams and a controllable clock."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -119,8 +119,8 @@ def recording_platforms(notifier: RecordingNotifier) -> PlatformFactory:
     return build
 
 
-def write_rules(tmp_path: Path, text: str = MINIMAL_RULES) -> Path:
-    path = tmp_path / "rules.yaml"
+def write_rules(tmp_path: Path, text: str = MINIMAL_RULES, name: str = "rules.yaml") -> Path:
+    path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -136,7 +136,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def running_bridge(
-    settings: Settings, clock: FakeClock | None = None, **kwargs: Any
+    settings: Settings, clock: Callable[[], datetime] | None = None, **kwargs: Any
 ) -> AsyncIterator[tuple[Bridge, TestClient[Any, Any], RecordingNotifier]]:
     chat = RecordingNotifier()
     bridge = Bridge(

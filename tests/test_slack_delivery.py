@@ -1,0 +1,208 @@
+"""Every provider flow, end to end, into the fake Slack Web API via the real slack-sdk client:
+one live root per call showing its final state, its story in the thread, missed alerts exactly
+for missed calls, no duplicates, and transfers (either id surviving) as one story."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.scenarios import SCENARIOS
+from tests.support.fake_slack import Fault, Limits
+from tests.support.slack_env import ALL, ONCALL, SUPPORT, Env, scenario_calls, slack_bridge
+
+INTERNAL = {"internal"}  # dropped by the rules
+
+
+def check_scenario(env: Env, name: str, story: str, *, linked: bool = True) -> None:
+    """The channel shows this call exactly as its hand-written expectations say.
+
+    ``linked``: the alert links to the live thread (not guaranteed when Slack failed the root:
+    an alert is never held back for a link)."""
+    expected = SCENARIOS[name].expected
+    support = env.by_slot(SUPPORT)
+    mine = {slot: msgs for (s, slot), msgs in support.items() if s == story}
+    if name in INTERNAL:
+        assert mine == {}, f"{name}: internal calls are dropped"
+        return
+    dups = {slot: [m.text for m in msgs] for slot, msgs in mine.items() if len(msgs) > 1}
+    assert not dups, f"{name}: duplicate messages {dups}"
+    root = mine["root"][0]
+    assert root.thread_ts is None
+    title = "📵 Missed" if expected.missed else "✅ Ended"
+    assert root.text.startswith(title), (name, root.text)
+    if expected.connected and not expected.missed:
+        assert expected.connected in root.text, (name, root.text)
+    replies = env.slack.replies(SUPPORT, root.ts)
+    assert len(replies) == len([s for s in mine if s.startswith("reply:")])
+    assert len(replies) >= (1 if name == "unavailable" else 2), (name, [r.text for r in replies])
+    assert sum("Consultation" in r.text for r in replies) == expected.consult_steps, name
+    assert any(("Missed" if expected.missed else "ended") in r.text for r in replies), name
+    # A reply is never edited: the thread is a log.
+    assert all(r.edits == 0 for r in replies)
+    alerts = [m for (s, slot), ms in env.by_slot(ONCALL).items() if s == story for m in ms]
+    if expected.missed:
+        assert "missed" in mine, name
+        alert = mine["missed"][0]
+        assert "Missed call" in alert.text
+        links = [b for b in alert.blocks if b["type"] == "context"]
+        assert links or not linked, "the alert links to the live thread in the same channel"
+        assert len(alerts) == 1
+        assert alerts[0].text.startswith("<!subteam^S0123ABCD>")
+    else:
+        assert "missed" not in mine, f"{name}: an answered call must never raise an alert"
+        assert alerts == []
+
+
+async def test_every_scenario_ends_as_one_correct_story(tmp_path: Path) -> None:
+    async with slack_bridge(tmp_path) as env:
+        calls = scenario_calls(ALL, env.time.wall())
+        for _name, _ctx, events in calls:
+            for payload in events:
+                await env.send(payload)
+        await env.settle()
+        stories = set()
+        for name, ctx, _events in calls:
+            story = ctx.call_id(SCENARIOS[name].expected.story_leg)
+            stories.add(story)
+            check_scenario(env, name, story)
+        # Nothing else was posted: no orphan message from a consult call.
+        posted_stories = {s for s, _slot in env.by_slot(SUPPORT)}
+        assert posted_stories <= stories
+        live = [k for k in env.by_slot(SUPPORT) if k[1] == "root"]
+        assert len(live) == len(ALL) - len(INTERNAL)
+        missed = sum(SCENARIOS[name].expected.missed for name in ALL)
+        assert len(env.slack.roots(SUPPORT)) == len(live) + missed  # + the alerts
+        assert env.slack.ratelimited.total() == 0
+
+
+@pytest.mark.parametrize("name", ["warm-transfer", "warm-transfer-consult-survives"])
+async def test_transfer_events_in_reverse_order_still_make_one_story(
+    tmp_path: Path, name: str
+) -> None:
+    async with slack_bridge(tmp_path) as env:
+        [(_name, ctx, events)] = scenario_calls([name], env.time.wall())
+        for payload in reversed(events):
+            await env.send(payload)
+        await env.settle()
+        roots = env.slack.roots(SUPPORT)
+        assert len(roots) == 1, [r.text for r in roots]  # an answered call: no alert
+        assert roots[0].text.startswith("✅ Ended")
+        stories = {s for s, _slot in env.by_slot(SUPPORT)}
+        assert len(stories) == 1
+        # Orphans are deleted, never left behind.
+        assert all(m.thread_ts is not None or m is roots[0] for m in env.slack.messages(SUPPORT))
+        assert set(ctx.legs.values()) >= {stories.pop()}
+
+
+async def test_missed_alert_waits_for_a_late_answer(tmp_path: Path) -> None:
+    """`ended` overtakes `in-progress`: the call was answered, so no alert may be posted."""
+    async with slack_bridge(tmp_path) as env:
+        [(_name, ctx, events)] = scenario_calls(["answered"], env.time.wall())
+        answered = [e for e in events if e["status"] == "in-progress"]
+        for payload in [e for e in events if e["status"] != "in-progress"]:
+            await env.send(payload)
+        await env.bridge.dispatcher.drained()
+        for payload in answered:  # arrives within the settle time
+            await env.send(payload)
+        await env.settle()
+        check_scenario(env, "answered", ctx.call_id())
+
+
+async def test_slack_outage_then_recovery_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.http(503), times=4)
+        env.slack.fail("chat.postMessage", Fault.http(500), times=2)
+        env.slack.fail("chat.update", Fault.http(502), times=2)
+        env.slack.fail("chat.postMessage", Fault.drop(), times=2)
+        names = ["answered", "no-answer", "cold-transfer", "unavailable"]
+        calls = scenario_calls(names, env.time.wall(), seed=3)
+        for _name, _ctx, events in calls:
+            for payload in events:
+                await env.send(payload)
+        await env.settle()
+        for name, ctx, _events in calls:
+            story = ctx.call_id(SCENARIOS[name].expected.story_leg)
+            check_scenario(env, name, story, linked=False)
+        assert env.slack.pending_faults("chat.postMessage") == 0
+        metrics = (await (await env.client.get("/metrics")).text()).splitlines()
+        retries = [m for m in metrics if m.startswith("callbridge_delivery_retries_total{")]
+        assert sum(float(m.rsplit(" ", 1)[1]) for m in retries) >= 8
+
+
+async def test_timeouts_do_not_duplicate_posts(tmp_path: Path) -> None:
+    """A post that times out may have reached Slack: the retry looks it up first."""
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.lost_answer(), times=1)
+        env.slack.fail("chat.postMessage", Fault.hang(), times=1)
+        [(_name, ctx, events)] = scenario_calls(["no-answer"], env.time.wall(), seed=5)
+        for payload in events:
+            await env.send(payload)
+        await env.settle()
+        check_scenario(env, "no-answer", ctx.call_id(), linked=False)
+        text = await (await env.client.get("/metrics")).text()
+        assert 'callbridge_delivery_recovered_total{platform="slack"} 1.0' in text
+
+
+async def test_429_storm_is_honoured_and_counted(tmp_path: Path) -> None:
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.ratelimit(retry_after=3), times=5)
+        env.slack.fail("chat.update", Fault.ratelimit(retry_after=2), times=3)
+        names = ["answered", "forwarding", "no-answer"]
+        calls = scenario_calls(names, env.time.wall(), seed=7)
+        for _name, _ctx, events in calls:  # roots exist before the rest, so updates happen
+            await env.send(events[0])
+        await env.settle()
+        for _name, _ctx, events in calls:
+            for payload in events[1:]:
+                await env.send(payload)
+        await env.settle()
+        for name, ctx, _events in calls:
+            story = ctx.call_id(SCENARIOS[name].expected.story_leg)
+            check_scenario(env, name, story, linked=False)
+        text = await (await env.client.get("/metrics")).text()
+        limited = [
+            line
+            for line in text.splitlines()
+            if line.startswith("callbridge_chat_rate_limited_total{")
+        ]
+        assert env.slack.pending_faults("chat.update") == 0, env.slack.calls
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in limited) == 8
+
+
+async def test_permanent_errors_stop_loudly_without_blocking_others(tmp_path: Path) -> None:
+    async with slack_bridge(tmp_path, limits=Limits.loose()) as env:
+        env.slack.fail("chat.postMessage", Fault.slack_error("invalid_blocks"), times=1)
+        calls = scenario_calls(["answered", "no-answer"], env.time.wall(), seed=9)
+        for _name, _ctx, events in calls:
+            for payload in events:
+                await env.send(payload)
+        await env.settle()
+        text = await (await env.client.get("/metrics")).text()
+        assert 'callbridge_delivery_failures_total{code="invalid_blocks",platform="slack"} 1.0' in (
+            text
+        )
+        # The first root gave up; everything else still arrived.
+        assert len(env.slack.roots(SUPPORT)) >= 2
+
+
+async def test_people_are_mentioned_by_their_slack_ids(tmp_path: Path) -> None:
+    async with slack_bridge(tmp_path) as env:
+        [(_name, ctx, events)] = scenario_calls(["answered"], env.time.wall())
+        emails = {
+            e
+            for payload in events
+            for p in payload["destination"].get("targets", [])
+            + ([payload["destination"]["target"]] if "target" in payload["destination"] else [])
+            for e in p.get("user_emails", [])
+        }
+        assert emails, "the scenario's colleagues have e-mail addresses"
+        env.slack.users.update({e.lower(): "U0AGENT01" for e in emails})
+        for payload in events:
+            await env.send(payload)
+        await env.settle()
+        root = env.slack.roots(SUPPORT)[0]
+        assert any("<@U0AGENT01>" in str(b) for b in root.blocks)
+        assert "<@U0AGENT01>" not in root.text  # the fallback text never pings
+        assert ctx.call_id()

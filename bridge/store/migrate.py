@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
 from bridge.store import StoreError
+
+if TYPE_CHECKING:
+    from asyncpg import Connection as PgConnection  # type: ignore[import-untyped]
+else:
+    PgConnection = Any
 
 log = structlog.get_logger("bridge.store.migrate")
 
@@ -146,3 +151,40 @@ def split_script(script: str, name: str) -> list[str]:
     if rest:
         raise StoreError(f"migration {name} ends with an unterminated statement: {rest[0]!r}")
     return statements
+
+
+# Transaction-level advisory lock that serialises migrations of one PostgreSQL database
+# (two instances starting at once): b"cbmigrat" as a signed 64-bit integer.
+PG_MIGRATE_LOCK: Final = int.from_bytes(b"cbmigrat", "big", signed=True)
+
+
+async def apply_postgres(
+    conn: PgConnection, migrations: tuple[Migration, ...], *, where: str
+) -> list[str]:
+    """Apply pending migrations on an asyncpg connection; return the applied file names.
+
+    Each migration runs in its own transaction that first takes a transaction-level
+    advisory lock and re-reads the version, so instances starting at once wait for each
+    other and apply each migration exactly once. PostgreSQL DDL is transactional: a
+    failing migration leaves nothing half-applied.
+    """
+    applied: list[str] = []
+    while True:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", PG_MIGRATE_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+            todo = pending(migrations, int(current), where=where)
+            if not todo:
+                return applied
+            migration = todo[0]
+            await conn.execute(migration.sql)  # no arguments: a multi-statement script is fine
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())",
+                migration.version,
+            )
+            log.info("store.migrated", store=where, migration=migration.name)
+            applied.append(migration.name)

@@ -365,6 +365,24 @@ async def test_concurrent_adds_share_commits(store: CountingStore) -> None:
     assert len(story.events) == 4
 
 
+async def test_close_stores_everything_already_queued(backend: Backend) -> None:
+    store = backend.new_store()
+    await store.open()
+    # gather starts its tasks in order: every add_event has queued its event before close
+    # runs, and close must store them all before it returns.
+    adds = [store.add_event(ringing(f"queued-{i}"), RECEIVED) for i in range(40)]
+    *added, _ = await asyncio.gather(*adds, store.close())
+    assert [a.status for a in added if isinstance(a, Added)] == ["accepted"] * 40
+
+    reopened = backend.new_store()
+    await reopened.open()
+    try:
+        assert len(await reopened.dirty_stories()) == 40
+        assert await reopened.resolve("queued-39") == "queued-39"
+    finally:
+        await reopened.close()
+
+
 async def test_concurrent_duplicates_store_one_event(store: CountingStore) -> None:
     results = await asyncio.gather(*(store.add_event(ringing(A), RECEIVED) for _ in range(5)))
     assert sorted(r.status for r in results) == ["accepted"] + ["duplicate"] * 4
@@ -379,7 +397,7 @@ async def test_failed_batch_fails_every_waiter_and_the_store_recovers(
 ) -> None:
     await store.add_event(created(A), RECEIVED)
     blocked = [ringing(A), answered(A), ringing(B)]
-    with backend.hold_write_lock():
+    async with backend.hold_write_lock():
         results = await asyncio.gather(
             *(store.add_event(e, RECEIVED) for e in blocked), return_exceptions=True
         )
@@ -398,7 +416,7 @@ async def test_newer_schema_is_refused_clearly(backend: Backend) -> None:
     first = backend.new_store()
     await first.open()
     await first.close()
-    backend.stamp_schema_version(99)
+    await backend.stamp_schema_version(99)
 
     newer = backend.new_store()
     with pytest.raises(StoreError) as caught:

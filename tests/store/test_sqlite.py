@@ -29,10 +29,14 @@ async def test_creates_parent_directories_and_uses_wal(tmp_path: Path) -> None:
     await store.open()
     try:
         assert path.is_file()
+
         # Private hook, on purpose: synchronous is a per-connection setting that only the
-        # writer connection itself can report.
-        sync = await store._write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
-        assert sync == 2  # FULL: an acknowledged event survives power loss
+        # writer connection itself can report. Durable writes (accepted events) run FULL.
+        def sync(c: sqlite3.Connection) -> int:
+            return int(c.execute("PRAGMA synchronous").fetchone()[0])
+
+        assert await store._write(sync, durable=True) == 2  # FULL: survives power loss
+        assert await store._write(sync) == 1  # NORMAL: outbox and dispatch bookkeeping
     finally:
         await store.close()
     assert query(path, "PRAGMA journal_mode") == [("wal",)]

@@ -1,0 +1,420 @@
+"""PostgreSQL implementation of :class:`bridge.store.Store` (several instances, one database).
+
+Connections: an asyncpg pool (``pool_min``..``pool_max``). When PostgreSQL goes away every
+method raises :class:`StoreError` (the webhook answers 503, ``/readyz`` fails); the pool
+replaces broken connections on the next use, so recovery needs nothing but the server.
+
+Group commit: as in the SQLite store, :meth:`PostgresStore.add_event` queues the event and
+one writer task stores everything queued (up to ``batch_max``) in one transaction on one
+connection; if it fails every waiter of the batch gets :class:`StoreError`.
+
+Several instances: every transaction that writes stories or links (an ingest batch,
+``save_state``, ``plan``, a purge chunk) first takes one transaction-level advisory lock
+(:data:`bridge.store.postgres_sql.WRITE_LOCK`). Writers are therefore serial, exactly like
+SQLite's single writer: seq order is commit order, merges and story creation never race,
+and a duplicate stored by another instance is found by ``ON CONFLICT (dedupe_key)``.
+Batches are short (one round trip per statement on a local network), so the lock costs far
+less than row-level locking with deadlock retries would in complexity.
+
+Leadership: the instance that dispatches and delivers holds a session-level advisory lock on
+a dedicated connection outside the pool (bridge/store/leader.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+import msgspec
+import structlog
+
+from bridge.events import Event, encode_event
+from bridge.store import Added, StoreError, Story
+from bridge.store import postgres_outbox as outbox
+from bridge.store import postgres_sql as sql
+from bridge.store.leader import PgLeadership
+from bridge.store.migrate import apply_postgres, load
+from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
+from bridge.store.postgres_sql import DB_ERRORS, failure, redact
+from bridge.store.sqlite_sql import from_us, to_us
+
+if TYPE_CHECKING:
+    from asyncpg import Connection, Pool
+else:
+    Connection = Pool = Any
+
+T = TypeVar("T")
+log = structlog.get_logger("bridge.store.postgres")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    row: sql.Row
+    future: asyncio.Future[Added]
+
+
+_State = Literal["new", "open", "closing", "closed"]
+
+
+class PostgresStore:
+    """The store in one PostgreSQL database, shared by any number of instances.
+
+    ``lock_timeout``: how long a statement waits for a row or table lock before it fails.
+    ``leader_ping``: how often the leader checks its lock connection; together with the
+    server-side TCP keepalives (``keepalive_idle`` s idle, then 3 probes ``leader_ping`` s
+    apart) it bounds the takeover time when a leader's host or network dies. A leader
+    process that exits (even SIGKILL) closes its socket: the lock is free at once.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        batch_max: int = 512,
+        purge_chunk: int = 200,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 30.0,
+        lock_timeout: float = 10.0,
+        leader_ping: float = 2.0,
+        keepalive_idle: int = 5,
+    ) -> None:
+        if batch_max < 1 or purge_chunk < 1 or pool_min < 1 or pool_max < pool_min:
+            raise ValueError("batch_max, purge_chunk, pool_min >= 1 and pool_max >= pool_min")
+        self.dsn = dsn
+        self.where = redact(dsn)
+        self.commits = 0  # write transactions committed (group commit makes this < events)
+        self._pool_min, self._pool_max = pool_min, pool_max
+        self._batch_max = batch_max
+        self._purge_chunk = purge_chunk
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._lock_ms = int(lock_timeout * 1000)
+        self._state: _State = "new"
+        self._pool: Pool | None = None
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._leadership = PgLeadership(
+            dsn,
+            connect_timeout=connect_timeout,
+            ping_every=leader_ping,
+            keepalive_idle=keepalive_idle,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._state in ("open", "closing"):
+            return
+        try:
+            pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=self._pool_min,
+                max_size=self._pool_max,
+                timeout=self._connect_timeout,
+                command_timeout=self._command_timeout,
+                server_settings={
+                    "application_name": "callbridge",
+                    "lock_timeout": f"{self._lock_ms}ms",
+                },
+            )
+        except DB_ERRORS as err:
+            raise self._error("cannot connect to", err) from err
+        try:
+            async with pool.acquire(timeout=self._connect_timeout) as conn:
+                await apply_postgres(conn, load("postgresql"), where=self.where)
+        except BaseException as err:
+            await self._close_pool(pool)
+            if isinstance(err, DB_ERRORS):
+                raise self._error("cannot prepare", err) from err
+            raise
+        self._pool = pool
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._write_loop(), name="postgres-store-writer")
+        self._state = "open"
+
+    async def close(self) -> None:
+        """Store everything already queued, give up leadership, close the pool."""
+        if self._state != "open":
+            return
+        self._state = "closing"
+        assert self._task is not None
+        self._queue.put_nowait(None)
+        await self._task
+        await self._leadership.close()
+        if self._pool is not None:
+            await self._close_pool(self._pool)
+            self._pool = None
+        self._state = "closed"
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.fetchval("SELECT max(version) FROM schema_migrations"))
+
+    # -- leadership (bridge/store/leader.py) ------------------------------------------------
+
+    async def acquire_leadership(self) -> bool:
+        """Try (without waiting) to become the leader; True when this store is the leader."""
+        if self._state != "open":
+            raise StoreError(f"{self.where}: the store is not open")
+        return await self._leadership.acquire()
+
+    async def leadership_lost(self) -> None:
+        await self._leadership.lost()
+
+    async def release_leadership(self) -> None:
+        await self._leadership.release()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def add_event(self, event: Event, received_at: datetime) -> Added:
+        row = sql.Row(
+            call_id=event.call_id,
+            merged_id=event.merged_id,
+            status=event.status,
+            timestamp_us=to_us(event.timestamp),
+            received_us=to_us(received_at),
+            dedupe_key=event.dedupe_key(),
+            body=encode_event(event),
+        )
+        if self._state != "open":  # while closing, the writer is past the queue's end
+            raise StoreError(f"{self.where}: the store is not open")
+        future: asyncio.Future[Added] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(row, future))
+        return await future
+
+    async def save_state(
+        self,
+        story_id: str,
+        *,
+        upto_seq: int,
+        digest: str,
+        ended_at: datetime | None,
+        last_event_at: datetime,
+    ) -> bool:
+        work = partial(
+            sql.save_state,
+            story_id=story_id,
+            upto_seq=upto_seq,
+            digest=digest,
+            ended_us=None if ended_at is None else to_us(ended_at),
+            last_event_us=to_us(last_event_at),
+        )
+        return await self._write(work)
+
+    async def purge(self, ended_before: datetime) -> int:
+        """Delete ended stories in chunks (one short transaction each); return how many."""
+        cutoff, total = to_us(ended_before), 0
+        while True:
+            done = await self._write(partial(sql.purge_chunk, cutoff=cutoff, n=self._purge_chunk))
+            total += done
+            if done < self._purge_chunk:
+                return total
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def resolve(self, call_id: str) -> str | None:
+        return await self._read(partial(sql.story_of, call_id=call_id))
+
+    async def story(self, story_id: str) -> Story | None:
+        return await self._read(partial(sql.read_story, call_id=story_id))
+
+    async def dirty_stories(self, limit: int = 1000) -> list[str]:
+        query = "SELECT story_id FROM stories WHERE dirty ORDER BY dirty_seq LIMIT $1"
+        return await self._read(partial(_column, query=query, args=(limit,)))
+
+    async def open_stories(self, last_event_before: datetime, limit: int = 1000) -> list[str]:
+        query = (
+            "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_event_us < $1"
+            " ORDER BY last_event_us LIMIT $2"
+        )
+        args = (to_us(last_event_before), limit)
+        return await self._read(partial(_column, query=query, args=args))
+
+    async def count_open(self) -> int:
+        query = "SELECT count(*) FROM stories WHERE ended_us IS NULL"
+        return int(await self._read(lambda c: c.fetchval(query)))
+
+    # -- delivery outbox ---------------------------------------------------------------------
+
+    async def plan(
+        self,
+        story_id: str,
+        planned: Sequence[Planned],
+        *,
+        now: datetime,
+        missed_due: datetime,
+        allow_new: bool,
+    ) -> int:
+        async def work(conn: Connection) -> int:
+            resolved = await sql.story_of(conn, story_id)
+            if resolved is None:
+                return 0
+            return await outbox.plan(
+                conn,
+                resolved,
+                planned,
+                now_us=to_us(now),
+                missed_due_us=to_us(missed_due),
+                allow_new=allow_new,
+            )
+
+        return await self._write(work)
+
+    async def decided(self, story_id: str) -> list[Decided]:
+        async def work(conn: Connection) -> list[Decided]:
+            resolved = await sql.story_of(conn, call_id=story_id)
+            return [] if resolved is None else await outbox.decided(conn, resolved)
+
+        return await self._read(work)
+
+    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
+        return await self._read(partial(outbox.due, now_us=to_us(now), limit=limit))
+
+    async def next_due(self) -> datetime | None:
+        found = await self._read(outbox.next_due)
+        return None if found is None else from_us(found)
+
+    async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
+        await self._write(partial(outbox.begin_attempt, key=key, now_us=to_us(now)), lock=False)
+
+    async def posted(self, key: SlotKey, version: int, ref: str | None) -> None:
+        work = partial(outbox.posted, key=key, version=version, ref=ref)
+        await self._write(work, lock=False)
+
+    async def retry_later(
+        self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool
+    ) -> None:
+        work = partial(outbox.retry, key=key, due_us=to_us(due), error=error, maybe_sent=maybe_sent)
+        await self._write(work, lock=False)
+
+    async def give_up(self, key: SlotKey, error: str) -> None:
+        await self._write(partial(outbox.give_up, key=key, error=error), lock=False)
+
+    async def pending_counts(self) -> list[tuple[str, str, int]]:
+        return await self._read(outbox.pending_counts)
+
+    # -- group commit ----------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._batch_max:
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            await self._commit_batch(batch)
+
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        rows = [p.row for p in batch]
+
+        async def work(conn: Connection) -> list[Added]:
+            return [await sql.add(conn, row) for row in rows]
+
+        try:
+            results = await self._write(work)
+        except asyncio.CancelledError:
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(StoreError(f"{self.where}: store is shutting down"))
+            raise
+        except Exception as err:  # never let one bad batch stop the writer
+            log.warning("store.batch_failed", store=self.where, events=len(batch), error=str(err))
+            message = str(err) if isinstance(err, StoreError) else f"{self.where}: {err!r}"
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(StoreError(message))
+            return
+        for p, added in zip(batch, results, strict=True):
+            if not p.future.done():
+                p.future.set_result(added)
+
+    # -- connection plumbing ---------------------------------------------------------------
+
+    def _live(self) -> Pool:
+        """The pool; usable while closing too (close drains the queued events)."""
+        if self._state not in ("open", "closing") or self._pool is None:
+            raise StoreError(f"{self.where}: the store is not open")
+        return self._pool
+
+    async def _write(self, work: Callable[[Connection], Awaitable[T]], *, lock: bool = True) -> T:
+        """Run ``work`` in one read-committed transaction; ``lock``: serialise with the
+        other writers of stories and links (all instances)."""
+        pool = self._live()
+        try:
+            async with (
+                pool.acquire(timeout=self._connect_timeout) as conn,
+                conn.transaction(),
+            ):
+                if lock:
+                    await sql.lock_writers(conn)
+                result = await work(conn)
+        except DB_ERRORS as err:
+            raise self._error("could not write to", err) from err
+        self.commits += 1
+        return result
+
+    async def _read(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run ``work`` in one read-only snapshot, so several queries see one state."""
+        pool = self._live()
+        try:
+            async with (
+                pool.acquire(timeout=self._connect_timeout) as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                return await work(conn)
+        except DB_ERRORS as err:
+            raise self._error("could not read", err) from err
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            raise StoreError(f"{self.where}: a stored event cannot be decoded: {err}") from err
+
+    def _error(self, doing: str, err: BaseException) -> StoreError:
+        return failure(doing, self.dsn, err)
+
+    async def _close_pool(self, pool: Pool) -> None:
+        try:
+            await asyncio.wait_for(pool.close(), self._connect_timeout)
+        except (*DB_ERRORS, TimeoutError):
+            pool.terminate()
+
+    async def _close_quietly(self, conn: Connection) -> None:
+        try:
+            await asyncio.wait_for(conn.close(), self._connect_timeout)
+        except DB_ERRORS:
+            conn.terminate()
+
+
+async def _column(conn: Connection, *, query: str, args: tuple[object, ...]) -> list[str]:
+    return [str(r[0]) for r in await conn.fetch(query, *args)]
+
+
+async def migrate_only(dsn: str, *, connect_timeout: float = 10.0) -> list[str]:
+    """Apply pending migrations to the database at ``dsn`` (``callbridge migrate``); return
+    the names of the migration files applied (empty when it was up to date)."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+    except DB_ERRORS as err:
+        raise failure("cannot connect to", dsn, err) from err
+    try:
+        return await apply_postgres(conn, load("postgresql"), where=redact(dsn))
+    except DB_ERRORS as err:
+        raise failure("cannot migrate", dsn, err) from err
+    finally:
+        try:
+            await conn.close(timeout=connect_timeout)
+        except DB_ERRORS:
+            conn.terminate()

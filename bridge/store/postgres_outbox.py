@@ -1,0 +1,234 @@
+"""Outbox statements of the PostgreSQL store: the same steps as bridge/store/sqlite_outbox.py
+(see bridge/store/outbox.py for the model). Each runs inside the caller's transaction."""
+
+# SQL is built only from constants and $n placeholders (like sqlite_*.py, which pyproject
+# exempts by name).
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from bridge.store.outbox import (
+    Decided,
+    Drop,
+    Insert,
+    Kind,
+    Move,
+    Orphan,
+    Outgoing,
+    Planned,
+    Retract,
+    Slot,
+    SlotKey,
+    Update,
+    decide_merge,
+    decide_plan,
+)
+from bridge.store.sqlite_sql import from_us
+
+if TYPE_CHECKING:
+    from asyncpg import Connection, Record  # type: ignore[import-untyped]
+else:
+    Connection = Record = Any
+
+_KEY_WHERE: Final = "story_id = $1 AND destination = $2 AND platform = $3 AND slot = $4"
+
+
+def _key(key: SlotKey) -> tuple[str, str, str, str]:
+    return (key.story_id, key.destination, key.platform, key.slot)
+
+
+async def _slots(conn: Connection, story_ids: list[str]) -> list[Slot]:
+    rows = await conn.fetch(
+        "SELECT story_id, destination, platform, slot, kind, content, desired_version,"
+        " posted_version, ref FROM outbox WHERE story_id = ANY($1::text[]) FOR UPDATE",
+        story_ids,
+    )
+    return [Slot(*row) for row in rows]
+
+
+def _row_key(row: Slot) -> tuple[str, str, str, str]:
+    return (row.story_id, row.destination, row.platform, row.slot)
+
+
+async def _retract(conn: Connection, row: Slot, story_id: str, slot: str, now_us: int) -> None:
+    await conn.execute(
+        "UPDATE outbox SET story_id = $5, slot = $6, content = NULL,"
+        " desired_version = desired_version + 1, desired_us = $7, due_us = $7, failed = FALSE"
+        f" WHERE {_KEY_WHERE}",
+        *_row_key(row), story_id, slot, now_us,
+    )  # fmt: skip
+
+
+async def plan(
+    conn: Connection,
+    story_id: str,
+    planned: Sequence[Planned],
+    *,
+    now_us: int,
+    missed_due_us: int,
+    allow_new: bool,
+) -> int:
+    """Record what the story should show (see :func:`decide_plan`); returns the work made."""
+    changes = decide_plan(
+        await _slots(conn, [story_id]),
+        list(planned),
+        now_us=now_us,
+        missed_due_us=missed_due_us,
+        allow_new=allow_new,
+    )
+    for change in changes:
+        match change:
+            case Insert(planned=p, due_us=due):
+                await conn.execute(
+                    "INSERT INTO outbox (story_id, destination, platform, slot, channel, kind,"
+                    " sort_order, content, final, desired_version, desired_us, due_us,"
+                    " created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $10)",
+                    story_id, p.destination, p.platform, p.slot, p.channel, p.kind, p.order,
+                    p.content, p.final, now_us, due,
+                )  # fmt: skip
+            case Update(planned=p, due_us=due):
+                await conn.execute(
+                    "UPDATE outbox SET content = $5, final = $6, sort_order = $7,"
+                    " desired_version = desired_version + 1, desired_us = $8,"
+                    f" due_us = coalesce($9, due_us), failed = FALSE WHERE {_KEY_WHERE}",
+                    story_id, p.destination, p.platform, p.slot,
+                    p.content, p.final, p.order, now_us, due,
+                )  # fmt: skip
+            case Retract(slot=row):
+                await _retract(conn, row, row.story_id, row.slot, now_us)
+            case Drop(slot=row):
+                await conn.execute(f"DELETE FROM outbox WHERE {_KEY_WHERE}", *_row_key(row))
+    return len(changes)
+
+
+async def decided(conn: Connection, story_id: str) -> list[Decided]:
+    rows = await conn.fetch(
+        "SELECT destination, platform, channel, kind, content FROM outbox WHERE story_id = $1"
+        " AND slot IN ('root', 'missed', 'summary') ORDER BY destination, platform, slot",
+        story_id,
+    )
+    return [Decided(*row) for row in rows]
+
+
+_SELECT: Final = (
+    "SELECT o.story_id, o.destination, o.platform, o.slot, o.channel, o.kind, o.sort_order,"
+    " o.content, o.desired_version, o.ref, o.attempt_us, o.attempts, o.final, o.created_us,"
+    " o.desired_us, (SELECT r.ref FROM outbox AS r WHERE r.story_id = o.story_id"
+    "   AND r.destination = o.destination AND r.platform = o.platform AND r.slot = 'root')"
+    " FROM outbox AS o"
+)
+
+
+def _outgoing(row: Record) -> Outgoing:
+    content = row[7]
+    return Outgoing(
+        key=SlotKey(str(row[0]), str(row[1]), str(row[2]), str(row[3])),
+        channel=str(row[4]),
+        kind=cast(Kind, row[5]),
+        order=int(row[6]),
+        content=None if content is None else bytes(content),
+        version=int(row[8]),
+        ref=cast(str | None, row[9]),
+        attempted=row[10] is not None,
+        attempts=int(row[11]),
+        final=bool(row[12]),
+        created_at=from_us(int(row[13])),
+        desired_at=from_us(int(row[14])),
+        root_ref=cast(str | None, row[15]),
+    )
+
+
+async def due(conn: Connection, *, now_us: int, limit: int) -> list[Outgoing]:
+    rows = await conn.fetch(
+        f"{_SELECT} WHERE o.posted_version < o.desired_version AND NOT o.failed"
+        " AND o.due_us <= $1 ORDER BY o.due_us LIMIT $2",
+        now_us,
+        limit,
+    )
+    return [_outgoing(r) for r in rows]
+
+
+async def next_due(conn: Connection) -> int | None:
+    found = await conn.fetchval(
+        "SELECT min(due_us) FROM outbox WHERE posted_version < desired_version AND NOT failed"
+    )
+    return None if found is None else int(found)
+
+
+async def begin_attempt(conn: Connection, key: SlotKey, now_us: int) -> None:
+    await conn.execute(f"UPDATE outbox SET attempt_us = $5 WHERE {_KEY_WHERE}", *_key(key), now_us)
+
+
+async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) -> None:
+    await conn.execute(
+        "UPDATE outbox SET posted_version = greatest(posted_version, $5), ref = $6,"
+        f" attempt_us = NULL, attempts = 0, last_error = NULL WHERE {_KEY_WHERE}",
+        *_key(key),
+        version,
+        ref,
+    )
+    if key.slot == "root":  # replies that gave up with their root may go now
+        await conn.execute(
+            "UPDATE outbox SET failed = FALSE WHERE story_id = $1 AND destination = $2"
+            " AND platform = $3 AND slot LIKE 'reply:%' AND failed",
+            *_key(key)[:3],
+        )
+
+
+async def retry(
+    conn: Connection, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
+) -> None:
+    await conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, due_us = $5, last_error = $6,"
+        f" attempt_us = CASE WHEN $7 THEN attempt_us ELSE NULL END WHERE {_KEY_WHERE}",
+        *_key(key),
+        due_us,
+        error,
+        maybe_sent,
+    )
+
+
+async def give_up(conn: Connection, key: SlotKey, error: str) -> None:
+    await conn.execute(
+        f"UPDATE outbox SET failed = TRUE, last_error = $5, attempt_us = NULL WHERE {_KEY_WHERE}",
+        *_key(key),
+        error,
+    )
+    if key.slot == "root":  # its replies have no thread to go to
+        await conn.execute(
+            "UPDATE outbox SET failed = TRUE, last_error = $4 WHERE story_id = $1 AND"
+            " destination = $2 AND platform = $3 AND slot LIKE 'reply:%'"
+            " AND posted_version < desired_version",
+            *_key(key)[:3],
+            f"the live message failed: {error}",
+        )
+
+
+async def pending_counts(conn: Connection) -> list[tuple[str, str, int]]:
+    rows = await conn.fetch(
+        "SELECT platform, channel, count(*) FROM outbox"
+        " WHERE posted_version < desired_version AND NOT failed GROUP BY platform, channel"
+    )
+    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+async def merge(conn: Connection, keep: str, gone: str, now_us: int) -> None:
+    """Join the slots of two stories a transfer merged (see :func:`decide_merge`)."""
+    for change in decide_merge(keep, gone, await _slots(conn, [keep, gone])):
+        row = change.slot
+        match change:
+            case Move():
+                await conn.execute(
+                    f"UPDATE outbox SET story_id = $5 WHERE {_KEY_WHERE}", *_row_key(row), keep
+                )
+            case Orphan():
+                await _retract(conn, row, keep, f"orphan:{row.story_id}:{row.slot}", now_us)
+            case Drop():
+                await conn.execute(f"DELETE FROM outbox WHERE {_KEY_WHERE}", *_row_key(row))
+
+
+async def purge(conn: Connection, story_ids: Sequence[str]) -> None:
+    await conn.execute("DELETE FROM outbox WHERE story_id = ANY($1::text[])", list(story_ids))

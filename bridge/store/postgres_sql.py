@@ -1,0 +1,250 @@
+"""SQL statements of the PostgreSQL store (the same steps as bridge/store/sqlite_sql.py),
+and how its driver errors become :class:`StoreError`.
+
+Every function runs inside a transaction the caller opened on one asyncpg connection.
+Writers that touch stories or links first take :data:`WRITE_LOCK` (see
+:func:`lock_writers`), so these steps see the same serial world as on SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Final
+
+import asyncpg  # type: ignore[import-untyped]
+
+from bridge.events import decode_stored
+from bridge.store import Added, StoreError, Story
+from bridge.store import postgres_outbox as outbox
+from bridge.store.sqlite_sql import Row, from_us
+
+if TYPE_CHECKING:
+    from asyncpg import Connection
+else:
+    Connection = Any
+
+__all__ = [
+    "DB_ERRORS",
+    "WRITE_LOCK",
+    "Row",
+    "add",
+    "failure",
+    "lock_writers",
+    "purge_chunk",
+    "read_story",
+    "redact",
+    "save_state",
+]
+
+# What a lost, refused or failing connection looks like through asyncpg.
+DB_ERRORS: Final = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password (for messages and logs)."""
+    dsn = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", dsn)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", dsn)
+
+
+def failure(doing: str, dsn: str, err: BaseException) -> StoreError:
+    """A :class:`StoreError` saying what failed where (never the password) and what to do."""
+    text = (str(err) or type(err).__name__).replace(dsn, redact(dsn))
+    return StoreError(
+        f"{doing} the PostgreSQL store {redact(dsn)}: {text}; "
+        "check that the server is running and reachable (CALLBRIDGE_STORE)"
+    )
+
+
+# Transaction-level advisory lock held by every transaction that writes stories or links
+# (b"cbwriter" as a signed 64-bit integer). It makes seq order equal commit order across
+# instances: save_state's "clean up to upto_seq" is only sound if no event with a lower
+# seq can still commit after an event with a higher one was folded.
+WRITE_LOCK: Final = int.from_bytes(b"cbwriter", "big", signed=True)
+
+
+async def lock_writers(conn: Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+
+
+async def story_of(conn: Connection, call_id: str) -> str | None:
+    found = await conn.fetchval("SELECT story_id FROM links WHERE call_id = $1", call_id)
+    return None if found is None else str(found)
+
+
+async def _link(conn: Connection, call_id: str, story_id: str, seq: int) -> None:
+    await conn.execute(
+        "INSERT INTO links (call_id, story_id, linked_seq) VALUES ($1, $2, $3)",
+        call_id,
+        story_id,
+        seq,
+    )
+
+
+async def add(conn: Connection, row: Row) -> Added:
+    # One round trip for the common case: store the event and look up both ids' stories.
+    found = await conn.fetchrow(
+        "WITH ins AS (INSERT INTO events"
+        " (dedupe_key, call_id, status, timestamp_us, received_us, body)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING RETURNING seq)"
+        " SELECT (SELECT seq FROM ins) AS seq,"
+        " (SELECT story_id FROM links WHERE call_id = $2) AS call_story,"
+        " (SELECT story_id FROM links WHERE call_id = $7) AS merged_story",
+        row.dedupe_key,
+        row.call_id,
+        row.status,
+        row.timestamp_us,
+        row.received_us,
+        row.body,
+        row.merged_id,
+    )
+    if found["seq"] is None:  # already stored (by this batch, an earlier one, or elsewhere)
+        hit = await conn.fetchrow(
+            "SELECT seq, call_id FROM events WHERE dedupe_key = $1", row.dedupe_key
+        )
+        call_id = str(hit["call_id"])
+        return Added("duplicate", await story_of(conn, call_id) or call_id, int(hit["seq"]))
+    seq = int(found["seq"])
+    story_id: str | None = found["call_story"]
+    other: str | None = found["merged_story"]
+    fresh = False  # a new story: its row already holds this event's bookkeeping
+    if story_id is None:
+        story_id = other
+        if story_id is None:
+            story_id, fresh = row.call_id, True
+            await conn.execute(
+                "INSERT INTO stories (story_id, first_seq, first_received_us, max_seq,"
+                " last_event_us, dirty, dirty_seq) VALUES ($1, $2, $3, $2, $4, TRUE, $2)",
+                story_id,
+                seq,
+                row.received_us,
+                row.timestamp_us,
+            )
+        await _link(conn, row.call_id, story_id, seq)
+        if row.merged_id == row.call_id:  # just linked above
+            other = story_id
+    merged_from = None
+    if row.merged_id is not None:
+        if other is None:
+            await _link(conn, row.merged_id, story_id, seq)
+        elif other != story_id:
+            story_id, merged_from = await _merge(conn, story_id, other, seq, row.received_us)
+    if fresh:
+        return Added("accepted", story_id, seq)
+    await conn.execute(
+        "UPDATE stories SET max_seq = greatest(max_seq, $1),"
+        " last_event_us = greatest(last_event_us, $2),"
+        " first_received_us = least(first_received_us, $3),"
+        " dirty_seq = CASE WHEN dirty THEN dirty_seq ELSE $1 END, dirty = TRUE"
+        " WHERE story_id = $4",
+        seq,
+        row.timestamp_us,
+        row.received_us,
+        story_id,
+    )
+    return Added("accepted", story_id, seq, merged_from)
+
+
+async def _merge(conn: Connection, a: str, b: str, seq: int, now_us: int) -> tuple[str, str]:
+    """Join stories ``a`` and ``b``: the one first seen survives. Returns (survivor, absorbed)."""
+    keep, gone = await conn.fetch(
+        "SELECT story_id, first_received_us, max_seq, last_event_us, dirty, dirty_seq"
+        " FROM stories WHERE story_id = ANY($1::text[]) ORDER BY first_seq FOR UPDATE",
+        [a, b],
+    )
+    dirty_since = [
+        r["dirty_seq"] for r in (keep, gone) if r["dirty"] and r["dirty_seq"] is not None
+    ]
+    keep_id, gone_id = str(keep["story_id"]), str(gone["story_id"])
+    await conn.execute("UPDATE links SET story_id = $1 WHERE story_id = $2", keep_id, gone_id)
+    await conn.execute(
+        "UPDATE stories SET first_received_us = $1, max_seq = $2, last_event_us = $3,"
+        " dirty = TRUE, dirty_seq = $4 WHERE story_id = $5",
+        min(keep["first_received_us"], gone["first_received_us"]),
+        max(keep["max_seq"], gone["max_seq"]),
+        max(keep["last_event_us"], gone["last_event_us"]),
+        min([*dirty_since, seq]),
+        keep_id,
+    )
+    await conn.execute("DELETE FROM stories WHERE story_id = $1", gone_id)
+    await outbox.merge(conn, keep_id, gone_id, now_us)
+    return keep_id, gone_id
+
+
+async def save_state(
+    conn: Connection,
+    *,
+    story_id: str,
+    upto_seq: int,
+    digest: str,
+    ended_us: int | None,
+    last_event_us: int,
+) -> bool:
+    resolved = await story_of(conn, story_id)
+    if resolved is None:  # purged meanwhile: nothing is left to emit
+        return True
+    dirty = await conn.fetchval(
+        "UPDATE stories SET digest = $1, ended_us = $2,"
+        " last_event_us = greatest(last_event_us, $3),"
+        " dirty = CASE WHEN max_seq <= $4 THEN FALSE ELSE dirty END,"
+        " dirty_seq = CASE WHEN max_seq <= $4 THEN NULL ELSE dirty_seq END"
+        " WHERE story_id = $5 RETURNING dirty",
+        digest,
+        ended_us,
+        last_event_us,
+        upto_seq,
+        resolved,
+    )
+    return dirty is None or not dirty
+
+
+async def purge_chunk(conn: Connection, *, cutoff: int, n: int) -> int:
+    rows = await conn.fetch(
+        "SELECT story_id FROM stories WHERE ended_us < $1 ORDER BY ended_us LIMIT $2", cutoff, n
+    )
+    ids = [str(r["story_id"]) for r in rows]
+    if ids:
+        await conn.execute(
+            "DELETE FROM events WHERE call_id IN"
+            " (SELECT call_id FROM links WHERE story_id = ANY($1::text[]))",
+            ids,
+        )
+        await conn.execute("DELETE FROM links WHERE story_id = ANY($1::text[])", ids)
+        await conn.execute("DELETE FROM stories WHERE story_id = ANY($1::text[])", ids)
+        await outbox.purge(conn, ids)
+    return len(ids)
+
+
+async def read_story(conn: Connection, call_id: str) -> Story | None:
+    story_id = await story_of(conn, call_id)
+    if story_id is None:
+        return None
+    row = await conn.fetchrow(
+        "SELECT max_seq, first_received_us, digest, ended_us FROM stories WHERE story_id = $1",
+        story_id,
+    )
+    if row is None:
+        return None
+    call_ids = await conn.fetch(
+        'SELECT call_id FROM links WHERE story_id = $1 ORDER BY linked_seq, call_id COLLATE "C"',
+        story_id,
+    )
+    bodies = await conn.fetch(
+        "SELECT e.body FROM events AS e JOIN links AS l ON l.call_id = e.call_id"
+        " WHERE l.story_id = $1 ORDER BY e.seq",
+        story_id,
+    )
+    return Story(
+        story_id=story_id,
+        call_ids=tuple(str(r["call_id"]) for r in call_ids),
+        events=tuple(decode_stored(bytes(r["body"])) for r in bodies),
+        max_seq=int(row["max_seq"]),
+        first_stored_at=from_us(int(row["first_received_us"])),
+        digest=row["digest"],
+        ended_at=None if row["ended_us"] is None else from_us(int(row["ended_us"])),
+    )

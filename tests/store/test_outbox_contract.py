@@ -1,0 +1,286 @@
+"""The delivery outbox contract (bridge/store/outbox.py), run on every backend.
+
+Expected values follow the docstrings of ``Store.plan`` and friends: the desired version
+only moves when content changes; new (destination, kind) decisions need ``allow_new``; a
+missed alert no longer planned is retracted (content None); ``posted`` makes a slot settled;
+merges keep the posted message of a slot and retract the other one as ``orphan:``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bridge.store import Outgoing, Planned, SlotKey
+from tests.store import T0, ringing, warm_transfer
+from tests.store.conftest import CountingStore
+
+A, B = "call-a", "call-b"
+NOW = T0 + timedelta(seconds=2)
+SETTLE = timedelta(seconds=30)
+ZERO = timedelta(0)
+CH = "C0123456789"
+
+
+def live(slot: str, content: bytes, *, order: int = 0, dest: str = "support") -> Planned:
+    return Planned(dest, "slack", CH, slot, "live", order, content, final=False)
+
+
+def missed(content: bytes, *, dest: str = "oncall") -> Planned:
+    return Planned(dest, "slack", "C0999999999", "missed", "missed", 0, content, final=True)
+
+
+def key(story: str, slot: str, dest: str = "support") -> SlotKey:
+    return SlotKey(story, dest, "slack", slot)
+
+
+async def plan(
+    store: CountingStore, story: str, planned: list[Planned], *, at: timedelta, new: bool = True
+) -> int:
+    now = NOW + at
+    return await store.plan(story, planned, now=now, missed_due=now + SETTLE, allow_new=new)
+
+
+async def due_by_key(store: CountingStore, at: timedelta) -> dict[SlotKey, Outgoing]:
+    return {o.key: o for o in await store.due(NOW + at)}
+
+
+async def story_with(store: CountingStore, call_id: str) -> str:
+    return (await store.add_event(ringing(call_id), T0)).story_id
+
+
+async def test_new_slots_are_due_with_version_one(store: CountingStore) -> None:
+    await story_with(store, A)
+    work = await plan(store, A, [live("root", b"r1"), live("reply:1", b"x", order=1)], at=ZERO)
+    assert work == 2
+
+    due = await store.due(NOW)
+    assert [o.key for o in sorted(due, key=lambda o: o.order)] == [
+        key(A, "root"),
+        key(A, "reply:1"),
+    ]
+    root = next(o for o in due if o.key.slot == "root")
+    assert root == Outgoing(
+        key=key(A, "root"),
+        channel=CH,
+        kind="live",
+        order=0,
+        content=b"r1",
+        version=1,
+        ref=None,
+        root_ref=None,
+        attempted=False,
+        attempts=0,
+        final=False,
+        created_at=NOW,
+        desired_at=NOW,
+    )
+    assert await store.next_due() == NOW
+    assert await store.pending_counts() == [("slack", CH, 2)]
+
+
+async def test_same_content_again_changes_nothing(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"r1")], at=ZERO)
+    assert await plan(store, A, [live("root", b"r1")], at=timedelta(seconds=5)) == 0
+    (only,) = await store.due(NOW + timedelta(seconds=5))
+    assert (only.version, only.desired_at) == (1, NOW)
+
+
+async def test_posted_settles_and_replies_see_the_root_ref(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"r1"), live("reply:1", b"x", order=1)], at=ZERO)
+    await store.begin_attempt(key(A, "root"), NOW)
+    await store.posted(key(A, "root"), 1, "ref-root")
+
+    due = await due_by_key(store, ZERO)
+    assert list(due) == [key(A, "reply:1")]
+    assert due[key(A, "reply:1")].root_ref == "ref-root"
+    assert await store.pending_counts() == [("slack", CH, 1)]
+
+    await store.posted(key(A, "reply:1"), 1, "ref-reply")
+    assert await store.due(NOW + timedelta(hours=1)) == []
+    assert await store.next_due() is None
+    assert await store.pending_counts() == []
+
+
+async def test_content_change_bumps_the_version_and_keeps_the_ref(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"ringing")], at=ZERO)
+    await store.posted(key(A, "root"), 1, "ref-root")
+    later = timedelta(seconds=9)
+
+    assert await plan(store, A, [live("root", b"answered")], at=later) == 1
+    (update,) = await store.due(NOW + later)
+    assert (update.version, update.content, update.ref) == (2, b"answered", "ref-root")
+    assert (update.created_at, update.desired_at) == (NOW, NOW + later)
+    assert update.root_ref == "ref-root"  # the slot is the root itself
+
+
+async def test_a_change_while_a_retry_waits_keeps_the_backoff(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"v1")], at=ZERO)
+    backoff = NOW + timedelta(seconds=60)
+    await store.retry_later(key(A, "root"), due=backoff, error="timeout", maybe_sent=False)
+    # v1 was never posted (the slot lags): a newer content does not jump the backoff.
+    await plan(store, A, [live("root", b"v2")], at=timedelta(seconds=1))
+    assert await store.due(NOW + timedelta(seconds=59)) == []
+    assert await store.next_due() == backoff
+    (retry,) = await store.due(backoff)
+    assert (retry.version, retry.content, retry.attempts) == (2, b"v2", 1)
+
+
+async def test_attempt_marks_and_retries(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"v1")], at=ZERO)
+    k = key(A, "root")
+
+    await store.begin_attempt(k, NOW)
+    (item,) = await store.due(NOW)
+    assert (item.attempted, item.attempts) == (True, 0)
+
+    await store.retry_later(k, due=NOW + timedelta(seconds=5), error="503", maybe_sent=True)
+    assert await store.due(NOW + timedelta(seconds=4)) == []
+    (item,) = await store.due(NOW + timedelta(seconds=5))
+    assert (item.attempted, item.attempts) == (True, 1)  # it may have reached the platform
+
+    await store.retry_later(k, due=NOW + timedelta(seconds=7), error="refused", maybe_sent=False)
+    (item,) = await store.due(NOW + timedelta(seconds=7))
+    assert (item.attempted, item.attempts) == (False, 2)
+
+    await store.begin_attempt(k, NOW)
+    await store.posted(k, 1, "ref")
+    await plan(store, A, [live("root", b"v2")], at=timedelta(seconds=8))
+    (item,) = await store.due(NOW + timedelta(seconds=8))
+    assert (item.attempted, item.attempts, item.version) == (False, 0, 2)
+
+
+async def test_give_up_stops_the_slot_until_its_content_changes(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"v1")], at=ZERO)
+    await store.give_up(key(A, "root"), "channel_not_found")
+    assert await store.due(NOW + timedelta(days=1)) == []
+    assert await store.next_due() is None
+    assert await store.pending_counts() == []
+
+    await plan(store, A, [live("root", b"v2")], at=timedelta(seconds=3))
+    (revived,) = await store.due(NOW + timedelta(seconds=3))
+    assert (revived.version, revived.content) == (2, b"v2")
+
+
+async def test_missed_alert_waits_for_the_settle_time(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
+    assert [o.key.slot for o in await store.due(NOW)] == ["root"]
+    assert await store.next_due() == NOW
+    await store.posted(key(A, "root"), 1, "r")
+    assert await store.next_due() == NOW + SETTLE
+    (alert,) = await store.due(NOW + SETTLE)
+    assert (alert.key, alert.kind, alert.content) == (
+        key(A, "missed", "oncall"),
+        "missed",
+        b"alert",
+    )
+
+
+async def test_missed_alert_no_longer_planned_is_retracted(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [missed(b"alert")], at=ZERO)
+    await store.posted(key(A, "missed", "oncall"), 1, "ref-alert")
+    later = timedelta(seconds=40)
+
+    # A late answer: the dispatcher no longer plans the alert.
+    assert await plan(store, A, [live("root", b"answered")], at=later) == 2
+    due = await due_by_key(store, later)
+    retract = due[key(A, "missed", "oncall")]
+    assert (retract.content, retract.version, retract.ref) == (None, 2, "ref-alert")
+    assert retract.desired_at == NOW + later
+    # Retracting again is not more work.
+    assert await plan(store, A, [live("root", b"answered")], at=later) == 0
+
+
+async def test_without_allow_new_only_existing_decisions_grow(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"r")], at=ZERO)
+    planned = [
+        live("root", b"r-final"),
+        live("reply:9", b"ended", order=9),  # a new reply of the decided live message
+        live("root", b"elsewhere", dest="sales"),  # a new decision: not taken
+        missed(b"alert"),  # a new decision: not taken
+    ]
+    assert await plan(store, A, planned, at=timedelta(seconds=1), new=False) == 2
+    due = await due_by_key(store, timedelta(days=1))
+    assert set(due) == {key(A, "root"), key(A, "reply:9")}
+
+
+async def test_plan_follows_merges_and_ignores_unknown_stories(store: CountingStore) -> None:
+    assert await plan(store, "never-seen", [live("root", b"r")], at=ZERO) == 0
+    await story_with(store, A)
+    await store.add_event(ringing(B, 2), T0)
+    await store.add_event(warm_transfer(B, A, 3), T0)  # B absorbed into A
+    assert await plan(store, B, [live("root", b"r")], at=ZERO) == 1
+    assert [o.key for o in await store.due(NOW)] == [key(A, "root")]
+
+
+async def test_merge_keeps_posted_threads_and_retracts_the_orphan(store: CountingStore) -> None:
+    await story_with(store, A)
+    await store.add_event(ringing(B, 2), T0)
+    await plan(store, A, [live("root", b"a-root"), live("reply:1", b"a1", order=1)], at=ZERO)
+    await plan(store, B, [live("root", b"b-root"), live("reply:2", b"b2", order=2)], at=ZERO)
+    await store.posted(key(A, "root"), 1, "ref-a")
+    await store.posted(key(B, "root"), 1, "ref-b")
+    await store.posted(key(B, "reply:2"), 1, "ref-b2")
+
+    later = timedelta(seconds=20)
+    await store.add_event(warm_transfer(A, B, 20), T0 + later)
+    await plan(store, A, [], at=later)  # nothing new: only what the merge left
+
+    due = await due_by_key(store, later)
+    # B's posted root collides with A's posted root: B's is retracted (A's survives).
+    orphan = due[key(A, f"orphan:{B}:root")]
+    assert (orphan.content, orphan.ref, orphan.version, orphan.kind) == (None, "ref-b", 2, "live")
+    # A's unposted reply is still due, now threaded under A's root.
+    assert due[key(A, "reply:1")].root_ref == "ref-a"
+    # B's posted reply belonged to B's thread, which lost: it is retracted with its root.
+    reply = due[key(A, f"orphan:{B}:reply:2")]
+    assert (reply.content, reply.ref, reply.version) == (None, "ref-b2", 2)
+    assert set(due) == {
+        key(A, f"orphan:{B}:root"),
+        key(A, f"orphan:{B}:reply:2"),
+        key(A, "reply:1"),
+    }
+
+
+async def test_merge_where_only_the_absorbed_root_was_posted(store: CountingStore) -> None:
+    await story_with(store, A)
+    await store.add_event(ringing(B, 2), T0)
+    await plan(store, A, [live("root", b"a-root")], at=ZERO)  # not posted yet
+    await plan(store, B, [live("root", b"b-root")], at=ZERO)
+    await store.posted(key(B, "root"), 1, "ref-b")
+
+    await store.add_event(warm_transfer(B, A, 20), T0)
+    # The absorbed story's posted root carries on as the survivor's root; A's unposted
+    # root is dropped (nothing to retract), so nothing is due.
+    assert await store.due(NOW + timedelta(days=1)) == []
+    assert await plan(store, A, [live("root", b"merged")], at=ZERO) == 1
+    (root,) = await store.due(NOW)
+    assert (root.key, root.ref, root.version, root.content) == (
+        key(A, "root"),
+        "ref-b",
+        2,
+        b"merged",
+    )
+
+
+async def test_purge_removes_the_outbox_of_purged_stories(store: CountingStore) -> None:
+    a = await store.add_event(ringing(A), T0)
+    await store.add_event(ringing(B), T0)
+    await plan(store, A, [live("root", b"a")], at=ZERO)
+    await plan(store, B, [live("root", b"b")], at=ZERO)
+    await store.save_state(
+        A, upto_seq=a.seq, digest="d", ended_at=T0, last_event_at=T0 + timedelta(seconds=1)
+    )
+    assert await store.purge(T0 + timedelta(hours=1)) == 1
+    assert [o.key for o in await store.due(NOW)] == [key(B, "root")]
+    # The same call id is new again after a purge: it gets a fresh outbox.
+    await store.add_event(warm_transfer(A, "call-c"), T0)
+    assert await plan(store, A, [live("root", b"again")], at=ZERO) == 1

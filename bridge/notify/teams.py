@@ -1,0 +1,459 @@
+"""Microsoft Teams as a :class:`bridge.notify.Notifier`: the Bot Connector REST API, on aiohttp.
+
+Builds requests, calls once, classifies the outcome; never retries (delivery is the one retry
+layer) and never renders (``bridge/render/teams.py`` builds the Adaptive Card). No SDK: the
+four requests are plain JSON over the shared session with a bearer token from a
+:class:`~bridge.notify.teams_auth.TokenProvider`.
+
+- New thread (root message, missed alert, summary):
+  ``POST {serviceUrl}/v3/conversations`` with ``isGroup``, ``channelData.channel.id`` and the
+  ``activity``; Teams answers the new thread's conversation ``id``
+  (``19:…@thread.tacv2;messageid=…``) and the root's ``activityId``.
+- Reply: ``POST {serviceUrl}/v3/conversations/{thread conversation}/activities/{root id}``.
+- Update: ``PUT {serviceUrl}/v3/conversations/{conversation}/activities/{activity id}``.
+- Delete: ``DELETE`` the same URL (an activity that is already gone counts as deleted).
+
+:class:`~bridge.notify.MessageRef` for Teams: ``channel`` is the *thread's* conversation id
+(prefixed with ``"<service_url> "`` when the destination names its own service URL),
+``ts_or_id`` the activity id, and ``thread`` the root's activity id for a reply (else None).
+A slot's channel is the rules' ``conversation`` (the channel id), or
+``"<service_url> <conversation>"`` for a destination with its own ``service_url``.
+
+The Bot Connector cannot search a channel, so :meth:`TeamsNotifier.find` always answers None:
+a crash between Teams' answer and the store's commit can leave a duplicate message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final, Literal, Protocol, TypeVar
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import msgspec
+import structlog
+
+from bridge.notify import MessageRef, OutgoingMessage
+from bridge.notify.errors import AuthError, NotifyError, PermanentError, RetryableError
+from bridge.notify.teams_auth import TokenProvider
+
+log = structlog.get_logger("bridge.notify.teams")
+
+PLATFORM: Final = "teams"
+DEFAULT_SERVICE_URL: Final = "https://smba.trafficmanager.net/teams/"
+CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
+RETRYABLE_STATUS: Final = frozenset({408, 412, 429})
+_EMAIL: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+CallResult = Literal["ok", "not_found", "ratelimited", "retryable", "permanent", "auth"]
+
+
+class CallObserver(Protocol):
+    """Told about every API call's outcome (e.g. to count it in Prometheus)."""
+
+    def __call__(self, method: str, result: CallResult) -> None: ...
+
+
+def _ignore_call(method: str, result: CallResult) -> None:
+    return None
+
+
+_AUTH_HINTS: Final[Mapping[int, str]] = {
+    401: (
+        "the Bot Connector refused the bot's token: check that TEAMS_APP_ID is the Azure Bot's "
+        "Microsoft App ID, that the bot's type is single tenant in TEAMS_TENANT_ID, and that "
+        "the Microsoft Teams channel is enabled on the Azure Bot (Channels)"
+    ),
+    403: (
+        "the bot may not post here: install the Teams app that contains the bot in the team "
+        "that owns this channel (Teams > the team > Manage team > Apps), check the conversation "
+        "id in the rules file, and that the team's owners did not remove or block the app"
+    ),
+}
+_HINTS: Final[Mapping[int, str]] = {
+    400: (
+        "Teams rejected the request as malformed; if it names the card this is a callbridge "
+        "rendering bug (please report it with this log line), otherwise check the "
+        "conversation id in the rules file"
+    ),
+    404: (
+        "the conversation or message does not exist (or the bot cannot see it): check the "
+        "channel id (19:…@thread.tacv2) in the rules file and TEAMS_SERVICE_URL"
+    ),
+    413: "the card is too large; this is a callbridge rendering bug, please report it",
+}
+
+
+# -- the parts of the Bot Connector's answers that we read ---------------------------------------
+
+
+_T = TypeVar("_T")
+
+
+class _Created(msgspec.Struct):
+    id: str
+    activityId: str | None = None  # the wire name
+
+
+class _Resource(msgspec.Struct):
+    id: str = ""
+
+
+class _ErrorDetail(msgspec.Struct):
+    code: str = ""
+    message: str = ""
+
+
+class _ErrorBody(msgspec.Struct):
+    error: _ErrorDetail | None = None
+    message: str = ""
+
+
+class TeamsNotifier:
+    """Bot Connector calls for the delivery layer. One instance per bot; cheap to create.
+
+    ``service_url`` is the default Bot Connector endpoint (``TEAMS_SERVICE_URL``);
+    ``tenant_id`` goes into new conversations and deep links; ``mention_emails``: treat the
+    provider's ``user_emails`` as Microsoft Entra user principal names for ``<at>`` mentions
+    (see :meth:`lookup_user`).
+    """
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        token_provider: TokenProvider,
+        session: aiohttp.ClientSession,
+        service_url: str = DEFAULT_SERVICE_URL,
+        *,
+        app_id: str = "",
+        tenant_id: str | None = None,
+        timeout: float = 10.0,
+        on_call: CallObserver = _ignore_call,
+        mention_emails: bool = True,
+    ) -> None:
+        self._tokens = token_provider
+        self._session = session
+        self._service_url = _slash(service_url)
+        self._app_id = app_id
+        self._tenant_id = tenant_id
+        self._timeout = timeout
+        self._on_call = on_call
+        self._mention_emails = mention_emails
+
+    # -- Notifier ------------------------------------------------------------------------------
+
+    async def post(
+        self, channel: str, message: OutgoingMessage, *, thread: MessageRef | None = None
+    ) -> MessageRef:
+        if thread is not None:
+            return await self._reply(thread, message)
+        service, conversation = self._split(channel)
+        channel_data: dict[str, Any] = {"channel": {"id": conversation}}
+        body: dict[str, Any] = {"isGroup": True, "channelData": channel_data}
+        if self._tenant_id:
+            channel_data["tenant"] = {"id": self._tenant_id}
+            body["tenantId"] = self._tenant_id
+        body["activity"] = _activity(message)
+        data = await self._call(
+            "conversations.create",
+            "POST",
+            f"{service}v3/conversations",
+            body,
+            where=f" in channel {conversation}",
+        )
+        created = _parse(data, _Created, "conversations.create")
+        activity = created.activityId or _message_id(created.id)
+        if not activity:
+            raise PermanentError(
+                "Teams conversations.create answered without an activity id; is "
+                "TEAMS_SERVICE_URL a Bot Connector endpoint?",
+                platform=PLATFORM,
+                method="conversations.create",
+                code="unexpected_response",
+            )
+        return MessageRef(PLATFORM, self._join(service, created.id), activity, None)
+
+    async def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        service, conversation = self._split(ref.channel)
+        body = _activity(message) | {"id": ref.ts_or_id}
+        await self._call(
+            "activities.update",
+            "PUT",
+            _activity_url(service, conversation, ref.ts_or_id),
+            body,
+            where=f" for message {ref.ts_or_id} in {conversation}",
+        )
+
+    async def delete(self, ref: MessageRef) -> None:
+        service, conversation = self._split(ref.channel)
+        try:
+            await self._call(
+                "activities.delete",
+                "DELETE",
+                _activity_url(service, conversation, ref.ts_or_id),
+                None,
+                where=f" for message {ref.ts_or_id} in {conversation}",
+                not_found_ok=True,
+            )
+        except PermanentError as err:
+            if err.code != "not_found":
+                raise
+
+    def link(self, ref: MessageRef) -> str | None:
+        """A deep link that opens the thread (the root message) in Teams.
+
+        Teams documents more query parameters (``groupId``, ``teamName``...); the channel id,
+        message id, ``parentMessageId`` and ``tenantId`` are what we know and what it needs to
+        find the message for a member of the team.
+        """
+        _service, conversation = self._split(ref.channel)
+        channel_id = conversation.split(";", 1)[0]
+        root = ref.thread or ref.ts_or_id
+        if not channel_id or not root.isdigit():
+            return None
+        query = {"parentMessageId": root}
+        if self._tenant_id:
+            query["tenantId"] = self._tenant_id
+        return (
+            f"https://teams.microsoft.com/l/message/{quote(channel_id, safe='')}/"
+            f"{quote(ref.ts_or_id, safe='')}?{urlencode(query)}"
+        )
+
+    async def find(
+        self,
+        channel: str,
+        event_type: str,
+        key: Mapping[str, str],
+        oldest: datetime,
+        *,
+        thread: MessageRef | None = None,
+    ) -> MessageRef | None:
+        """Always None: the Bot Connector cannot list a channel's messages."""
+        return None
+
+    async def lookup_user(self, email: str) -> str | None:
+        """The address itself, used as the user principal name of an ``<at>`` mention.
+
+        Teams resolves a card mention by Entra object id or UPN; there is no lookup an app-only
+        bot token may call, so this assumes people's e-mail addresses are their UPNs (true for
+        most organisations). With ``mention_emails=False`` people are shown by name.
+        """
+        address = email.strip()
+        if not self._mention_emails or not _EMAIL.match(address):
+            return None
+        return address
+
+    async def verify(self) -> str:
+        try:
+            await self._tokens.token()
+        except NotifyError as err:
+            self._observe("token", err)
+            raise
+        self._on_call("token", "ok")
+        who = f"bot {self._app_id}" if self._app_id else "bot"
+        tenant = f" in tenant {self._tenant_id}" if self._tenant_id else ""
+        return f"teams: {who}{tenant} (token OK)"
+
+    # -- one call, classified ------------------------------------------------------------------
+
+    async def _reply(self, thread: MessageRef, message: OutgoingMessage) -> MessageRef:
+        service, conversation = self._split(thread.channel)
+        root = thread.thread or thread.ts_or_id
+        body = _activity(message) | {"replyToId": root}
+        data = await self._call(
+            "activities.reply",
+            "POST",
+            _activity_url(service, conversation, root),
+            body,
+            where=f" in thread {root} of {conversation}",
+        )
+        reply = _parse(data, _Resource, "activities.reply")
+        if not reply.id:
+            raise PermanentError(
+                "Teams activities.reply answered without an id; is TEAMS_SERVICE_URL a Bot "
+                "Connector endpoint?",
+                platform=PLATFORM,
+                method="activities.reply",
+                code="unexpected_response",
+            )
+        return MessageRef(PLATFORM, thread.channel, reply.id, root)
+
+    async def _call(
+        self,
+        method: str,
+        http_method: str,
+        url: str,
+        body: Mapping[str, Any] | None,
+        *,
+        where: str,
+        not_found_ok: bool = False,
+    ) -> Any:
+        try:
+            token = await self._tokens.token()
+        except NotifyError as err:
+            self._observe(method, err)
+            raise
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._session.request(http_method, url, json=body, headers=headers) as response,
+            ):
+                status = response.status
+                text = await response.text()
+                retry_after = response.headers.get("Retry-After")
+        except TimeoutError:
+            self._on_call(method, "retryable")
+            raise RetryableError(
+                f"Teams {method} got no answer within {self._timeout:g} s{where}; will retry",
+                platform=PLATFORM,
+                method=method,
+                code="timeout",
+            ) from None
+        except aiohttp.ClientError as exc:
+            self._on_call(method, "retryable")
+            raise RetryableError(
+                f"Teams {method} could not reach the Bot Connector{where} "
+                f"({type(exc).__name__}); check network and TEAMS_SERVICE_URL, will retry",
+                platform=PLATFORM,
+                method=method,
+                code="connection",
+            ) from None
+        if 200 <= status < 300:
+            self._on_call(method, "ok")
+            return _json(text)
+        failure = classify(method, status, text, retry_after, where)
+        if not_found_ok and status == 404:
+            self._on_call(method, "not_found")
+        else:
+            self._observe(method, failure)
+        raise failure
+
+    def _observe(self, method: str, err: NotifyError) -> None:
+        if isinstance(err, RetryableError):
+            self._on_call(method, "ratelimited" if err.code == "ratelimited" else "retryable")
+        elif isinstance(err, AuthError):
+            self._on_call(method, "auth")
+        else:
+            self._on_call(method, "not_found" if err.code == "not_found" else "permanent")
+
+    def _split(self, channel: str) -> tuple[str, str]:
+        """``"<service_url> <conversation>"`` or ``"<conversation>"`` -> (service, conversation)."""
+        service, _, conversation = channel.strip().rpartition(" ")
+        return (_slash(service.strip()) if service.strip() else self._service_url), conversation
+
+    def _join(self, service: str, conversation: str) -> str:
+        return conversation if service == self._service_url else f"{service} {conversation}"
+
+
+def classify(
+    method: str, status: int, text: str, retry_after: str | None, where: str = ""
+) -> NotifyError:
+    """Turn a failed Bot Connector answer into the typed error the delivery layer acts on."""
+    detail = _error_detail(text)
+    said = f" (Teams says: {detail.message[:300]})" if detail.message else ""
+    seconds = _seconds(retry_after)
+    if status == 429 or status in RETRYABLE_STATUS or status >= 500:
+        code = "ratelimited" if status == 429 else f"http_{status}"
+        wait = "" if seconds is None else f" (Retry-After: {seconds:g} s)"
+        what = "rate-limited" if status == 429 else f"failed with HTTP {status}"
+        return RetryableError(
+            f"Teams {method} {what}{where}{wait}{said}; will retry",
+            platform=PLATFORM,
+            method=method,
+            code=code,
+            retry_after=seconds,
+        )
+    if status in _AUTH_HINTS:
+        return AuthError(
+            f"Teams {method} was refused{where}: HTTP {status} {detail.code or ''}".rstrip()
+            + f"{said}; {_AUTH_HINTS[status]}",
+            platform=PLATFORM,
+            method=method,
+            code="unauthorized" if status == 401 else "forbidden",
+        )
+    code = "not_found" if status == 404 else (detail.code or f"http_{status}")
+    hint = _HINTS.get(status, "Teams will reject this request again; not retrying")
+    return PermanentError(
+        f"Teams {method} rejected the request{where}: HTTP {status} {detail.code}".rstrip()
+        + f"{said}; {hint}",
+        platform=PLATFORM,
+        method=method,
+        code=code,
+    )
+
+
+def _activity(message: OutgoingMessage) -> dict[str, Any]:
+    """A message activity: the card as an attachment, ``summary`` for notifications and
+    previews; ``text`` only when there is no card (Teams would show it above the card)."""
+    activity: dict[str, Any] = {"type": "message", "summary": message.text}
+    if message.card is not None:
+        activity["attachments"] = [{"contentType": CARD_CONTENT_TYPE, "content": message.card}]
+    else:
+        activity["text"] = message.text
+        activity["textFormat"] = "plain"
+    return activity
+
+
+def _activity_url(service: str, conversation: str, activity: str) -> str:
+    return (
+        f"{service}v3/conversations/{quote(conversation, safe='')}"
+        f"/activities/{quote(activity, safe='')}"
+    )
+
+
+def _message_id(conversation: str) -> str:
+    """``19:…@thread.tacv2;messageid=1700000000000`` -> ``1700000000000``."""
+    _, found, rest = conversation.partition(";messageid=")
+    return rest if found else ""
+
+
+def _slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _json(text: str) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return {}
+
+
+def _error_detail(text: str) -> _ErrorDetail:
+    try:
+        body = msgspec.json.decode(text, type=_ErrorBody)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _ErrorDetail()
+    if body.error is not None:
+        return body.error
+    return _ErrorDetail(message=body.message)
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _parse(data: Any, into: type[_T], method: str) -> _T:
+    try:
+        return msgspec.convert(data, type=into)
+    except msgspec.ValidationError as exc:
+        raise PermanentError(
+            f"Teams {method} answered in an unexpected shape ({exc}); is TEAMS_SERVICE_URL a "
+            "Bot Connector endpoint?",
+            platform=PLATFORM,
+            method=method,
+            code="unexpected_response",
+        ) from None

@@ -24,9 +24,18 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from bridge.events import Event
-from bridge.store.outbox import Outgoing, Planned, SlotKey
+from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
 
-__all__ = ["Added", "Outgoing", "Planned", "SlotKey", "Store", "StoreError", "Story"]
+__all__ = [
+    "Added",
+    "Decided",
+    "Outgoing",
+    "Planned",
+    "SlotKey",
+    "Store",
+    "StoreError",
+    "Story",
+]
 
 AddStatus = Literal["accepted", "duplicate"]
 
@@ -63,6 +72,21 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise :class:`StoreError` when the store is not usable."""
+
+    async def acquire_leadership(self) -> bool:
+        """Try, without waiting, to become the one instance that dispatches and delivers.
+
+        True when this store holds leadership now. SQLite (one instance): always True.
+        PostgreSQL: a session advisory lock on a dedicated connection; raises
+        :class:`StoreError` when the database cannot be reached.
+        """
+
+    async def leadership_lost(self) -> None:
+        """Return once leadership is lost (the lock's connection broke, or leadership was
+        released or the store closed); at once when this store is not the leader."""
+
+    async def release_leadership(self) -> None:
+        """Give up leadership (no-op when not the leader); another instance may take it."""
 
     async def add_event(self, event: Event, received_at: datetime) -> Added:
         """Store one event durably (committed when this returns) and mark its story dirty.
@@ -121,6 +145,10 @@ class Store(Protocol):
         Content changes bump the slot's desired version; new (destination, kind) decisions
         only when ``allow_new``; missed alerts no longer planned are retracted.
         """
+
+    async def decided(self, story_id: str) -> list[Decided]:
+        """The story's stored decisions: one per (destination, platform, kind), from its root,
+        missed and summary slots (orphans excluded)."""
 
     async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
         """Slots whose posted state lags desired and whose due time has come."""

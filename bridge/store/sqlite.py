@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import structlog
@@ -33,7 +33,7 @@ from bridge.store import Added, StoreError, Story
 from bridge.store import sqlite_outbox as outbox
 from bridge.store import sqlite_sql as sql
 from bridge.store.migrate import apply_sqlite, load
-from bridge.store.outbox import Outgoing, Planned, SlotKey
+from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
 from bridge.store.sqlite_sql import from_us, to_us
 
 T = TypeVar("T")
@@ -41,9 +41,12 @@ log = structlog.get_logger("bridge.store.sqlite")
 
 
 @dataclass(frozen=True, slots=True)
-class _Pending:
-    row: sql.Row
-    future: asyncio.Future[Added]
+class _Job:
+    """One write waiting for the writer: run in the next batch's transaction."""
+
+    work: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    durable: bool
 
 
 _State = Literal["new", "open", "closing", "closed"]
@@ -72,8 +75,12 @@ class SqliteStore:
         self._reader: ThreadPoolExecutor | None = None
         self._wconn: sqlite3.Connection | None = None  # used only on the writer thread
         self._rconn: sqlite3.Connection | None = None  # used only on the reader thread
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._leader = False
+        self._not_leader = asyncio.Event()  # set: leadership_lost returns
+        self._not_leader.set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -95,6 +102,9 @@ class SqliteStore:
         self._writer, self._reader = writer, reader
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._write_loop(), name="sqlite-store-writer")
+        self._checkpointer = asyncio.create_task(
+            self._checkpoint_loop(), name="sqlite-store-checkpoint"
+        )
         self._state = "open"
 
     async def close(self) -> None:
@@ -102,6 +112,10 @@ class SqliteStore:
         if self._state != "open":
             return
         self._state = "closing"
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+            self._checkpointer = None
         assert self._task is not None
         assert self._writer is not None
         assert self._reader is not None
@@ -112,11 +126,29 @@ class SqliteStore:
         await loop.run_in_executor(self._reader, self._close_reader_conn)
         self._writer.shutdown()
         self._reader.shutdown()
+        await self.release_leadership()
         self._state = "closed"
 
     async def ping(self) -> None:
         sql = "SELECT max(version) FROM schema_migrations"
         await self._read(lambda c: c.execute(sql).fetchone())
+
+    # -- leadership (one SQLite file has one instance: it always leads) -------------------------
+
+    async def acquire_leadership(self) -> bool:
+        self._executor(self._writer)  # raises when closed
+        if not self._leader:
+            self._leader = True
+            self._not_leader = asyncio.Event()
+        return True
+
+    async def leadership_lost(self) -> None:
+        """Returns only once leadership is released or the store closed."""
+        await self._not_leader.wait()
+
+    async def release_leadership(self) -> None:
+        self._leader = False
+        self._not_leader.set()
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -130,10 +162,7 @@ class SqliteStore:
             dedupe_key=event.dedupe_key(),
             body=encode_event(event),
         )
-        self._executor(self._writer)  # raises when closed
-        future: asyncio.Future[Added] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(row, future))
-        return await future
+        return await self._write(partial(sql.add, row=row), durable=True)
 
     async def save_state(
         self,
@@ -213,6 +242,13 @@ class SqliteStore:
 
         return await self._write(work)
 
+    async def decided(self, story_id: str) -> list[Decided]:
+        def work(conn: sqlite3.Connection) -> list[Decided]:
+            resolved = sql.story_of(conn, story_id)
+            return [] if resolved is None else outbox.decided(conn, resolved)
+
+        return await self._read(work)
+
     async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
         return await self._read(partial(outbox.due, now_us=to_us(now), limit=limit))
 
@@ -221,7 +257,7 @@ class SqliteStore:
         return None if found is None else from_us(found)
 
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
-        await self._write(partial(outbox.begin_attempt, key=key, now_us=to_us(now)))
+        await self._write(partial(outbox.begin_attempt, key=key, now_us=to_us(now)), durable=True)
 
     async def posted(self, key: SlotKey, version: int, ref: str | None) -> None:
         await self._write(partial(outbox.posted, key=key, version=version, ref=ref))
@@ -258,50 +294,76 @@ class SqliteStore:
                 batch.append(item)
             await self._commit_batch(batch)
 
-    async def _commit_batch(self, batch: list[_Pending]) -> None:
-        rows = [p.row for p in batch]
-        try:
-            results = await self._write(lambda c: [sql.add(c, row) for row in rows])
-        except asyncio.CancelledError:
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(StoreError(f"{self.path}: store is shutting down"))
-            raise
-        except Exception as err:  # never let one bad batch stop the writer
-            log.warning(
-                "store.batch_failed", path=str(self.path), events=len(batch), error=str(err)
-            )
-            message = str(err) if isinstance(err, StoreError) else f"{self.path}: {err!r}"
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(StoreError(message))
-            return
-        for p, added in zip(batch, results, strict=True):
-            if not p.future.done():
-                p.future.set_result(added)
-
-    # -- thread plumbing -------------------------------------------------------------------
-
-    def _executor(self, executor: ThreadPoolExecutor | None) -> ThreadPoolExecutor:
-        if self._state != "open" or executor is None:
-            raise StoreError(f"{self.path}: the store is not open")
-        return executor
-
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in one write transaction on the writer thread."""
-        executor = self._executor(self._writer)
+    async def _commit_batch(self, batch: list[_Job]) -> None:
+        durable = any(job.durable for job in batch)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(executor, self._transaction, work)
-        except sqlite3.Error as err:
-            raise StoreError(f"could not write to the store {self.path}: {err}") from err
+            assert self._writer is not None
+            outcomes = await loop.run_in_executor(
+                self._writer, self._run_batch, [job.work for job in batch], durable
+            )
+        except asyncio.CancelledError:
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(StoreError(f"{self.path}: store is shutting down"))
+            raise
+        except Exception as err:  # never let one bad batch stop the writer
+            log.warning("store.batch_failed", path=str(self.path), jobs=len(batch), error=str(err))
+            message = f"could not write to the store {self.path}: {err}"
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(StoreError(message))
+            return
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if job.future.done():
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(
+                    StoreError(f"could not write to the store {self.path}: {value}")
+                )
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _checkpoint_loop(self, every: float = 0.5) -> None:
+        """Copy the WAL into the database off the commit path.
+
+        The writer runs with ``wal_autocheckpoint = 0``: an automatic checkpoint would run
+        inside some webhook's commit and fsync the whole database file there. A PASSIVE
+        checkpoint from the reader thread never blocks the writer.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every)
+            try:
+                assert self._reader is not None
+                await loop.run_in_executor(self._reader, self._checkpoint)
+            except (sqlite3.Error, StoreError) as err:
+                log.warning("store.checkpoint_failed", path=str(self.path), error=str(err))
+
+    def _checkpoint(self) -> None:
+        conn = self._rconn
+        assert conn is not None
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    def _run_batch(
+        self, works: list[Callable[[sqlite3.Connection], Any]], durable: bool
+    ) -> list[tuple[bool, Any]]:
+        """On the writer thread: every queued write in one transaction (one fsync when any
+        needs it), each in its own savepoint so one failing write fails only itself."""
         conn = self._wconn
         assert conn is not None
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         conn.execute("BEGIN IMMEDIATE")
+        outcomes: list[tuple[bool, Any]] = []
         try:
-            result = work(conn)
+            for work in works:
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, work(conn)))
+                except (sqlite3.Error, ValueError) as err:
+                    conn.execute("ROLLBACK TO job")
+                    outcomes.append((False, err))
+                conn.execute("RELEASE job")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -311,7 +373,28 @@ class SqliteStore:
                     log.warning("store.rollback_failed", path=str(self.path), error=str(err))
             raise
         self.commits += 1
-        return result
+        return outcomes
+
+    # -- thread plumbing -------------------------------------------------------------------
+
+    def _executor(self, executor: ThreadPoolExecutor | None) -> ThreadPoolExecutor:
+        if self._state != "open" or executor is None:
+            raise StoreError(f"{self.path}: the store is not open")
+        return executor
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
+        """Queue ``work`` for the writer, which runs everything queued in one transaction
+        (group commit: concurrent webhooks and background writes share one fsync).
+
+        ``durable``: fsync before returning (accepted events, the mark before a chat post).
+        Other writes (dispatch state, the outbox) commit without their own fsync: in WAL mode
+        they survive a process crash, and the next durable commit persists them with it; a
+        power loss can only lose a tail of them, which the dirty marks let the dispatcher redo.
+        """
+        self._executor(self._writer)  # raises when closed
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(work, future, durable))
+        return await future
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         executor = self._executor(self._reader)
@@ -359,6 +442,7 @@ class SqliteStore:
         conn = self._connect(False)
         try:
             self._enable_wal(conn)
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint_loop
             apply_sqlite(conn, load("sqlite"), where=str(self.path))
         except sqlite3.Error as err:
             conn.close()

@@ -7,7 +7,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, cast
 
-from bridge.store.outbox import Kind, Outgoing, Planned, SlotKey
+from bridge.store.outbox import (
+    Decided,
+    Drop,
+    Insert,
+    Kind,
+    Move,
+    Orphan,
+    Outgoing,
+    Planned,
+    Retract,
+    Slot,
+    SlotKey,
+    Update,
+    decide_merge,
+    decide_plan,
+)
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -22,6 +37,16 @@ def _at(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+def _slots(conn: sqlite3.Connection, story_ids: Sequence[str]) -> list[Slot]:
+    marks = ", ".join("?" * len(story_ids))
+    rows = conn.execute(
+        "SELECT story_id, destination, platform, slot, kind, content, desired_version,"
+        f" posted_version, ref FROM outbox WHERE story_id IN ({marks})",
+        tuple(story_ids),
+    ).fetchall()
+    return [Slot(*row) for row in rows]
+
+
 def plan(
     conn: sqlite3.Connection,
     story_id: str,
@@ -31,58 +56,59 @@ def plan(
     missed_due_us: int,
     allow_new: bool,
 ) -> int:
-    """Record what the story should show; returns how many slots now need work.
+    """Record what the story should show (see :func:`decide_plan`); returns the work made."""
+    changes = decide_plan(
+        _slots(conn, [story_id]),
+        list(planned),
+        now_us=now_us,
+        missed_due_us=missed_due_us,
+        allow_new=allow_new,
+    )
+    for change in changes:
+        match change:
+            case Insert(planned=p, due_us=due):
+                conn.execute(
+                    "INSERT INTO outbox (story_id, destination, platform, slot, channel, kind,"
+                    " sort_order, content, final, desired_version, desired_us, due_us,"
+                    " created_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                    (story_id, p.destination, p.platform, p.slot, p.channel, p.kind, p.order,
+                     p.content, int(p.final), now_us, due, now_us),
+                )  # fmt: skip
+            case Update(planned=p, due_us=due):
+                conn.execute(
+                    "UPDATE outbox SET content = ?, final = ?, sort_order = ?,"
+                    " desired_version = desired_version + 1, desired_us = ?,"
+                    f" due_us = coalesce(?, due_us), failed = 0 WHERE {_KEY_WHERE}",
+                    (p.content, int(p.final), p.order, now_us, due,
+                     story_id, p.destination, p.platform, p.slot),
+                )  # fmt: skip
+            case Retract(slot=row):
+                _retract(conn, row, row.story_id, row.slot, now_us)
+            case Drop(slot=row):
+                conn.execute(f"DELETE FROM outbox WHERE {_KEY_WHERE}", _row_key(row))
+    return len(changes)
 
-    A slot's desired version only moves when its content changes (bursts coalesce: the
-    delivery layer always sends the newest). New (destination, kind) decisions are taken
-    only when ``allow_new``; once a decision exists its slots follow the call (new thread
-    replies, the final root), whatever the rules say now. A missed alert that is no longer
-    planned (a late answer arrived) is retracted.
-    """
-    existing = {
-        (r[0], r[1], r[2]): (r[3], r[4], r[5], r[6])
-        for r in conn.execute(
-            "SELECT destination, platform, slot, kind, content, desired_version, posted_version"
-            " FROM outbox WHERE story_id = ?",
-            (story_id,),
-        )
-    }
-    decided = {(dest, platform, row[0]) for (dest, platform, _slot), row in existing.items()}
-    changed = 0
-    for p in planned:
-        row = existing.pop((p.destination, p.platform, p.slot), None)
-        due = missed_due_us if p.kind == "missed" else now_us
-        if row is None:
-            if not allow_new and (p.destination, p.platform, p.kind) not in decided:
-                continue
-            conn.execute(
-                "INSERT INTO outbox (story_id, destination, platform, slot, channel, kind,"
-                " sort_order, content, final, desired_version, desired_us, due_us, created_us)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-                (story_id, p.destination, p.platform, p.slot, p.channel, p.kind, p.order,
-                 p.content, int(p.final), now_us, due, now_us),
-            )  # fmt: skip
-            changed += 1
-        elif row[1] != p.content:
-            up_to_date = row[3] >= row[2]
-            conn.execute(
-                "UPDATE outbox SET content = ?, final = ?, sort_order = ?,"
-                " desired_version = desired_version + 1, desired_us = ?,"
-                " due_us = CASE WHEN ? THEN ? ELSE due_us END, failed = 0"
-                f" WHERE {_KEY_WHERE}",
-                (p.content, int(p.final), p.order, now_us, up_to_date, due,
-                 story_id, p.destination, p.platform, p.slot),
-            )  # fmt: skip
-            changed += 1
-    for (dest, platform, slot), (kind, content, _v, _p) in existing.items():
-        if kind == "missed" and content is not None:
-            conn.execute(
-                "UPDATE outbox SET content = NULL, desired_version = desired_version + 1,"
-                f" desired_us = ?, due_us = ? WHERE {_KEY_WHERE}",
-                (now_us, now_us, story_id, dest, platform, slot),
-            )
-            changed += 1
-    return changed
+
+def _row_key(row: Slot) -> tuple[str, str, str, str]:
+    return (row.story_id, row.destination, row.platform, row.slot)
+
+
+def _retract(conn: sqlite3.Connection, row: Slot, story_id: str, slot: str, now_us: int) -> None:
+    conn.execute(
+        "UPDATE outbox SET story_id = ?, slot = ?, content = NULL,"
+        " desired_version = desired_version + 1, desired_us = ?, due_us = ?, failed = 0"
+        f" WHERE {_KEY_WHERE}",
+        (story_id, slot, now_us, now_us, *_row_key(row)),
+    )
+
+
+def decided(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
+    rows = conn.execute(
+        "SELECT destination, platform, channel, kind, content FROM outbox WHERE story_id = ?"
+        " AND slot IN ('root', 'missed', 'summary') ORDER BY destination, platform, slot",
+        (story_id,),
+    ).fetchall()
+    return [Decided(*row) for row in rows]
 
 
 _SELECT: Final = (
@@ -138,6 +164,12 @@ def posted(conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None
         f" attempts = 0, last_error = NULL WHERE {_KEY_WHERE}",
         (version, ref, *_key(key)),
     )
+    if key.slot == "root":  # replies that gave up with their root may go now
+        conn.execute(
+            "UPDATE outbox SET failed = 0 WHERE story_id = ? AND destination = ?"
+            " AND platform = ? AND slot LIKE 'reply:%' AND failed = 1",
+            _key(key)[:3],
+        )
 
 
 def retry(
@@ -155,6 +187,13 @@ def give_up(conn: sqlite3.Connection, key: SlotKey, error: str) -> None:
         f"UPDATE outbox SET failed = 1, last_error = ?, attempt_us = NULL WHERE {_KEY_WHERE}",
         (error, *_key(key)),
     )
+    if key.slot == "root":  # its replies have no thread to go to
+        conn.execute(
+            "UPDATE outbox SET failed = 1, last_error = ? WHERE story_id = ? AND"
+            " destination = ? AND platform = ? AND slot LIKE 'reply:%'"
+            " AND posted_version < desired_version",
+            (f"the live message failed: {error}", *_key(key)[:3]),
+        )
 
 
 def pending_counts(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
@@ -168,54 +207,17 @@ def pending_counts(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
 
 
 def merge(conn: sqlite3.Connection, keep: str, gone: str, now_us: int) -> None:
-    """Move the absorbed story's slots to the survivor so posted threads continue.
-
-    Where both stories have the same slot, the posted one is kept (the survivor's when both
-    are); the other becomes an orphan: retracted if it was posted, dropped if it was not.
-    """
-    rows = conn.execute(
-        "SELECT g.destination, g.platform, g.slot, g.ref, k.ref, k.slot IS NOT NULL"
-        " FROM outbox AS g LEFT JOIN outbox AS k ON k.story_id = ? AND"
-        " k.destination = g.destination AND k.platform = g.platform AND k.slot = g.slot"
-        " WHERE g.story_id = ?",
-        (keep, gone),
-    ).fetchall()
-    for dest, platform, slot, gone_ref, keep_ref, collides in rows:
-        swap = collides and gone_ref is not None and keep_ref is None
-        if swap:
-            # The absorbed story's posted message carries on for the survivor.
-            _orphan(conn, (keep, dest, platform, slot), new_story=keep, now_us=now_us)
-        if swap or not collides:
-            conn.execute(
-                "UPDATE outbox SET story_id = ? WHERE story_id = ? AND destination = ?"
-                " AND platform = ? AND slot = ?",
-                (keep, gone, dest, platform, slot),
-            )
-        else:
-            _orphan(conn, (gone, dest, platform, slot), new_story=keep, now_us=now_us)
-
-
-def _orphan(
-    conn: sqlite3.Connection,
-    args: tuple[str, str, str, str],
-    *,
-    new_story: str,
-    now_us: int,
-) -> None:
-    """Drop an unposted slot; re-key a posted one as ``orphan:`` to be retracted."""
-    where = _KEY_WHERE
-    story_id, _dest, _platform, slot = args
-    new_slot = f"orphan:{story_id}:{slot}"
-    ref = conn.execute(f"SELECT ref FROM outbox WHERE {where}", args).fetchone()
-    if ref is None or ref[0] is None:
-        conn.execute(f"DELETE FROM outbox WHERE {where}", args)
-        return
-    conn.execute(
-        "UPDATE outbox SET story_id = ?, slot = ?, content = NULL, kind = 'live',"
-        " desired_version = desired_version + 1, desired_us = ?, due_us = ?, failed = 0"
-        f" WHERE {where}",
-        (new_story, new_slot, now_us, now_us, *args),
-    )
+    """Join the slots of two stories a transfer merged (see :func:`decide_merge`)."""
+    for change in decide_merge(keep, gone, _slots(conn, [keep, gone])):
+        row = change.slot
+        match change:
+            case Move():
+                conn.execute(f"UPDATE outbox SET story_id = ? WHERE {_KEY_WHERE}",
+                             (keep, *_row_key(row)))  # fmt: skip
+            case Orphan():
+                _retract(conn, row, keep, f"orphan:{row.story_id}:{row.slot}", now_us)
+            case Drop():
+                conn.execute(f"DELETE FROM outbox WHERE {_KEY_WHERE}", _row_key(row))
 
 
 def purge(conn: sqlite3.Connection, story_ids: Sequence[str]) -> None:

@@ -28,13 +28,17 @@ from bridge.metrics import Metrics
 from bridge.notify import NotifyError
 from bridge.notify.dryrun import DryRunNotifier
 from bridge.notify.slack import SlackNotifier
+from bridge.notify.teams import TeamsNotifier
+from bridge.notify.teams_auth import MsalTokenProvider
 from bridge.pacing import SLACK, TEAMS, Action, Pacer, Rate
 from bridge.render.slack import render as slack_render
+from bridge.render.teams import render as teams_render
 from bridge.render.text import render as text_render
 from bridge.rulestate import RulesHolder
 from bridge.sdnotify import SdNotifier
 from bridge.settings import Settings, sqlite_path
 from bridge.store import Store, StoreError
+from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 
 log = structlog.get_logger("bridge.app")
@@ -59,10 +63,7 @@ def default_pacing(settings: Settings) -> dict[str, Mapping[Action, tuple[tuple[
 def open_store(url: str) -> Store:
     if url.startswith("sqlite:"):
         return SqliteStore(sqlite_path(url))
-    raise StoreError(
-        "PostgreSQL stores are not supported by this version yet; "
-        "use CALLBRIDGE_STORE=sqlite:///PATH"
-    )
+    return PostgresStore(url)
 
 
 PlatformFactory = Callable[[aiohttp.ClientSession, Metrics], Mapping[str, Platform]]
@@ -88,6 +89,24 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
                 ).inc(),
             )
             platforms["slack"] = Platform(notifier, slack_render, notifier.link)
+        if settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id:
+            tokens = MsalTokenProvider(
+                app_id=settings.teams_app_id,
+                password=settings.teams_app_password,
+                tenant_id=settings.teams_tenant_id,
+            )
+            teams = TeamsNotifier(
+                tokens,
+                session,
+                settings.teams_service_url,
+                app_id=settings.teams_app_id,
+                tenant_id=settings.teams_tenant_id,
+                timeout=timeout,
+                on_call=lambda method, result: metrics.chat_calls.labels(
+                    "teams", method, result
+                ).inc(),
+            )
+            platforms["teams"] = Platform(teams, teams_render, teams.link)
         return platforms
 
     return build
@@ -122,13 +141,20 @@ class Bridge:
         self.platforms: Mapping[str, Platform] = {}
         self.chat_status: dict[str, str] = {}
         self.delivery: Delivery | None = None
+        self.leading = False
+        self._standby_poll = 1.0  # seconds between a standby's attempts to lead
         self.dispatcher = Dispatcher(
             self.store,
             self.rules,
             self.metrics,
             clock,
             dispatch
-            or DispatchOptions(stale_after=settings.stale_after, retention=settings.retention),
+            or DispatchOptions(
+                stale_after=settings.stale_after,
+                retention=settings.retention,
+                # Another instance may have stored the event: the leader polls more often.
+                poll_interval=5.0 if settings.store.startswith("sqlite:") else 1.0,
+            ),
             on_planned=self._wake_delivery,
         )
         token = settings.webhook_token
@@ -149,8 +175,7 @@ class Bridge:
             [
                 self._store_ctx,
                 self._chat_ctx,
-                self._delivery_ctx,
-                self._dispatcher_ctx,
+                self._leader_ctx,
                 self._watchdog_ctx,
             ]
         )
@@ -161,7 +186,8 @@ class Bridge:
 
     async def _store_ready(self) -> str:
         await self.store.ping()
-        return self.settings.store.split("://", 1)[0]
+        role = "leader: dispatching and delivering" if self.leading else "standby: ingesting"
+        return f"{self.settings.store.split('://', 1)[0]}; {role}"
 
     async def _verify(self, name: str, platform: Platform) -> None:
         try:
@@ -197,7 +223,36 @@ class Bridge:
                     log.info("chat.verified", platform=name, detail=self.chat_status[name])
             yield
 
-    async def _delivery_ctx(self, app: web.Application) -> AsyncIterator[None]:
+    async def _leader_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """Dispatch and delivery run on one instance at a time: the store's leader.
+
+        With SQLite this instance always leads. With PostgreSQL every instance ingests, and
+        the one holding the leadership lock folds, plans and posts; when it dies another
+        takes over within seconds (see bridge/store/leader.py) and resumes from the store.
+        """
+        if await self.store.acquire_leadership():
+            await self._lead()
+        task = asyncio.create_task(self._leadership_loop(), name="leadership")
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await self._step_down()
+        await self.store.release_leadership()
+
+    async def _leadership_loop(self) -> None:
+        while True:
+            if self.leading:
+                await self.store.leadership_lost()
+                log.warning("leader.lost", hint="another instance takes over")
+                await self._step_down()
+            await asyncio.sleep(self._standby_poll)
+            try:
+                if await self.store.acquire_leadership():
+                    await self._lead()
+            except StoreError as err:
+                log.warning("leader.acquire_failed", error=str(err))
+
+    async def _lead(self) -> None:
         self.delivery = Delivery(
             self.store,
             self.platforms,
@@ -207,16 +262,19 @@ class Bridge:
             self._delivery_options,
         )
         await self.delivery.start()
-        yield
-        await self.delivery.stop(self.settings.shutdown_timeout.total_seconds())
-
-    async def _dispatcher_ctx(self, app: web.Application) -> AsyncIterator[None]:
         await self.dispatcher.start()
+        self.leading = True
         resumed = await self.dispatcher.resume()
-        if resumed:
-            log.info("dispatch.resumed", stories=resumed)
-        yield
-        await self.dispatcher.stop(self.settings.shutdown_timeout.total_seconds())
+        log.info("leader.acquired", resumed_stories=resumed)
+
+    async def _step_down(self) -> None:
+        if not self.leading:
+            return
+        self.leading = False
+        timeout = self.settings.shutdown_timeout.total_seconds()
+        await self.dispatcher.stop(timeout)
+        if self.delivery is not None:
+            await self.delivery.stop(timeout)
 
     async def _watchdog_ctx(self, app: web.Application) -> AsyncIterator[None]:
         interval = self.notifier.watchdog_interval()

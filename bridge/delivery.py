@@ -65,7 +65,10 @@ class Platform:
 @dataclass(frozen=True, slots=True)
 class DeliveryOptions:
     max_in_flight: int = 8
-    batch: int = 500
+    batch: int = 200
+    # Under load a round starts at most this often (real seconds): completions and new plans
+    # that arrive meanwhile are handled together by one store query instead of one each.
+    min_round_interval: float = 0.02
     base_backoff: float = 1.0
     max_backoff: float = 300.0
     auth_pause: float = 60.0
@@ -223,7 +226,9 @@ class Delivery:
 
     # -- the loop --------------------------------------------------------------------------
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             self._wake.clear()
             try:
                 delay, pending = await self._round()
@@ -235,6 +240,9 @@ class Delivery:
                 self._idle.set()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay / self._options.time_scale)
+            spent = loop.time() - started
+            if spent < self._options.min_round_interval:
+                await asyncio.sleep(self._options.min_round_interval - spent)
 
     async def _round(self) -> tuple[float, bool]:
         """Start what may be sent now; returns (seconds until worth looking again, pending)."""

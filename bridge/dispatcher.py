@@ -22,7 +22,7 @@ import structlog
 
 from bridge.calls import Call, fold
 from bridge.metrics import Metrics
-from bridge.plan import plan, visible
+from bridge.plan import DECIDED, plan, plan_decided, visible
 from bridge.rules import Ruleset, route
 from bridge.store import Store, StoreError
 
@@ -77,9 +77,11 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
+        self._started = False
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        self._started = True
         for n in range(self._options.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"dispatch-worker-{n}"))
         self._tasks.append(asyncio.create_task(self._poller(), name="dispatch-poller"))
@@ -91,9 +93,15 @@ class Dispatcher:
             await asyncio.wait_for(self.drained(), timeout)
         except TimeoutError:
             log.warning("dispatcher.stop_timeout", pending=len(self._queued) + len(self._running))
+        self._started = False
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # What was still queued stays dirty in the store: the next leader resumes it.
+        self._queue = asyncio.Queue()
+        self._queued.clear()
+        self._again.clear()
+        self._idle.set()
         self._tasks.clear()
 
     async def drained(self) -> None:
@@ -104,7 +112,11 @@ class Dispatcher:
 
     # -- scheduling ----------------------------------------------------------------------
     def notify(self, story_id: str) -> None:
-        """Schedule a refold of ``story_id`` (cheap; repeated notifications coalesce)."""
+        """Schedule a refold of ``story_id`` (cheap; repeated notifications coalesce).
+
+        Ignored unless this instance leads: the leader finds the story dirty in the store."""
+        if not self._started:
+            return
         if story_id in self._running:
             self._again.add(story_id)
         elif story_id not in self._queued:
@@ -156,12 +168,18 @@ class Dispatcher:
         changed = new_digest != story.digest
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):
             if changed:
-                result = route(ruleset, call)
-                if story.digest is None and result.unmatched:
-                    line = call.dialled if call.direction == "inbound" else "outbound"
-                    self._metrics.unmatched.labels(line).inc()
-                    log.info("dispatch.unmatched", dialled=call.dialled, direction=call.direction)
-                planned = plan(ruleset, call, result)
+                if story.ended_at is None:
+                    result = route(ruleset, call)
+                    if story.digest is None and result.unmatched:
+                        line = call.dialled if call.direction == "inbound" else "outbound"
+                        self._metrics.unmatched.labels(line).inc()
+                        log.info("dispatch.unmatched", dialled=call.dialled)
+                    planned = plan(ruleset, call, result)
+                    routes = list(result.matched_routes)
+                else:  # a finished call keeps its decisions, whatever a reload changed
+                    decided = await self._store.decided(story.story_id)
+                    planned = plan_decided(call, str(ruleset.timezone), decided)
+                    routes = [DECIDED]
                 work = await self._store.plan(
                     story.story_id,
                     planned,
@@ -176,7 +194,7 @@ class Dispatcher:
                 log.debug(
                     "dispatch.planned",
                     phase=call.phase,
-                    routes=list(result.matched_routes),
+                    routes=routes,
                     slots=len(planned),
                     work=work,
                 )

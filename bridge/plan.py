@@ -15,7 +15,9 @@ import msgspec
 
 from bridge.calls import Call, Step
 from bridge.rules.model import Delivery, RouteResult, Ruleset
-from bridge.store.outbox import Planned
+from bridge.store.outbox import Decided, Planned
+
+DECIDED: Final = "(decided earlier)"  # the route name of a delivery taken from the store
 
 
 class RootContent(msgspec.Struct, frozen=True, tag="root"):
@@ -81,24 +83,47 @@ def reply_slot(step: Step) -> str:
     return "reply:" + hashlib.sha256(_encoder.encode(step)).hexdigest()[:20]
 
 
+Target = tuple[Delivery, str, str]  # (delivery, platform, channel)
+
+
 def plan(ruleset: Ruleset, call: Call, result: RouteResult) -> list[Planned]:
-    tz = str(ruleset.timezone)
-    shown = visible(call)
-    out: list[Planned] = []
+    """The slots of a call routed by the rules in force."""
+    targets: list[Target] = []
     for delivery in result.deliveries:
         destination = ruleset.destinations.get(delivery.destination)
         if destination is None:  # the rules loader guarantees this cannot happen
             continue
-        targets = []
         if destination.slack is not None:
-            targets.append(("slack", destination.slack.channel))
+            targets.append((delivery, "slack", destination.slack.channel))
         if destination.teams is not None:
             teams = destination.teams
             # A destination may name its own Bot Connector service URL (government clouds).
             where = f"{teams.service_url} {teams.conversation}" if teams.service_url else None
-            targets.append(("teams", where or teams.conversation))
-        for platform, channel in targets:
-            out.extend(_slots(delivery, platform, channel, shown, tz))
+            targets.append((delivery, "teams", where or teams.conversation))
+    return plan_targets(call, str(ruleset.timezone), targets)
+
+
+def plan_decided(call: Call, tz: str, decided: list[Decided]) -> list[Planned]:
+    """The slots of a call whose routing was decided before it ended: the stored decisions
+    (not the rules in force, which a reload may have changed) say where it goes."""
+    targets: list[Target] = []
+    for d in decided:
+        if d.kind == "missed" and not call.missed:
+            continue  # retracted: it was answered after all
+        mentions: tuple[str, ...] = ()
+        if d.content is not None:
+            content = decode(d.content)
+            if isinstance(content, MissedContent | SummaryContent):
+                mentions = content.mentions
+        targets.append((Delivery(d.destination, d.kind, DECIDED, mentions), d.platform, d.channel))
+    return plan_targets(call, tz, targets)
+
+
+def plan_targets(call: Call, tz: str, targets: list[Target]) -> list[Planned]:
+    shown = visible(call)
+    out: list[Planned] = []
+    for delivery, platform, channel in targets:
+        out.extend(_slots(delivery, platform, channel, shown, tz))
     return out
 
 

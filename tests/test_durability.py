@@ -73,7 +73,11 @@ async def wait_until_clean(db: Path, timeout: float = 30.0) -> None:
         if not dirty and pending is None:
             return
         await asyncio.sleep(0.1)  # polling another process's progress, bounded by deadline
-    raise AssertionError("events were not all dispatched and delivered in time")
+    pending = [row for row in outbox(db) if row[2] != row[3]]
+    raise AssertionError(
+        f"events were not all dispatched and delivered in time: dirty {dirty[:5]}, "
+        f"pending {pending[:5]}"
+    )
 
 
 def roots_posted(db: Path, calls: list[str]) -> None:

@@ -378,6 +378,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="keep the calls' real gaps between events, S times faster (default: no gaps)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-call lines")
+    parser.add_argument(
+        "--wait",
+        type=_positive(float),
+        default=None,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the bridge to answer /healthz before sending (demo: "
+        "start `callbridge serve` and this in one go)",
+    )
 
 
 def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Options:
@@ -403,9 +411,34 @@ def _check_url(url: str) -> str | None:
     return None
 
 
-async def _main(options: Options, progress: Progress) -> Summary:
+async def wait_until_up(
+    session: aiohttp.ClientSession,
+    url: str,
+    seconds: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Poll the bridge's /healthz (beside ``url``) until it answers or ``seconds`` pass."""
+    health = URL(url).with_path("/healthz").with_query(None)
+    deadline = clock() + seconds
+    while True:
+        try:
+            async with session.get(health, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                if response.status == 200:
+                    return
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        if clock() >= deadline:
+            raise Unreachable(display_url(str(health)), f"did not answer within {seconds:g}s")
+        await sleep(0.2)
+
+
+async def _main(options: Options, progress: Progress, wait: float | None = None) -> Summary:
     connector = aiohttp.TCPConnector(limit=options.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
+        if wait:
+            await wait_until_up(session, options.url, wait)
         return await simulate(session, options, progress)
 
 
@@ -423,7 +456,7 @@ def run(args: argparse.Namespace) -> int:
         total=total, unit="call", file=sys.stderr, disable=quiet or not sys.stderr.isatty()
     ) as bar:
         try:
-            summary = asyncio.run(_main(options, bar))
+            summary = asyncio.run(_main(options, bar, args.wait))
         except Unreachable as err:
             bar.close()
             print(f"callbridge simulate: {err}", file=sys.stderr)

@@ -341,3 +341,43 @@ def test_speed_keeps_the_real_gaps_scaled() -> None:
     assert call.delays[1] == 0  # the truncated timestamp is not earlier in real time
     assert call.delays[2] == pytest.approx(0.9)
     assert call.delays[3] == pytest.approx(17.6)
+
+
+async def test_wait_gives_up_with_a_clear_message(closed_port: int) -> None:
+    now = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(sim.Unreachable, match=r"did not answer within 1s"):
+            await sim.wait_until_up(
+                session,
+                f"http://127.0.0.1:{closed_port}/notifications?token=secret",
+                1.0,
+                clock=lambda: now[0],
+                sleep=fake_sleep,
+            )
+    assert now[0] >= 1.0  # it kept trying until the deadline
+
+
+async def test_wait_returns_once_healthz_answers() -> None:
+    asked: list[str] = []
+
+    async def healthz(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        return web.json_response({"status": "alive"})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            await sim.wait_until_up(session, f"http://127.0.0.1:{port}/notifications", 5.0)
+    finally:
+        await runner.cleanup()
+    assert asked == ["/healthz"]

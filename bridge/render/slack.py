@@ -215,13 +215,17 @@ def _rang_for(v: CallView) -> str:
     return "unknown" if v.rung else "no phone rang"
 
 
-def summary(v: CallView) -> SlackMessage:
-    """One message when the call ends: state, people, and the whole story."""
-    blocks = [_section(_title(v)), _section(_who(v))]
+def summary(v: CallView, *, mentions: tuple[str, ...] = ()) -> SlackMessage:
+    """One message when the call ends: state, people, and the whole story.
+
+    ``mentions`` (the route's) lead the text and the first block so they notify."""
+    lead = " ".join(mentions)
+    opening = f"{lead} " if lead else ""
+    blocks = [_section(opening + _title(v)), _section(_who(v))]
     if v.steps:
         blocks.append(_section(_timeline(v.steps)))
     blocks.append(_context(_facts(v)))
-    return _message(_fallback(v), blocks)
+    return _message(opening + _fallback(v), blocks)
 
 
 def _timeline(steps: tuple[StepView, ...]) -> str:
@@ -251,8 +255,8 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
         case MissedContent(call=call, mentions=route_mentions):
             v = view(call, tz, mentions=mentions)
             message = missed_alert(v, mentions=route_mentions, live_link=link)
-        case SummaryContent(call=call):
-            message = summary(view(call, tz, mentions=mentions))
+        case SummaryContent(call=call, mentions=route_mentions):
+            message = summary(view(call, tz, mentions=mentions), mentions=route_mentions)
         case RootContent(call=call):
             message = root(view(call, tz, mentions=mentions))
     return OutgoingMessage(text=message.text, blocks=message.blocks)

@@ -407,6 +407,14 @@ def test_summary_of_a_warm_transfer() -> None:
     )
 
 
+def test_summary_leads_with_the_route_mentions() -> None:
+    v = cv(*warm_transfer_call(), ev("ended", 300, reason="completed"))
+    message = slack.summary(v, mentions=("<!subteam^S0123ABCD>",))
+    assert message.text.startswith("<!subteam^S0123ABCD> ✅ Ended: ")
+    assert message.blocks[0] == section(f"<!subteam^S0123ABCD> ✅ *Ended* · {TITLE}")
+    assert message.blocks[1:] == slack.summary(v).blocks[1:]
+
+
 # --- injection -----------------------------------------------------------------------------
 
 EVIL = "<!channel> & <https://evil|x>"

@@ -1,0 +1,122 @@
+"""The dispatcher's bookkeeping: unmatched calls, stale calls, retention."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from tests.support.harness import (
+    FakeClock,
+    make_settings,
+    payload,
+    running_bridge,
+    write_rules,
+)
+
+AUTH = {"Authorization": "Bearer s3cret-webhook-token"}
+RULES = """\
+version: 1
+timezone: Europe/Amsterdam
+destinations:
+  support: {slack: {channel: C0123456789}}
+  lost: {slack: {channel: C0LOST00001}}
+routes:
+  - name: support line
+    when: {destination: "+31508009000"}
+    live: support
+    missed: support
+unmatched: lost
+"""
+
+
+def metric_value(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no metric line starting with {line_start!r}")
+
+
+async def test_unmatched_calls_are_counted_per_line_and_sent_to_unmatched(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, rules=write_rules(tmp_path, RULES, name="r.yaml"))
+    async with running_bridge(settings) as (bridge, client, chat):
+        assert bridge.delivery is not None
+        other_line = payload(
+            call_id="other-1",
+            destination={"number": "+31508009999", "targets": [{"number": "201", "name": "B"}]},
+        )
+        await client.post("/notifications", data=json.dumps(other_line), headers=AUTH)
+        await client.post("/notifications", data=json.dumps(payload()), headers=AUTH)
+        await bridge.dispatcher.drained()
+        await bridge.delivery.settled()
+        text = await (await client.get("/metrics")).text()
+        unmatched = 'callbridge_unmatched_calls_total{dialled="+31508009999"}'
+        assert metric_value(text, unmatched) == 1
+        unmatched_lines = [
+            line for line in text.splitlines() if line.startswith("callbridge_unmatched_calls")
+        ]
+        assert not any("+31508009000" in line for line in unmatched_lines)
+        assert {s.channel for s in chat.for_story("other-1")} == {"C0LOST00001"}
+        assert {s.channel for s in chat.for_story("abc-1700000000.1")} == {"C0123456789"}
+
+
+async def test_a_call_without_ended_is_closed_as_stale_and_alerted(tmp_path: Path) -> None:
+    clock = FakeClock()
+    settings = make_settings(tmp_path, rules=write_rules(tmp_path, RULES, name="r.yaml"))
+    async with running_bridge(settings, clock=clock) as (bridge, client, chat):
+        assert bridge.delivery is not None
+        ringing = payload(timestamp=clock.now.isoformat())
+        await client.post("/notifications", data=json.dumps(ringing), headers=AUTH)
+        await bridge.dispatcher.drained()
+        await bridge.delivery.settled()
+        assert [s.slot for s in chat.sent if s.slot == "missed"] == []
+
+        clock.advance(timedelta(hours=4, minutes=1))
+        await bridge.dispatcher.sweep()
+        await bridge.dispatcher.drained()
+        clock.advance(timedelta(seconds=10))  # past the missed-alert settle time
+        await bridge.delivery.settled()
+
+        story = await bridge.store.story("abc-1700000000.1")
+        assert story is not None
+        assert story.ended_at is not None
+        root_updates = [s for s in chat.sent if s.slot == "root" and s.action == "update"]
+        assert root_updates, "the live message shows the call closed"
+        assert "stale" in root_updates[-1].text
+        assert [s.action for s in chat.sent if s.slot == "missed"] == ["post"]
+        text = await (await client.get("/metrics")).text()
+        assert metric_value(text, "callbridge_calls_closed_stale_total") == 1
+
+
+async def test_retention_purges_ended_calls_and_keeps_open_ones(tmp_path: Path) -> None:
+    clock = FakeClock()
+    settings = make_settings(tmp_path, rules=write_rules(tmp_path, RULES, name="r.yaml"))
+    async with running_bridge(settings, clock=clock) as (bridge, client, _chat):
+        assert bridge.delivery is not None
+        start = clock.now
+        ended = payload(
+            call_id="done-1",
+            status="ended",
+            reason="completed",
+            timestamp=start.isoformat(),
+            destination={"number": "+31508009000"},
+        )
+        await client.post("/notifications", data=json.dumps(ended), headers=AUTH)
+        await bridge.dispatcher.drained()
+        clock.advance(timedelta(seconds=10))
+        await bridge.delivery.settled()
+
+        clock.advance(timedelta(days=14, hours=1))
+        still_open = payload(call_id="open-1", timestamp=clock.now.isoformat())
+        await client.post("/notifications", data=json.dumps(still_open), headers=AUTH)
+        await bridge.dispatcher.drained()
+        await bridge.dispatcher.sweep()
+
+        assert await bridge.store.story("done-1") is None
+        assert await bridge.store.decided("done-1") == []
+        assert await bridge.store.story("open-1") is not None
+        text = await (await client.get("/metrics")).text()
+        assert metric_value(text, "callbridge_calls_purged_total") == 1
+        assert metric_value(text, "callbridge_active_calls") == 1

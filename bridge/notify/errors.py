@@ -72,3 +72,34 @@ class AuthError(NotifyError):
     ) -> None:
         super().__init__(message, platform=platform, method=method, code=code)
         self.needed = needed
+
+
+def transport_error(
+    exc: BaseException,
+    *,
+    platform: str,
+    method: str,
+    timeout: float,
+    where: str,
+    service: str,
+    setting: str,
+) -> RetryableError:
+    """A request that got no answer (timeout) or no connection: always worth retrying.
+
+    ``service`` names what could not be reached ("the Slack API"), ``setting`` the setting
+    to check ("SLACK_API_URL"). The exception's text is left out: it may hold the URL."""
+    label = platform.capitalize()
+    if isinstance(exc, TimeoutError):
+        return RetryableError(
+            f"{label} {method} got no answer within {timeout:g} s{where}; will retry",
+            platform=platform,
+            method=method,
+            code="timeout",
+        )
+    return RetryableError(
+        f"{label} {method} could not reach {service}{where} ({type(exc).__name__}); "
+        f"check network and {setting}, will retry",
+        platform=platform,
+        method=method,
+        code="connection",
+    )

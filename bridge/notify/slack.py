@@ -28,7 +28,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bridge.notify import MessageMetadata, MessageRef, OutgoingMessage
-from bridge.notify.errors import AuthError, NotifyError, PermanentError, RetryableError
+from bridge.notify.errors import (
+    AuthError,
+    NotifyError,
+    PermanentError,
+    RetryableError,
+    transport_error,
+)
 from bridge.settings import Secret
 
 log = structlog.get_logger("bridge.notify.slack")
@@ -334,23 +340,17 @@ class SlackNotifier:
             err = classify(method, exc.response, where)
             self._observe(method, err, not_found)
             raise err from None  # the SDK's error holds the request, token included
-        except TimeoutError:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self._on_call(method, "retryable")
-            raise RetryableError(
-                f"Slack {method} got no answer within {self._timeout:g} s{where}; will retry",
+            raise transport_error(
+                exc,
                 platform=PLATFORM,
                 method=method,
-                code="timeout",
+                timeout=self._timeout,
+                where=where,
+                service="the Slack API",
+                setting="SLACK_API_URL",
             ) from None
-        except aiohttp.ClientError as exc:
-            self._on_call(method, "retryable")
-            raise RetryableError(
-                f"Slack {method} could not reach the Slack API{where} "
-                f"({type(exc).__name__}); check network and SLACK_API_URL, will retry",
-                platform=PLATFORM,
-                method=method,
-                code="connection",
-            ) from exc
         self._on_call(method, "ok")
         data = response.data
         if not isinstance(data, dict):

@@ -38,7 +38,13 @@ import msgspec
 import structlog
 
 from bridge.notify import MessageRef, OutgoingMessage
-from bridge.notify.errors import AuthError, NotifyError, PermanentError, RetryableError
+from bridge.notify.errors import (
+    AuthError,
+    NotifyError,
+    PermanentError,
+    RetryableError,
+    transport_error,
+)
 from bridge.notify.teams_auth import TokenProvider
 
 log = structlog.get_logger("bridge.notify.teams")
@@ -307,22 +313,16 @@ class TeamsNotifier:
                 status = response.status
                 text = await response.text()
                 retry_after = response.headers.get("Retry-After")
-        except TimeoutError:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self._on_call(method, "retryable")
-            raise RetryableError(
-                f"Teams {method} got no answer within {self._timeout:g} s{where}; will retry",
+            raise transport_error(
+                exc,
                 platform=PLATFORM,
                 method=method,
-                code="timeout",
-            ) from None
-        except aiohttp.ClientError as exc:
-            self._on_call(method, "retryable")
-            raise RetryableError(
-                f"Teams {method} could not reach the Bot Connector{where} "
-                f"({type(exc).__name__}); check network and TEAMS_SERVICE_URL, will retry",
-                platform=PLATFORM,
-                method=method,
-                code="connection",
+                timeout=self._timeout,
+                where=where,
+                service="the Bot Connector",
+                setting="TEAMS_SERVICE_URL",
             ) from None
         if 200 <= status < 300:
             self._on_call(method, "ok")

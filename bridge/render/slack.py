@@ -159,14 +159,7 @@ def _who(v: CallView) -> str:
 
 
 def _facts(v: CallView) -> str:
-    facts = [v.direction.capitalize(), v.started]
-    if v.ring_time is not None:
-        facts.append(f"rang {v.ring_time}")
-    if v.talk_time is not None:
-        facts.append(f"talked {v.talk_time}")
-    if v.end_text is not None and v.end_reason != "completed":
-        facts.append(v.end_text)
-    return escape(" · ".join(facts))
+    return escape(v.facts)
 
 
 def root(v: CallView) -> SlackMessage:

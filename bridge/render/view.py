@@ -142,6 +142,18 @@ class CallView:
     steps: tuple[StepView, ...]
 
     @property
+    def facts(self) -> str:
+        """``Inbound · 10:41 · rang 9s · talked 4m51s`` (plain text; escape it to render)."""
+        facts = [self.direction.capitalize(), self.started]
+        if self.ring_time is not None:
+            facts.append(f"rang {self.ring_time}")
+        if self.talk_time is not None:
+            facts.append(f"talked {self.talk_time}")
+        if self.end_text is not None and self.end_reason != "completed":
+            facts.append(self.end_text)
+        return " · ".join(facts)
+
+    @property
     def who(self) -> Phrase:
         """Who the call is about right now, as one phrase."""
         if self.missed:

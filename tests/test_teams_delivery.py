@@ -247,3 +247,52 @@ async def test_a_token_provider_auth_error_pauses_then_resumes(world: World) -> 
     await world.settle()
     [thread] = world.teams.threads(CHANNEL)
     check_live_thread(thread, "outbound")
+
+
+async def test_restart_mid_burst_finishes_every_call_once(tmp_path: Path) -> None:
+    """The service stops while cards are still queued; the next start (same store) posts the
+    rest: every call ends with one correct thread, nothing twice."""
+    clock = FastClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    tokens = FakeTokens(TOKEN)
+    names = ["answered", "no-answer", "forwarding", "call-group", "pickup"]
+    async with FakeTeams(token=TOKEN, channels=[CHANNEL], clock=clock.seconds) as teams:
+
+        def platforms(session: aiohttp.ClientSession, metrics: Any) -> Mapping[str, Platform]:
+            notifier = TeamsNotifier(tokens, session, teams.url, timeout=5)
+            return {
+                "slack": Platform(RecordingNotifier(), text_render),
+                "teams": Platform(notifier, teams_render, notifier.link),
+            }
+
+        settings = replace(make_settings(tmp_path), rules=write_rules(tmp_path, RULES))
+        options = {
+            "clock": clock,
+            "platforms": platforms,
+            "pacing": {"teams": TEAMS},  # real-time Teams limits: the first run cannot finish
+            "delivery": DeliveryOptions(idle_poll=0.01),
+        }
+        async with running_bridge(settings, **options) as (bridge, client, _slack):
+            for n, name in enumerate(names, start=1):
+                ctx = ScenarioContext(clock() - timedelta(hours=1), seed=n)
+                for doc in SCENARIOS[name].build(ctx):
+                    response = await client.post("/notifications", json=doc, headers=AUTH)
+                    assert response.status == 200
+            await bridge.dispatcher.drained()
+        posted_before = len(teams.threads(CHANNEL))
+        assert posted_before < len(names)  # stopped mid-burst
+
+        options["pacing"] = PACING
+        async with running_bridge(settings, **options) as (bridge, _client, _slack):
+            await bridge.dispatcher.drained()
+            async with asyncio.timeout(30):
+                assert bridge.delivery is not None
+                await bridge.delivery.settled()
+
+        threads = teams.threads(CHANNEL)
+        alerts = [t for t in threads if t.root.texts()[0] == "📵 Missed call"]
+        live = [t for t in threads if t not in alerts]
+        assert len(live) == len(names)
+        assert len(alerts) == len(MISSED & set(names))
+        by_caller = {t.root.texts()[0]: t for t in live}
+        assert len(by_caller) == len(names)  # distinct calls, no duplicated root
+        assert teams.deleted() == []

@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bridge import simulate
+    from bridge import migrate_cmd, simulate
     from bridge.rules import cli as rules_cli
 
     parser = argparse.ArgumentParser(
@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     route = commands.add_parser("route", help="dry run: which routes match recorded events")
     rules_cli.configure_route(route)
     route.set_defaults(func=rules_cli.run_route)
+
+    migrate = commands.add_parser("migrate", help="apply pending store schema migrations")
+    migrate_cmd.configure(migrate)
+    migrate.set_defaults(func=migrate_cmd.run)
 
     sim = commands.add_parser("simulate", help="send realistic provider events to a bridge")
     simulate.configure(sim)

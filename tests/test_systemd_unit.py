@@ -1,5 +1,6 @@
-"""systemd/callbridge.service and callbridge.env.example: verified, scored, and in step with
-the settings the service actually reads.
+"""systemd/callbridge.service, its template callbridge@.service (several instances on one
+host) and callbridge.env.example: verified, scored, and in step with the settings the service
+actually reads.
 
 `systemd-analyze` (Debian package `systemd`) is required: without it these tests fail, they
 do not skip. It needs no running systemd: `verify` checks the file, `security --offline=yes`
@@ -26,6 +27,7 @@ from bridge import settings
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 UNIT = SYSTEMD / "callbridge.service"
+TEMPLATE = SYSTEMD / "callbridge@.service"
 ENV_EXAMPLE = SYSTEMD / "callbridge.env.example"
 INSTALLED_EXEC = "/opt/callbridge/venv/bin/callbridge"
 SECRETS = {
@@ -261,6 +263,89 @@ def test_system_calls_are_filtered_but_the_network_is_reachable(
     # Slack and Teams live on the internet: no network sandbox that would cut them off.
     for key in ("PrivateNetwork", "IPAddressDeny", "IPAddressAllow"):
         assert values(service, key) == [], key
+
+
+# --- the template unit: several instances on one host ----------------------------------------
+
+
+def runnable_template(directory: Path, text: str | None = None) -> Path:
+    """The template with ExecStart pointing at this venv; returns the path of an instance
+    (``callbridge@8081.service``), which systemd-analyze resolves to the template beside it."""
+    source = TEMPLATE.read_text(encoding="utf-8") if text is None else text
+    runnable_unit(directory, source).rename(directory / "callbridge@.service")
+    return directory / "callbridge@8081.service"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, list[tuple[str, str]]]:
+    return parse_unit(TEMPLATE.read_text(encoding="utf-8"))
+
+
+def test_template_instance_passes_systemd_analyze_verify(analyze: str, tmp_path: Path) -> None:
+    path = runnable_template(tmp_path)
+    result = run_analyze(analyze, "verify", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert complaints(result) == [], result.stdout + result.stderr
+
+
+def test_template_verify_harness_notices_a_bad_template(analyze: str, tmp_path: Path) -> None:
+    # The control: verifying the instance really reads the template file.
+    text = TEMPLATE.read_text(encoding="utf-8").replace("UMask=0077", "UMask=0077\nUMsak=0077")
+    path = runnable_template(tmp_path, text)
+    result = run_analyze(analyze, "verify", str(path), cwd=tmp_path)
+    assert any("Unknown key" in line and "UMsak" in line for line in complaints(result))
+
+
+def test_template_security_exposure_is_at_most_2_0(analyze: str, tmp_path: Path) -> None:
+    path = runnable_template(tmp_path)
+    result = run_analyze(
+        analyze, "security", "--offline=yes", "--threshold=20", str(path), cwd=tmp_path
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    match = re.search(
+        r"Overall exposure level for callbridge@8081\.service: (\d+\.\d+) (\w+)", output
+    )
+    assert match, f"no overall exposure line in:\n{output}"
+    assert float(match.group(1)) <= 2.0, match.group(0)
+    assert match.group(2) in ("OK", "SAFE"), match.group(0)
+
+
+def test_template_is_the_single_unit_but_for_port_and_state(
+    unit: dict[str, list[tuple[str, str]]], template: dict[str, list[tuple[str, str]]]
+) -> None:
+    # Same sandbox, credentials, restart and watchdog policy, line for line; the only
+    # differences are the instance's port and env file, and no local state directory.
+    single, many = unit["Service"], template["Service"]
+    assert [e for e in many if e not in single] == [
+        ("Environment", "CALLBRIDGE_LISTEN=127.0.0.1:%i"),
+        ("EnvironmentFile", "-/etc/callbridge/callbridge@%i.env"),
+    ]
+    assert [e for e in single if e not in many] == [
+        ("StateDirectory", "callbridge"),
+        ("StateDirectoryMode", "0700"),
+    ]
+    assert template["Install"] == unit["Install"]
+    for key in ("StartLimitIntervalSec", "StartLimitBurst", "Wants"):
+        assert values(template["Unit"], key) == values(unit["Unit"], key), key
+
+
+def test_template_instances_share_settings_and_each_listens_on_its_own_port(
+    template: dict[str, list[tuple[str, str]]],
+) -> None:
+    service = template["Service"]
+    # Shared file first, the instance's own file last: later files override earlier ones,
+    # and both override Environment= (systemd.exec(5)).
+    assert values(service, "EnvironmentFile") == [
+        "-/etc/callbridge/callbridge.env",
+        "-/etc/callbridge/callbridge@%i.env",
+    ]
+    listen = dict(v.split("=", 1) for v in values(service, "Environment"))["CALLBRIDGE_LISTEN"]
+    # What `callbridge@8081` runs with (%i expanded): a loopback listener on port 8081.
+    loaded = settings.load({"CALLBRIDGE_LISTEN": listen.replace("%i", "8081")})
+    assert (loaded.listen.host, loaded.listen.port) == ("127.0.0.1", 8081)
+    assert loaded.listen.is_loopback
+    assert "%i" in one(template["Unit"], "Description")
 
 
 # --- the env file example ------------------------------------------------------------------

@@ -22,7 +22,9 @@ class Server:
         self, proc: asyncio.subprocess.Process, port: int, early: list[dict[str, Any]]
     ) -> None:
         self.proc = proc
-        self.url = f"http://127.0.0.1:{port}/notifications"
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/notifications"
         self.lines: list[dict[str, Any]] = list(early)  # logged before it was listening
         self._reader = asyncio.create_task(self._read())
 
@@ -52,9 +54,23 @@ class Server:
 
 @asynccontextmanager
 async def serve(
-    tmp_path: Path, db: Path, *, rules: Path | None = None, extra_env: dict[str, str] | None = None
+    tmp_path: Path,
+    db: Path | None = None,
+    *,
+    store: str | None = None,
+    rules: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Server]:
-    """`python -m bridge serve` on 127.0.0.1:0 with JSON logs; yields once it listens."""
+    """`python -m bridge serve` on 127.0.0.1:0 with JSON logs; yields once it listens.
+
+    The store is the SQLite file ``db`` or, instead, any CALLBRIDGE_STORE URL ``store``
+    (``postgresql://...``): exactly one of them."""
+    if db is not None and store is None:
+        url = f"sqlite:///{db.as_posix().lstrip('/')}"
+    elif store is not None and db is None:
+        url = store
+    else:
+        raise TypeError("serve() needs exactly one of db (an SQLite file) or store (a URL)")
     env = {
         k: v
         for k, v in os.environ.items()
@@ -69,7 +85,7 @@ async def serve(
         "--listen",
         "127.0.0.1:0",
         "--store",
-        f"sqlite:///{db.as_posix().lstrip('/')}",
+        url,
         "--rules",
         str(rules or write_rules(tmp_path)),
         "--log-format",

@@ -32,10 +32,10 @@ import pytest
 
 from bridge.scenarios import SCENARIOS, ScenarioContext
 from tests.store import pg
-from tests.store.test_postgres import Proxy
 from tests.support.fake_slack import FakeSlack, Limits, Message
 from tests.support.harness import write_rules
 from tests.support.process import Server, serve
+from tests.support.proxy import Proxy
 from tests.support.slack_env import ONCALL, SUPPORT, Env, scenario_calls
 from tests.test_slack_delivery import INTERNAL, check_scenario
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 Kind = Literal["live", "missed", "summary"]
 
@@ -67,6 +67,24 @@ class Outgoing:
     final: bool
     created_at: datetime
     desired_at: datetime  # when this desired version was set (for delivery latency)
+
+
+# The delivery priority (bridge.delivery.priority) as SQL over an outbox row aliased ``o``, so
+# the store can hand out each channel's most important work first instead of its oldest: a
+# backlog of thread replies must never hide a missed alert or a new root.
+# A live root that a pending missed alert waits for (to link to it) ranks with the alert.
+PRIORITY_SQL: Final = (
+    "CASE WHEN o.content IS NULL THEN 5 WHEN o.kind = 'missed' THEN 0"
+    " WHEN o.slot = 'root' AND o.ref IS NULL AND EXISTS (SELECT 1 FROM outbox AS m"
+    "   WHERE m.story_id = o.story_id AND m.destination = o.destination"
+    "   AND m.platform = o.platform AND m.slot = 'missed' AND m.content IS NOT NULL"
+    "   AND m.posted_version < m.desired_version) THEN 0"
+    " WHEN o.slot LIKE 'reply:%' THEN 2 WHEN o.ref IS NULL THEN 1"
+    " WHEN o.final THEN 3 ELSE 4 END"
+)
+# Within a priority, roots before alerts: an alert in a channel's window has its root in it.
+PRIORITY_ORDER: Final = f"{PRIORITY_SQL}, CASE WHEN o.slot = 'missed' THEN 1 ELSE 0 END"
+PER_CHANNEL: Final = 25  # due slots handed out per channel and round (one is sent at a time)
 
 
 # -- decisions shared by the store backends (pure; each backend only runs the SQL) -----------

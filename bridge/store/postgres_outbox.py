@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from bridge.store.outbox import (
+    PER_CHANNEL,
+    PRIORITY_ORDER,
+    PRIORITY_SQL,
     Decided,
     Drop,
     Insert,
@@ -121,6 +124,17 @@ _SELECT: Final = (
     " FROM outbox AS o"
 )
 
+# Per channel, the most important due slots first (see PRIORITY_SQL), a few per channel.
+_DUE: Final = (
+    "WITH ranked AS (SELECT o.story_id, o.destination, o.platform, o.slot,"
+    f" {PRIORITY_SQL} AS priority, row_number() OVER (PARTITION BY o.platform, o.channel"
+    f" ORDER BY {PRIORITY_ORDER}, o.desired_us, o.sort_order) AS n FROM outbox AS o"
+    " WHERE o.posted_version < o.desired_version AND NOT o.failed AND o.due_us <= $1)"
+    f" {_SELECT} JOIN ranked AS k ON k.story_id = o.story_id"
+    " AND k.destination = o.destination AND k.platform = o.platform AND k.slot = o.slot"
+    " WHERE k.n <= $2 ORDER BY k.priority, k.n LIMIT $3"
+)
+
 
 def _outgoing(row: Record) -> Outgoing:
     content = row[7]
@@ -142,12 +156,7 @@ def _outgoing(row: Record) -> Outgoing:
 
 
 async def due(conn: Connection, *, now_us: int, limit: int) -> list[Outgoing]:
-    rows = await conn.fetch(
-        f"{_SELECT} WHERE o.posted_version < o.desired_version AND NOT o.failed"
-        " AND o.due_us <= $1 ORDER BY o.due_us LIMIT $2",
-        now_us,
-        limit,
-    )
+    rows = await conn.fetch(_DUE, now_us, PER_CHANNEL, limit)
     return [_outgoing(r) for r in rows]
 
 

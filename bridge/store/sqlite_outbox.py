@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, cast
 
 from bridge.store.outbox import (
+    PER_CHANNEL,
+    PRIORITY_ORDER,
+    PRIORITY_SQL,
     Decided,
     Drop,
     Insert,
@@ -119,6 +122,17 @@ _SELECT: Final = (
     " FROM outbox AS o"
 )
 
+# Per channel, the most important due slots first (see PRIORITY_SQL), a few per channel.
+_DUE: Final = (
+    "WITH ranked AS (SELECT o.story_id, o.destination, o.platform, o.slot,"
+    f" {PRIORITY_SQL} AS priority, row_number() OVER (PARTITION BY o.platform, o.channel"
+    f" ORDER BY {PRIORITY_ORDER}, o.desired_us, o.sort_order) AS n FROM outbox AS o"
+    " WHERE o.posted_version < o.desired_version AND o.failed = 0 AND o.due_us <= ?)"
+    f" {_SELECT} JOIN ranked AS k ON k.story_id = o.story_id"
+    " AND k.destination = o.destination AND k.platform = o.platform AND k.slot = o.slot"
+    " WHERE k.n <= ? ORDER BY k.priority, k.n LIMIT ?"
+)
+
 
 def _outgoing(row: tuple[object, ...]) -> Outgoing:
     return Outgoing(
@@ -139,11 +153,7 @@ def _outgoing(row: tuple[object, ...]) -> Outgoing:
 
 
 def due(conn: sqlite3.Connection, *, now_us: int, limit: int) -> list[Outgoing]:
-    rows = conn.execute(
-        f"{_SELECT} WHERE o.posted_version < o.desired_version AND o.failed = 0"
-        " AND o.due_us <= ? ORDER BY o.due_us LIMIT ?",
-        (now_us, limit),
-    ).fetchall()
+    rows = conn.execute(_DUE, (now_us, PER_CHANNEL, limit)).fetchall()
     return [_outgoing(r) for r in rows]
 
 

@@ -124,10 +124,13 @@ _SELECT: Final = (
     " FROM outbox AS o"
 )
 
-# Per channel, the most important due slots first (see PRIORITY_SQL), a few per channel.
+# Per channel, the most important due slots first (see PRIORITY_SQL), a few per channel and
+# kind of request: new posts and edits of posted messages are paced by different budgets
+# (Slack: per channel vs per workspace), so a backlog of one must not hide the other.
 _DUE: Final = (
     "WITH ranked AS (SELECT o.story_id, o.destination, o.platform, o.slot,"
-    f" {PRIORITY_SQL} AS priority, row_number() OVER (PARTITION BY o.platform, o.channel"
+    f" {PRIORITY_SQL} AS priority, row_number() OVER (PARTITION BY o.platform, o.channel,"
+    " o.ref IS NULL"
     f" ORDER BY {PRIORITY_ORDER}, o.desired_us, o.sort_order) AS n FROM outbox AS o"
     " WHERE o.posted_version < o.desired_version AND NOT o.failed AND o.due_us <= $1)"
     f" {_SELECT} JOIN ranked AS k ON k.story_id = o.story_id"

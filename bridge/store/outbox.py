@@ -86,6 +86,34 @@ PRIORITY_SQL: Final = (
 PRIORITY_ORDER: Final = f"{PRIORITY_SQL}, CASE WHEN o.slot = 'missed' THEN 1 ELSE 0 END"
 PER_CHANNEL: Final = 25  # due slots handed out per channel and round (one is sent at a time)
 
+# The columns of an Outgoing (in field order, the root's ref last), over ``outbox AS o``.
+SELECT_OUTGOING: Final = (
+    "SELECT o.story_id, o.destination, o.platform, o.slot, o.channel, o.kind, o.sort_order,"
+    " o.content, o.desired_version, o.ref, o.attempt_us, o.attempts, o.final, o.created_us,"
+    " o.desired_us, (SELECT r.ref FROM outbox AS r WHERE r.story_id = o.story_id"
+    "   AND r.destination = o.destination AND r.platform = o.platform AND r.slot = 'root')"
+    " FROM outbox AS o"
+)
+
+
+def due_sql(*, not_failed: str, now: str, per_channel: str, limit: str) -> str:
+    """The query behind :meth:`Store.due` in a backend's dialect (its boolean test for
+    ``failed`` and its three placeholders).
+
+    Per channel, the most important due slots first (PRIORITY_SQL), a few per channel and
+    kind of request: new posts and edits of posted messages are paced by different budgets
+    (Slack: per channel vs per workspace), so a backlog of one must not hide the other."""
+    return (
+        "WITH ranked AS (SELECT o.story_id, o.destination, o.platform, o.slot,"  # noqa: S608
+        f" {PRIORITY_SQL} AS priority, row_number() OVER (PARTITION BY o.platform,"
+        f" o.channel, o.ref IS NULL ORDER BY {PRIORITY_ORDER}, o.desired_us, o.sort_order)"
+        " AS n FROM outbox AS o WHERE o.posted_version < o.desired_version"
+        f" AND {not_failed} AND o.due_us <= {now})"
+        f" {SELECT_OUTGOING} JOIN ranked AS k ON k.story_id = o.story_id"
+        " AND k.destination = o.destination AND k.platform = o.platform AND k.slot = o.slot"
+        f" WHERE k.n <= {per_channel} ORDER BY k.priority, k.n LIMIT {limit}"
+    )
+
 
 # -- decisions shared by the store backends (pure; each backend only runs the SQL) -----------
 

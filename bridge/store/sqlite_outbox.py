@@ -9,8 +9,6 @@ from typing import Final, cast
 
 from bridge.store.outbox import (
     PER_CHANNEL,
-    PRIORITY_ORDER,
-    PRIORITY_SQL,
     Decided,
     Drop,
     Insert,
@@ -25,6 +23,7 @@ from bridge.store.outbox import (
     Update,
     decide_merge,
     decide_plan,
+    due_sql,
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -114,27 +113,7 @@ def decided(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
     return [Decided(*row) for row in rows]
 
 
-_SELECT: Final = (
-    "SELECT o.story_id, o.destination, o.platform, o.slot, o.channel, o.kind, o.sort_order,"
-    " o.content, o.desired_version, o.ref, o.attempt_us, o.attempts, o.final, o.created_us,"
-    " o.desired_us, (SELECT r.ref FROM outbox AS r WHERE r.story_id = o.story_id"
-    "   AND r.destination = o.destination AND r.platform = o.platform AND r.slot = 'root')"
-    " FROM outbox AS o"
-)
-
-# Per channel, the most important due slots first (see PRIORITY_SQL), a few per channel and
-# kind of request: new posts and edits of posted messages are paced by different budgets
-# (Slack: per channel vs per workspace), so a backlog of one must not hide the other.
-_DUE: Final = (
-    "WITH ranked AS (SELECT o.story_id, o.destination, o.platform, o.slot,"
-    f" {PRIORITY_SQL} AS priority, row_number() OVER (PARTITION BY o.platform, o.channel,"
-    " o.ref IS NULL"
-    f" ORDER BY {PRIORITY_ORDER}, o.desired_us, o.sort_order) AS n FROM outbox AS o"
-    " WHERE o.posted_version < o.desired_version AND o.failed = 0 AND o.due_us <= ?)"
-    f" {_SELECT} JOIN ranked AS k ON k.story_id = o.story_id"
-    " AND k.destination = o.destination AND k.platform = o.platform AND k.slot = o.slot"
-    " WHERE k.n <= ? ORDER BY k.priority, k.n LIMIT ?"
-)
+_DUE: Final = due_sql(not_failed="o.failed = 0", now="?", per_channel="?", limit="?")
 
 
 def _outgoing(row: tuple[object, ...]) -> Outgoing:

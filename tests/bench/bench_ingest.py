@@ -18,14 +18,13 @@ import asyncio
 import json
 import os
 import platform
-import secrets
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 
 import aiohttp
@@ -33,7 +32,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from bridge.scenarios import SCENARIOS, ScenarioContext, build
 from bridge.simulate import Options, Summary, simulate
-from tests.store.pg import MAINTENANCE_DSN, dsn_for
+from tests.store.pg import MAINTENANCE_DSN, fresh_database
 from tests.support.harness import write_rules
 
 EVENTS_PER_CALL = statistics.mean(
@@ -89,19 +88,9 @@ def bridge_cmd(store: str, rules: Path) -> list[str]:
     ]  # fmt: skip
 
 
-@asynccontextmanager
-async def pg_database() -> AsyncIterator[str]:
+def pg_database() -> AbstractAsyncContextManager[str]:
     """A fresh, empty ``callbridge_bench_<random>`` database; dropped afterwards."""
-    name = f"callbridge_bench_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(MAINTENANCE_DSN, timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield dsn_for(name)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    return fresh_database("callbridge_bench")
 
 
 async def pg_reachable() -> str | None:

@@ -44,9 +44,9 @@ async def unreachable_reason() -> str | None:
 
 
 @asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
+async def fresh_database(prefix: str = "callbridge_test") -> AsyncIterator[str]:
     """Create an empty database; yield its DSN; drop it (and its sessions) afterwards."""
-    name = f"callbridge_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(MAINTENANCE_DSN, timeout=5)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')

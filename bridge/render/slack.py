@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from bridge.notify import OutgoingMessage
-from bridge.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
+from bridge.plan import Content
+from bridge.render.content import build
 from bridge.render.view import (
     STATUS_EMOJI,
     CallView,
@@ -30,8 +30,6 @@ from bridge.render.view import (
     Phrase,
     StepView,
     plain,
-    step_view,
-    view,
 )
 
 MAX_BLOCKS: Final = 50
@@ -241,15 +239,13 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
     are mentioned as ``<@U…>``, everyone else by name.
     """
     mentions = {email: f"<@{user}>" for email, user in users.items()}
-    tz = ZoneInfo(content.tz)
-    match content:
-        case ReplyContent(step=step, context=context, again=again):
-            message = reply(step_view(step, context, tz, again=again, mentions=mentions))
-        case MissedContent(call=call, mentions=route_mentions):
-            v = view(call, tz, mentions=mentions)
-            message = missed_alert(v, mentions=route_mentions, live_link=link)
-        case SummaryContent(call=call, mentions=route_mentions):
-            message = summary(view(call, tz, mentions=mentions), mentions=route_mentions)
-        case RootContent(call=call):
-            message = root(view(call, tz, mentions=mentions))
+    message = build(
+        content,
+        mentions,
+        link,
+        root=root,
+        reply=reply,
+        missed_alert=lambda v, route, live: missed_alert(v, mentions=route, live_link=live),
+        summary=lambda v, route: summary(v, mentions=route),
+    )
     return OutgoingMessage(text=message.text, blocks=message.blocks)

@@ -26,10 +26,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from bridge.notify import OutgoingMessage
-from bridge.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
+from bridge.plan import Content
+from bridge.render.content import build
 from bridge.render.view import (
     STATUS_EMOJI,
     CallView,
@@ -37,8 +37,6 @@ from bridge.render.view import (
     Phrase,
     StepView,
     plain,
-    step_view,
-    view,
 )
 
 SCHEMA: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -329,15 +327,13 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
     ``users`` maps e-mail addresses to Teams identities (user principal names, from
     :meth:`TeamsNotifier.lookup_user`); those people are mentioned, everyone else named.
     """
-    tz = ZoneInfo(content.tz)
-    match content:
-        case ReplyContent(step=step, context=context, again=again):
-            message = reply(step_view(step, context, tz, again=again, mentions=users))
-        case MissedContent(call=call, mentions=route_mentions):
-            v = view(call, tz, mentions=users)
-            message = missed_alert(v, mentions=route_mentions, live_link=link)
-        case SummaryContent(call=call, mentions=route_mentions):
-            message = summary(view(call, tz, mentions=users), mentions=route_mentions)
-        case RootContent(call=call):
-            message = root(view(call, tz, mentions=users))
+    message = build(
+        content,
+        users,
+        link,
+        root=root,
+        reply=reply,
+        missed_alert=lambda v, route, live: missed_alert(v, mentions=route, live_link=live),
+        summary=lambda v, route: summary(v, mentions=route),
+    )
     return OutgoingMessage(text=message.text, card=message.card)

@@ -1,0 +1,39 @@
+"""Stored render input (bridge.plan.Content) -> a platform's message, through its builders.
+
+Each platform renderer supplies four pure builders (live root, thread reply, missed alert,
+summary); this module picks the one the content asks for and builds its view (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from bridge.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
+from bridge.render.view import CallView, StepView, step_view, view
+
+M = TypeVar("M")
+
+
+def build(
+    content: Content,
+    mentions: Mapping[str, str],
+    link: str | None,
+    *,
+    root: Callable[[CallView], M],
+    reply: Callable[[StepView], M],
+    missed_alert: Callable[[CallView, tuple[str, ...], str | None], M],
+    summary: Callable[[CallView, tuple[str, ...]], M],
+) -> M:
+    """``mentions``: e-mail -> the platform's mention of that person; ``link``: the live
+    message's URL (for alerts). Route mentions come from the content itself."""
+    tz = ZoneInfo(content.tz)
+    match content:
+        case ReplyContent(step=step, context=context, again=again):
+            return reply(step_view(step, context, tz, again=again, mentions=mentions))
+        case MissedContent(call=call, mentions=route_mentions):
+            return missed_alert(view(call, tz, mentions=mentions), route_mentions, link)
+        case SummaryContent(call=call, mentions=route_mentions):
+            return summary(view(call, tz, mentions=mentions), route_mentions)
+        case RootContent(call=call):
+            return root(view(call, tz, mentions=mentions))

@@ -3,7 +3,8 @@
 One loop reads the due slots of the outbox and, per channel, sends at most one request at a
 time: the most important slot whose pacing bucket has a token. Priorities when the budget is
 short: missed alerts, then new roots and summaries, then thread replies (in story order, once
-the root exists), then the final root update, then intermediate root updates. Only the newest
+the root exists), then the final root update, then intermediate root updates, then
+retractions (the store ranks them: ``Outgoing.priority``, migration 0003). Only the newest
 desired content is ever sent: a burst of changes costs one update.
 
 Crash safety: a slot is marked in the store before a post goes out. If the process dies (or
@@ -90,18 +91,6 @@ def decode_ref(text: str | None) -> MessageRef | None:
     return MessageRef(platform, channel, ts, thread)
 
 
-def priority(item: Outgoing) -> int:
-    if item.content is None:
-        return 5
-    if item.kind == "missed":
-        return 0
-    if item.key.slot.startswith("reply:"):
-        return 2
-    if item.ref is None:
-        return 1
-    return 3 if item.final else 4
-
-
 def action_of(item: Outgoing) -> Action:
     if item.content is None:
         return "delete"
@@ -111,12 +100,12 @@ def action_of(item: Outgoing) -> Action:
 
 
 def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
-    """What may be sent now, with its priority (lower first).
+    """What may be sent now, with its priority (lower first; ``Outgoing.priority``).
 
     A reply waits for its root and for the replies before it. A missed alert whose live root
-    in the same destination is still waiting to be posted lets that root go first, with the
-    alert's priority, so the alert can link to it (a root that is backing off after errors is
-    not waited for: the alert then goes out without the link).
+    in the same destination is still waiting to be posted lets that root go first (the store
+    ranks such a root with the alert), so the alert can link to it (a root that is backing
+    off after errors is not waited for: the alert then goes out without the link).
     """
     items = list(items)
     unposted_roots = {
@@ -126,31 +115,20 @@ def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
     }
     first_reply: dict[tuple[str, str, str], Outgoing] = {}
     out: list[tuple[int, Outgoing]] = []
-    urgent: set[tuple[str, str, str]] = set()
     for item in items:
         thread = (item.key.story_id, item.key.destination, item.key.platform)
         if item.kind == "missed" and item.content is not None and thread in unposted_roots:
-            urgent.add(thread)
             continue
         if not item.key.slot.startswith("reply:") or item.content is None:
-            out.append((priority(item), item))
+            out.append((item.priority, item))
             continue
         if item.root_ref is None:
             continue
         best = first_reply.get(thread)
         if best is None or item.order < best.order:
             first_reply[thread] = item
-    out += [(priority(item), item) for item in first_reply.values()]
-    return [
-        (
-            0
-            if (i.key.story_id, i.key.destination, i.key.platform) in urgent
-            and i.key.slot == "root"
-            else p,
-            i,
-        )
-        for p, i in out
-    ]
+    out += [(item.priority, item) for item in first_reply.values()]
+    return out
 
 
 def people_of(content: plan.Content) -> list[Participant]:

@@ -8,8 +8,12 @@ derived from the step so that out-of-order steps never collide), ``missed`` (the
 is deleted (a missed alert for a call that turned out answered, an orphaned consult call).
 """
 
+# SQL here is built only from constants and placeholders.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
@@ -67,52 +71,68 @@ class Outgoing:
     final: bool
     created_at: datetime
     desired_at: datetime  # when this desired version was set (for delivery latency)
+    # Delivery priority, lower first: 0 missed alert (or a root one waits for), 1 new root or
+    # summary, 2 thread reply, 3 final root update, 4 intermediate root update, 5 retraction.
+    priority: int
 
 
-# The delivery priority (bridge.delivery.priority) as SQL over an outbox row aliased ``o``, so
-# the store can hand out each channel's most important work first instead of its oldest: a
-# backlog of thread replies must never hide a missed alert or a new root.
-# A live root that a pending missed alert waits for (to link to it) ranks with the alert.
-PRIORITY_SQL: Final = (
-    "CASE WHEN o.content IS NULL THEN 5 WHEN o.kind = 'missed' THEN 0"
-    " WHEN o.slot = 'root' AND o.ref IS NULL AND EXISTS (SELECT 1 FROM outbox AS m"
-    "   WHERE m.story_id = o.story_id AND m.destination = o.destination"
-    "   AND m.platform = o.platform AND m.slot = 'missed' AND m.content IS NOT NULL"
-    "   AND m.posted_version < m.desired_version) THEN 0"
-    " WHEN o.slot LIKE 'reply:%' THEN 2 WHEN o.ref IS NULL THEN 1"
-    " WHEN o.final THEN 3 ELSE 4 END"
-)
-# Within a priority, roots before alerts: an alert in a channel's window has its root in it.
-PRIORITY_ORDER: Final = f"{PRIORITY_SQL}, CASE WHEN o.slot = 'missed' THEN 1 ELSE 0 END"
-PER_CHANNEL: Final = 25  # due slots handed out per channel and round (one is sent at a time)
+# Pending work: the posted state lags the desired one and delivery has not given up on it.
+def pending(alias: str) -> str:
+    return f"{alias}.posted_version < {alias}.desired_version AND NOT {alias}.failed"
 
-# The columns of an Outgoing (in field order, the root's ref last), over ``outbox AS o``.
+
+PER_CHANNEL: Final = 25  # due slots handed out per channel, lane and round (one is sent at a time)
+
+# The columns of an Outgoing (in field order, the root's ref and the priority last), over
+# ``outbox AS o``. ``o.prio`` (migration 0003) is the delivery priority; a live root that a
+# pending missed alert waits for (so the alert can link to it) ranks with the alert.
 SELECT_OUTGOING: Final = (
     "SELECT o.story_id, o.destination, o.platform, o.slot, o.channel, o.kind, o.sort_order,"
     " o.content, o.desired_version, o.ref, o.attempt_us, o.attempts, o.final, o.created_us,"
     " o.desired_us, (SELECT r.ref FROM outbox AS r WHERE r.story_id = o.story_id"
-    "   AND r.destination = o.destination AND r.platform = o.platform AND r.slot = 'root')"
+    "   AND r.destination = o.destination AND r.platform = o.platform AND r.slot = 'root'),"
+    " CASE WHEN o.slot = 'root' AND o.ref IS NULL AND EXISTS (SELECT 1 FROM outbox AS m"
+    "   WHERE m.story_id = o.story_id AND m.destination = o.destination"
+    "   AND m.platform = o.platform AND m.slot = 'missed' AND m.content IS NOT NULL"
+    f"   AND {pending('m')}) THEN 0 ELSE o.prio END"
     " FROM outbox AS o"
 )
 
+# A channel's most important due slots of one lane (0: new posts, 1: edits of posted
+# messages; paced by different budgets, so a backlog of one must not hide the other), in
+# index order (migration 0003's ``outbox_due``). Placeholders: platform, channel, lane, now,
+# limit, as ``{0}``..``{4}`` in the backend's style.
+WINDOW_SQL: Final = (
+    f"{SELECT_OUTGOING} WHERE o.platform = {{0}} AND o.channel = {{1}} AND o.lane = {{2}}"
+    f" AND {pending('o')} AND o.due_us <= {{3}}"
+    " ORDER BY o.prio, o.desired_us, o.sort_order LIMIT {4}"
+)
+# The unposted live roots that a channel's pending missed alerts wait for (due or still
+# settling): they go first, wherever they rank in their own window. Placeholders: platform,
+# channel, now, limit.
+AWAITED_SQL: Final = (
+    f"{SELECT_OUTGOING} JOIN outbox AS a ON a.story_id = o.story_id"
+    " AND a.destination = o.destination AND a.platform = o.platform"
+    " WHERE a.platform = {0} AND a.channel = {1} AND a.lane = 0 AND a.prio = 0"
+    f" AND {pending('a')} AND o.slot = 'root' AND o.ref IS NULL AND {pending('o')}"
+    " AND o.due_us <= {2} ORDER BY a.desired_us LIMIT {3}"
+)
 
-def due_sql(*, not_failed: str, now: str, per_channel: str, limit: str) -> str:
-    """The query behind :meth:`Store.due` in a backend's dialect (its boolean test for
-    ``failed`` and its three placeholders).
 
-    Per channel, the most important due slots first (PRIORITY_SQL), a few per channel and
-    kind of request: new posts and edits of posted messages are paced by different budgets
-    (Slack: per channel vs per workspace), so a backlog of one must not hide the other."""
-    return (
-        "WITH ranked AS (SELECT o.story_id, o.destination, o.platform, o.slot,"  # noqa: S608
-        f" {PRIORITY_SQL} AS priority, row_number() OVER (PARTITION BY o.platform,"
-        f" o.channel, o.ref IS NULL ORDER BY {PRIORITY_ORDER}, o.desired_us, o.sort_order)"
-        " AS n FROM outbox AS o WHERE o.posted_version < o.desired_version"
-        f" AND {not_failed} AND o.due_us <= {now})"
-        f" {SELECT_OUTGOING} JOIN ranked AS k ON k.story_id = o.story_id"
-        " AND k.destination = o.destination AND k.platform = o.platform AND k.slot = o.slot"
-        f" WHERE k.n <= {per_channel} ORDER BY k.priority, k.n LIMIT {limit}"
-    )
+def ranked(windows: Iterable[Sequence[Outgoing]], limit: int) -> list[Outgoing]:
+    """The due work of several windows in one list, at most ``limit``: most important first
+    and, within a priority, each window's first slots before any window's later ones (so no
+    channel starves another); one entry per slot."""
+    seen: set[SlotKey] = set()
+    out: list[tuple[int, int, Outgoing]] = []
+    for window in windows:
+        in_order = sorted(window, key=lambda o: (o.priority, o.desired_at, o.order))
+        for n, item in enumerate(in_order):
+            if item.key not in seen:
+                seen.add(item.key)
+                out.append((item.priority, n, item))
+    out.sort(key=lambda entry: entry[:2])
+    return [item for _, _, item in out[:limit]]
 
 
 # -- decisions shared by the store backends (pure; each backend only runs the SQL) -----------

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from bridge.store.outbox import (
+    AWAITED_SQL,
     PER_CHANNEL,
+    WINDOW_SQL,
     Decided,
     Drop,
     Insert,
@@ -26,7 +28,8 @@ from bridge.store.outbox import (
     Update,
     decide_merge,
     decide_plan,
-    due_sql,
+    pending,
+    ranked,
 )
 from bridge.store.sqlite_sql import from_us
 
@@ -115,7 +118,23 @@ async def decided(conn: Connection, story_id: str) -> list[Decided]:
     return [Decided(*row) for row in rows]
 
 
-_DUE: Final = due_sql(not_failed="NOT o.failed", now="$1", per_channel="$2", limit="$3")
+# The channels with pending work, skipping through the index (O(channels x log backlog)),
+# then per channel the windows of WINDOW_SQL (lanes 0 and 1) and AWAITED_SQL (as lane 2), in
+# one statement. $1 now, $2 rows per window.
+_DUE: Final = (
+    "WITH RECURSIVE ch (platform, channel) AS ("
+    f" (SELECT o.platform, o.channel FROM outbox AS o WHERE {pending('o')}"
+    "  ORDER BY o.platform, o.channel LIMIT 1)"
+    " UNION ALL SELECT n.platform, n.channel FROM ch CROSS JOIN LATERAL"
+    f" (SELECT o.platform, o.channel FROM outbox AS o WHERE {pending('o')}"
+    "  AND (o.platform, o.channel) > (ch.platform, ch.channel)"
+    "  ORDER BY o.platform, o.channel LIMIT 1) AS n),"
+    " c AS (SELECT ch.platform, ch.channel, row_number() OVER () AS i FROM ch)"
+    " SELECT c.i * 3 + l.lane, w.* FROM c CROSS JOIN (VALUES (0), (1)) AS l (lane)"
+    f" CROSS JOIN LATERAL ({WINDOW_SQL.format('c.platform', 'c.channel', 'l.lane', '$1', '$2')})"
+    " AS w UNION ALL SELECT c.i * 3 + 2, a.* FROM c CROSS JOIN LATERAL"
+    f" ({AWAITED_SQL.format('c.platform', 'c.channel', '$1', '$2')}) AS a"
+)
 
 
 def _outgoing(row: Record) -> Outgoing:
@@ -134,12 +153,15 @@ def _outgoing(row: Record) -> Outgoing:
         created_at=from_us(int(row[13])),
         desired_at=from_us(int(row[14])),
         root_ref=cast(str | None, row[15]),
+        priority=int(row[16]),
     )
 
 
 async def due(conn: Connection, *, now_us: int, limit: int) -> list[Outgoing]:
-    rows = await conn.fetch(_DUE, now_us, PER_CHANNEL, limit)
-    return [_outgoing(r) for r in rows]
+    windows: dict[int, list[Outgoing]] = {}
+    for row in await conn.fetch(_DUE, now_us, PER_CHANNEL):
+        windows.setdefault(int(row[0]), []).append(_outgoing(tuple(row)[1:]))
+    return ranked(windows.values(), limit)
 
 
 async def next_due(conn: Connection) -> int | None:

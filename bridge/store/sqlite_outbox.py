@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, cast
 
 from bridge.store.outbox import (
+    AWAITED_SQL,
     PER_CHANNEL,
+    WINDOW_SQL,
     Decided,
     Drop,
     Insert,
@@ -23,7 +25,8 @@ from bridge.store.outbox import (
     Update,
     decide_merge,
     decide_plan,
-    due_sql,
+    pending,
+    ranked,
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -113,7 +116,15 @@ def decided(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
     return [Decided(*row) for row in rows]
 
 
-_DUE: Final = due_sql(not_failed="o.failed = 0", now="?", per_channel="?", limit="?")
+_WINDOW: Final = WINDOW_SQL.format(*"?????")
+_AWAITED: Final = AWAITED_SQL.format(*"????")
+# Distinct pending channels by skipping through the index: O(channels x log backlog).
+_FIRST_PLATFORM: Final = f"SELECT min(o.platform) FROM outbox AS o WHERE {pending('o')}"
+_NEXT_PLATFORM: Final = f"{_FIRST_PLATFORM} AND o.platform > ?"
+_NEXT_CHANNEL: Final = (
+    f"SELECT min(o.channel) FROM outbox AS o WHERE {pending('o')} AND o.platform = ?"
+    " AND o.channel > ?"
+)
 
 
 def _outgoing(row: tuple[object, ...]) -> Outgoing:
@@ -131,12 +142,30 @@ def _outgoing(row: tuple[object, ...]) -> Outgoing:
         created_at=_at(cast(int, row[13])),
         desired_at=_at(cast(int, row[14])),
         root_ref=cast(str | None, row[15]),
+        priority=int(cast(int, row[16])),
     )
 
 
+def _channels(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    platform = conn.execute(_FIRST_PLATFORM).fetchone()[0]
+    while platform is not None:
+        channel = ""
+        while channel := conn.execute(_NEXT_CHANNEL, (platform, channel)).fetchone()[0]:
+            found.append((platform, channel))
+        platform = conn.execute(_NEXT_PLATFORM, (platform,)).fetchone()[0]
+    return found
+
+
 def due(conn: sqlite3.Connection, *, now_us: int, limit: int) -> list[Outgoing]:
-    rows = conn.execute(_DUE, (now_us, PER_CHANNEL, limit)).fetchall()
-    return [_outgoing(r) for r in rows]
+    windows: list[list[Outgoing]] = []
+    for platform, channel in _channels(conn):
+        for lane in (0, 1):
+            rows = conn.execute(_WINDOW, (platform, channel, lane, now_us, PER_CHANNEL))
+            windows.append([_outgoing(r) for r in rows])
+        rows = conn.execute(_AWAITED, (platform, channel, now_us, PER_CHANNEL))
+        windows.append([_outgoing(r) for r in rows])
+    return ranked(windows, limit)
 
 
 def next_due(conn: sqlite3.Connection) -> int | None:

@@ -73,6 +73,7 @@ async def test_new_slots_are_due_with_version_one(store: CountingStore) -> None:
         final=False,
         created_at=NOW,
         desired_at=NOW,
+        priority=1,
     )
     assert await store.next_due() == NOW
     assert await store.pending_counts() == [("slack", CH, 2)]

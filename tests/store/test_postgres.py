@@ -71,12 +71,16 @@ async def test_two_stores_opening_a_fresh_database_at_once(pg_dsn: str) -> None:
 
 
 async def test_migrate_only_reports_what_it_applied(pg_dsn: str) -> None:
-    assert await migrate_only(pg_dsn) == ["0001_initial.sql", "0002_outbox.sql"]
+    assert await migrate_only(pg_dsn) == [
+        "0001_initial.sql",
+        "0002_outbox.sql",
+        "0003_due_index.sql",
+    ]
     assert await migrate_only(pg_dsn) == []
     store = PostgresStore(pg_dsn)
     await store.open()  # an up-to-date database opens without migrating again
     await store.close()
-    assert len(await fetch(pg_dsn, "SELECT version FROM schema_migrations")) == 2
+    assert len(await fetch(pg_dsn, "SELECT version FROM schema_migrations")) == 3
 
 
 def test_both_backends_have_the_same_migrations() -> None:

@@ -24,7 +24,7 @@ from bridge.calls import Call, fold
 from bridge.metrics import Metrics
 from bridge.plan import DECIDED, plan, plan_decided, visible
 from bridge.rules import Ruleset, route
-from bridge.store import Store, StoreError
+from bridge.store import Emitted, PlanRequest, Store, StoreError
 
 log = structlog.get_logger("bridge.dispatcher")
 
@@ -166,7 +166,9 @@ class Dispatcher:
         call = fold(story.events, now=when, stale_after=self._options.stale_after)
         new_digest = digest(call)
         changed = new_digest != story.digest
+        state = Emitted(story.max_seq, new_digest, call.ended_at, call.last_event_at)
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+            request = None
             if changed:
                 if story.ended_at is None:
                     result = route(ruleset, call)
@@ -180,15 +182,17 @@ class Dispatcher:
                     decided = await self._store.decided(story.story_id)
                     planned = plan_decided(call, str(ruleset.timezone), decided)
                     routes = [DECIDED]
-                work = await self._store.plan(
-                    story.story_id,
+                request = PlanRequest(
                     planned,
                     now=when,
                     missed_due=when + self._options.missed_settle,
                     allow_new=story.ended_at is None,
                 )
-                if work:
-                    self._on_planned()
+            # One transaction: the messages the story should have and what was emitted.
+            work, clean = await self._store.dispatched(story.story_id, state, request)
+            if work:
+                self._on_planned()
+            if changed:
                 if call.stale and story.ended_at is None:
                     self._metrics.stale_closed.inc()
                 log.debug(
@@ -199,13 +203,6 @@ class Dispatcher:
                     work=work,
                 )
             self._metrics.dispatched.labels("changed" if changed else "unchanged").inc()
-            clean = await self._store.save_state(
-                story.story_id,
-                upto_seq=story.max_seq,
-                digest=new_digest,
-                ended_at=call.ended_at,
-                last_event_at=call.last_event_at,
-            )
         if not clean:
             self.notify(story.story_id)
         return changed

@@ -29,7 +29,9 @@ from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
 __all__ = [
     "Added",
     "Decided",
+    "Emitted",
     "Outgoing",
+    "PlanRequest",
     "Planned",
     "SlotKey",
     "Store",
@@ -61,6 +63,26 @@ class Story:
     first_stored_at: datetime  # when the first event of the story was received
     digest: str | None  # what save_state recorded last (None: never emitted)
     ended_at: datetime | None  # as recorded by save_state
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """What :meth:`Store.save_state` records after a story was folded (and planned)."""
+
+    upto_seq: int
+    digest: str
+    ended_at: datetime | None
+    last_event_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """The arguments of :meth:`Store.plan`."""
+
+    planned: Sequence[Planned]
+    now: datetime
+    missed_due: datetime
+    allow_new: bool
 
 
 class Store(Protocol):
@@ -119,6 +141,12 @@ class Store(Protocol):
         Clears the dirty mark unless an event with a higher seq arrived meanwhile; returns
         True when the story is clean afterwards.
         """
+
+    async def dispatched(
+        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
+    ) -> tuple[int, bool]:
+        """:meth:`plan` (when given) and :meth:`save_state` in one transaction: the
+        dispatcher's one write per refold. Returns (slots needing work, clean afterwards)."""
 
     async def open_stories(self, last_event_before: datetime, limit: int = 1000) -> list[str]:
         """Stories not ended whose last event is older than the cutoff (stale candidates)."""

@@ -34,7 +34,7 @@ import msgspec
 import structlog
 
 from bridge.events import Event, encode_event
-from bridge.store import Added, StoreError, Story
+from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
 from bridge.store import postgres_outbox as outbox
 from bridge.store import postgres_sql as sql
 from bridge.store.leader import PgLeadership
@@ -59,6 +59,31 @@ class _Pending:
 
 
 _State = Literal["new", "open", "closing", "closed"]
+
+
+async def _plan(conn: Connection, story_id: str, request: PlanRequest) -> int:
+    resolved = await sql.story_of(conn, story_id)
+    if resolved is None:
+        return 0
+    return await outbox.plan(
+        conn,
+        resolved,
+        request.planned,
+        now_us=to_us(request.now),
+        missed_due_us=to_us(request.missed_due),
+        allow_new=request.allow_new,
+    )
+
+
+async def _save_state(conn: Connection, story_id: str, state: Emitted) -> bool:
+    return await sql.save_state(
+        conn,
+        story_id=story_id,
+        upto_seq=state.upto_seq,
+        digest=state.digest,
+        ended_us=None if state.ended_at is None else to_us(state.ended_at),
+        last_event_us=to_us(state.last_event_at),
+    )
 
 
 class PostgresStore:
@@ -197,15 +222,8 @@ class PostgresStore:
         ended_at: datetime | None,
         last_event_at: datetime,
     ) -> bool:
-        work = partial(
-            sql.save_state,
-            story_id=story_id,
-            upto_seq=upto_seq,
-            digest=digest,
-            ended_us=None if ended_at is None else to_us(ended_at),
-            last_event_us=to_us(last_event_at),
-        )
-        return await self._write(work)
+        state = Emitted(upto_seq, digest, ended_at, last_event_at)
+        return await self._write(partial(_save_state, story_id=story_id, state=state))
 
     async def purge(self, ended_before: datetime) -> int:
         """Delete ended stories in chunks (one short transaction each); return how many."""
@@ -251,18 +269,15 @@ class PostgresStore:
         missed_due: datetime,
         allow_new: bool,
     ) -> int:
-        async def work(conn: Connection) -> int:
-            resolved = await sql.story_of(conn, story_id)
-            if resolved is None:
-                return 0
-            return await outbox.plan(
-                conn,
-                resolved,
-                planned,
-                now_us=to_us(now),
-                missed_due_us=to_us(missed_due),
-                allow_new=allow_new,
-            )
+        request = PlanRequest(planned, now, missed_due, allow_new)
+        return await self._write(partial(_plan, story_id=story_id, request=request))
+
+    async def dispatched(
+        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
+    ) -> tuple[int, bool]:
+        async def work(conn: Connection) -> tuple[int, bool]:
+            made = 0 if plan is None else await _plan(conn, story_id, plan)
+            return made, await _save_state(conn, story_id, state)
 
         return await self._write(work)
 

@@ -4,9 +4,10 @@ Threads: the stdlib ``sqlite3`` driver blocks, so every statement runs on one of
 single-thread executors: a *writer* that owns the only write connection, and a *reader*
 with its own connection (WAL lets it read beside the writer). The event loop never blocks.
 
-Group commit: :meth:`SqliteStore.add_event` queues the event and waits; one writer task
-takes everything queued (up to ``batch_max``) and stores the whole batch in one transaction
-on the writer thread, so concurrent webhooks share one fsync. ``synchronous=FULL``: once
+Group commit: :meth:`SqliteStore.add_event` queues the event and waits; the writer thread
+takes everything queued (up to ``batch_max``) and stores the whole batch in one transaction,
+so concurrent webhooks share one fsync, then takes the next batch at once (it hands results
+to the event loop and never waits for it). ``synchronous=FULL``: once
 ``add_event`` returns, the event survives a power loss. If the transaction fails every
 waiter of that batch gets :class:`StoreError` (the webhook answers 503, the provider
 retries) and the next batch is tried afresh.
@@ -15,6 +16,7 @@ retries) and the next batch is tried afresh.
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +31,7 @@ import msgspec
 import structlog
 
 from bridge.events import Event, encode_event
-from bridge.store import Added, StoreError, Story
+from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
 from bridge.store import sqlite_outbox as outbox
 from bridge.store import sqlite_sql as sql
 from bridge.store.migrate import apply_sqlite, load
@@ -47,6 +49,35 @@ class _Job:
     work: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
     durable: bool
+
+
+def _plan(conn: sqlite3.Connection, story_id: str, request: PlanRequest) -> int:
+    resolved = sql.story_of(conn, story_id)
+    if resolved is None:
+        return 0
+    return outbox.plan(
+        conn,
+        resolved,
+        request.planned,
+        now_us=to_us(request.now),
+        missed_due_us=to_us(request.missed_due),
+        allow_new=request.allow_new,
+    )
+
+
+def _save_state(conn: sqlite3.Connection, story_id: str, state: Emitted) -> bool:
+    return sql.save_state(
+        conn,
+        story_id=story_id,
+        upto_seq=state.upto_seq,
+        digest=state.digest,
+        ended_us=None if state.ended_at is None else to_us(state.ended_at),
+        last_event_us=to_us(state.last_event_at),
+    )
+
+
+class _JobFailed(Exception):
+    """A write of a batch run without savepoints failed: run the batch again, isolated."""
 
 
 _State = Literal["new", "open", "closing", "closed"]
@@ -75,8 +106,8 @@ class SqliteStore:
         self._reader: ThreadPoolExecutor | None = None
         self._wconn: sqlite3.Connection | None = None  # used only on the writer thread
         self._rconn: sqlite3.Connection | None = None  # used only on the reader thread
-        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer_done: asyncio.Future[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._leader = False
         self._not_leader = asyncio.Event()  # set: leadership_lost returns
@@ -100,8 +131,8 @@ class SqliteStore:
             reader.shutdown()
             raise
         self._writer, self._reader = writer, reader
-        self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._write_loop(), name="sqlite-store-writer")
+        self._jobs = queue.SimpleQueue()
+        self._writer_done = loop.run_in_executor(writer, self._writer_main, loop)
         self._checkpointer = asyncio.create_task(
             self._checkpoint_loop(), name="sqlite-store-checkpoint"
         )
@@ -116,11 +147,11 @@ class SqliteStore:
             self._checkpointer.cancel()
             await asyncio.gather(self._checkpointer, return_exceptions=True)
             self._checkpointer = None
-        assert self._task is not None
+        assert self._writer_done is not None
         assert self._writer is not None
         assert self._reader is not None
-        self._queue.put_nowait(None)
-        await self._task
+        self._jobs.put(None)
+        await self._writer_done
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self._close_writer_conn)
         await loop.run_in_executor(self._reader, self._close_reader_conn)
@@ -173,15 +204,8 @@ class SqliteStore:
         ended_at: datetime | None,
         last_event_at: datetime,
     ) -> bool:
-        work = partial(
-            sql.save_state,
-            story_id=story_id,
-            upto_seq=upto_seq,
-            digest=digest,
-            ended_us=None if ended_at is None else to_us(ended_at),
-            last_event_us=to_us(last_event_at),
-        )
-        return await self._write(work)
+        state = Emitted(upto_seq, digest, ended_at, last_event_at)
+        return await self._write(partial(_save_state, story_id=story_id, state=state))
 
     async def purge(self, ended_before: datetime) -> int:
         """Delete ended stories in chunks (one short transaction each); return how many."""
@@ -227,18 +251,15 @@ class SqliteStore:
         missed_due: datetime,
         allow_new: bool,
     ) -> int:
-        def work(conn: sqlite3.Connection) -> int:
-            resolved = sql.story_of(conn, story_id)
-            if resolved is None:
-                return 0
-            return outbox.plan(
-                conn,
-                resolved,
-                planned,
-                now_us=to_us(now),
-                missed_due_us=to_us(missed_due),
-                allow_new=allow_new,
-            )
+        request = PlanRequest(planned, now, missed_due, allow_new)
+        return await self._write(partial(_plan, story_id=story_id, request=request))
+
+    async def dispatched(
+        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
+    ) -> tuple[int, bool]:
+        def work(conn: sqlite3.Connection) -> tuple[int, bool]:
+            made = 0 if plan is None else _plan(conn, story_id, plan)
+            return made, _save_state(conn, story_id, state)
 
         return await self._write(work)
 
@@ -276,46 +297,51 @@ class SqliteStore:
 
     # -- group commit ----------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
+    def _writer_main(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The writer thread's loop: take everything queued (up to ``batch_max``), store it in
+        one transaction, hand the outcomes to the event loop, repeat. The thread takes its
+        next batch itself, the moment a commit is done: it never waits for the event loop."""
         stopping = False
         while not stopping:
-            first = await self._queue.get()
+            try:
+                first = self._jobs.get(timeout=1.0)
+            except queue.Empty:
+                if loop.is_closed():  # abandoned without close(): let the process exit
+                    return
+                continue
             if first is None:
                 return
             batch = [first]
             while len(batch) < self._batch_max:
                 try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
                     break
-                if item is None:
+                if job is None:
                     stopping = True
                     break
-                batch.append(item)
-            await self._commit_batch(batch)
+                batch.append(job)
+            outcome: list[tuple[bool, Any]] | Exception
+            try:
+                outcome = self._run_batch(
+                    [job.work for job in batch], any(j.durable for j in batch)
+                )
+            except Exception as err:  # never let one bad batch stop the writer
+                outcome = err
+            try:
+                loop.call_soon_threadsafe(self._settle, batch, outcome)
+            except RuntimeError:  # the event loop is gone: nobody waits for these any more
+                return
 
-    async def _commit_batch(self, batch: list[_Job]) -> None:
-        durable = any(job.durable for job in batch)
-        loop = asyncio.get_running_loop()
-        try:
-            assert self._writer is not None
-            outcomes = await loop.run_in_executor(
-                self._writer, self._run_batch, [job.work for job in batch], durable
+    def _settle(self, batch: list[_Job], outcome: list[tuple[bool, Any]] | Exception) -> None:
+        """On the event loop: wake the writers of one batch with their results."""
+        if isinstance(outcome, Exception):
+            log.warning(
+                "store.batch_failed", path=str(self.path), jobs=len(batch), error=str(outcome)
             )
-        except asyncio.CancelledError:
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(StoreError(f"{self.path}: store is shutting down"))
-            raise
-        except Exception as err:  # never let one bad batch stop the writer
-            log.warning("store.batch_failed", path=str(self.path), jobs=len(batch), error=str(err))
-            message = f"could not write to the store {self.path}: {err}"
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(StoreError(message))
-            return
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            if job.future.done():
+            outcome = [(False, outcome)] * len(batch)
+        for job, (ok, value) in zip(batch, outcome, strict=True):
+            if job.future.done():  # its writer was cancelled
                 continue
             if ok:
                 job.future.set_result(value)
@@ -349,14 +375,37 @@ class SqliteStore:
         self, works: list[Callable[[sqlite3.Connection], Any]], durable: bool
     ) -> list[tuple[bool, Any]]:
         """On the writer thread: every queued write in one transaction (one fsync when any
-        needs it), each in its own savepoint so one failing write fails only itself."""
+        needs it). One failing write fails only itself: the batch first runs without
+        savepoints (writes almost never fail, and two statements less per write matter under
+        load); if one fails, the transaction is rolled back and the batch runs again with a
+        savepoint per write."""
         conn = self._wconn
         assert conn is not None
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        try:
+            outcomes = self._run_jobs(conn, works, isolated=False)
+        except _JobFailed:
+            outcomes = self._run_jobs(conn, works, isolated=True)
+        self.commits += 1
+        return outcomes
+
+    def _run_jobs(
+        self,
+        conn: sqlite3.Connection,
+        works: list[Callable[[sqlite3.Connection], Any]],
+        *,
+        isolated: bool,
+    ) -> list[tuple[bool, Any]]:
         conn.execute("BEGIN IMMEDIATE")
         outcomes: list[tuple[bool, Any]] = []
         try:
             for work in works:
+                if not isolated:
+                    try:
+                        outcomes.append((True, work(conn)))
+                    except (sqlite3.Error, ValueError) as err:
+                        raise _JobFailed from err
+                    continue
                 conn.execute("SAVEPOINT job")
                 try:
                     outcomes.append((True, work(conn)))
@@ -372,7 +421,6 @@ class SqliteStore:
                 except sqlite3.Error as err:  # the original error matters more
                     log.warning("store.rollback_failed", path=str(self.path), error=str(err))
             raise
-        self.commits += 1
         return outcomes
 
     # -- thread plumbing -------------------------------------------------------------------
@@ -393,7 +441,7 @@ class SqliteStore:
         """
         self._executor(self._writer)  # raises when closed
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(work, future, durable))
+        self._jobs.put(_Job(work, future, durable))
         return await future
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:

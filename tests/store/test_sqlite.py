@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
@@ -119,6 +121,38 @@ async def test_batches_are_bounded_by_batch_max(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_a_failing_write_fails_alone_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "bridge.db")
+    await store.open()
+
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO stories (story_id, first_seq, first_received_us, max_seq,"
+            " last_event_us, dirty) VALUES ('half', 1, 0, 1, 0, 0)"
+        )
+        conn.execute("INSERT INTO no_such_table VALUES (1)")
+
+    try:
+        before = store.commits
+        results = await asyncio.gather(
+            store.add_event(ringing("c1"), RECEIVED),
+            store._write(half_then_fail),
+            store.add_event(ringing("c2"), RECEIVED),
+            return_exceptions=True,
+        )
+        assert store.commits - before == 1  # one batch, committed once
+    finally:
+        await store.close()
+    first, failed, last = results
+    assert isinstance(failed, StoreError)
+    assert "no_such_table" in str(failed)
+    assert [getattr(r, "status", r) for r in (first, last)] == ["accepted", "accepted"]
+    assert query(tmp_path / "bridge.db", "SELECT story_id FROM stories ORDER BY 1") == [
+        ("c1",),
+        ("c2",),
+    ]
+
+
 async def test_purge_runs_in_chunks(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "bridge.db", purge_chunk=2)
     await store.open()
@@ -213,3 +247,29 @@ def test_failed_migration_leaves_nothing_behind(tmp_path: Path) -> None:
         assert "partial" not in tables
         assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (1,)
         assert not conn.in_transaction
+
+
+def test_a_store_never_closed_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    # The writer thread waits for work; a program that forgets close() must still exit.
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from bridge.store.sqlite import SqliteStore\n"
+        "from tests.store import ringing, T0\n"
+        "async def main():\n"
+        f"    store = SqliteStore(Path({str(tmp_path / 'b.db')!r}))\n"
+        "    await store.open()\n"
+        "    await store.add_event(ringing('c1'), T0)\n"
+        "asyncio.run(main())\n"
+        "print('exited')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent.parent,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("exited")

@@ -142,7 +142,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def dedupe_key(self) -> str:
         """Identical redeliveries share this key (extra, unknown fields do not count)."""
-        return hashlib.sha256(self.canonical()).hexdigest()
+        return dedupe_key(self.canonical())
 
 
 class InvalidEvent(ValueError):
@@ -271,6 +271,11 @@ def _check(wire: _Wire) -> Event:
 
 
 _event_decoder: Final = msgspec.json.Decoder(Event)
+
+
+def dedupe_key(canonical: bytes) -> str:
+    """:meth:`Event.dedupe_key` from the event's canonical encoding (when it is at hand)."""
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def encode_event(event: Event) -> bytes:

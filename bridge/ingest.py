@@ -9,10 +9,12 @@ with ``Retry-After`` so the provider tries again.
 from __future__ import annotations
 
 import hmac
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final, get_args
 
 import structlog
 from aiohttp import web
@@ -20,12 +22,16 @@ from aiohttp import web
 from bridge import events
 from bridge.dispatcher import Dispatcher
 from bridge.metrics import CONTENT_TYPE, Metrics
-from bridge.store import Store, StoreError
+from bridge.store import AddStatus, Store, StoreError
 
 log = structlog.get_logger("bridge.ingest")
 
 MAX_BODY = 64 * 1024
 RETRY_AFTER_SECONDS = "5"
+# The two success answers, encoded once (every webhook gets one of them).
+_ANSWERS: Final = {
+    status: json.dumps({"status": status}).encode() for status in get_args(AddStatus)
+}
 
 Check = Callable[[], Awaitable[str]]  # returns a short OK detail, raises with the problem
 
@@ -123,7 +129,7 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
         result=added.status,
         story=added.story_id,
     )
-    return web.json_response({"status": added.status})
+    return web.Response(body=_ANSWERS[added.status], content_type="application/json")
 
 
 def _too_large() -> web.Response:

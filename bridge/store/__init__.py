@@ -124,6 +124,10 @@ class Store(Protocol):
     async def story(self, story_id: str) -> Story | None:
         """All events of the story ``story_id`` resolves to (any id of the story works)."""
 
+    async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
+        """:meth:`story` for several ids in one read snapshot: requested id -> story (ids
+        that resolve to no story are left out)."""
+
     async def dirty_stories(self, limit: int = 1000) -> list[str]:
         """Story ids with events not yet emitted (oldest first)."""
 

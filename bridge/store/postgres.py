@@ -33,7 +33,7 @@ import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import structlog
 
-from bridge.events import Event, encode_event
+from bridge.events import Event, dedupe_key, encode_event
 from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
 from bridge.store import postgres_outbox as outbox
 from bridge.store import postgres_sql as sql
@@ -198,14 +198,15 @@ class PostgresStore:
     # -- writes ----------------------------------------------------------------------------
 
     async def add_event(self, event: Event, received_at: datetime) -> Added:
+        body = encode_event(event)
         row = sql.Row(
             call_id=event.call_id,
             merged_id=event.merged_id,
             status=event.status,
             timestamp_us=to_us(event.timestamp),
             received_us=to_us(received_at),
-            dedupe_key=event.dedupe_key(),
-            body=encode_event(event),
+            dedupe_key=dedupe_key(body),
+            body=body,
         )
         if self._state != "open":  # while closing, the writer is past the queue's end
             raise StoreError(f"{self.where}: the store is not open")
@@ -241,6 +242,13 @@ class PostgresStore:
 
     async def story(self, story_id: str) -> Story | None:
         return await self._read(partial(sql.read_story, call_id=story_id))
+
+    async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
+        async def work(conn: Connection) -> dict[str, Story]:
+            found = {i: await sql.read_story(conn, i) for i in story_ids}
+            return {i: story for i, story in found.items() if story is not None}
+
+        return await self._read(work)
 
     async def dirty_stories(self, limit: int = 1000) -> list[str]:
         query = "SELECT story_id FROM stories WHERE dirty ORDER BY dirty_seq LIMIT $1"

@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeVar
 import msgspec
 import structlog
 
-from bridge.events import Event, encode_event
+from bridge.events import Event, dedupe_key, encode_event
 from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
 from bridge.store import sqlite_outbox as outbox
 from bridge.store import sqlite_sql as sql
@@ -184,14 +184,15 @@ class SqliteStore:
     # -- writes ----------------------------------------------------------------------------
 
     async def add_event(self, event: Event, received_at: datetime) -> Added:
+        body = encode_event(event)
         row = sql.Row(
             call_id=event.call_id,
             merged_id=event.merged_id,
             status=event.status,
             timestamp_us=to_us(event.timestamp),
             received_us=to_us(received_at),
-            dedupe_key=event.dedupe_key(),
-            body=encode_event(event),
+            dedupe_key=dedupe_key(body),
+            body=body,
         )
         return await self._write(partial(sql.add, row=row), durable=True)
 
@@ -223,6 +224,13 @@ class SqliteStore:
 
     async def story(self, story_id: str) -> Story | None:
         return await self._read(lambda c: sql.read_story(c, story_id))
+
+    async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
+        def work(conn: sqlite3.Connection) -> dict[str, Story]:
+            found = {i: sql.read_story(conn, i) for i in story_ids}
+            return {i: story for i, story in found.items() if story is not None}
+
+        return await self._read(work)
 
     async def dirty_stories(self, limit: int = 1000) -> list[str]:
         sql = "SELECT story_id FROM stories WHERE dirty = 1 ORDER BY dirty_seq LIMIT ?"

@@ -52,18 +52,25 @@ def link(conn: sqlite3.Connection, call_id: str, story_id: str, seq: int) -> Non
 
 
 def add(conn: sqlite3.Connection, row: Row) -> Added:
-    hit = conn.execute(
-        "SELECT seq, call_id FROM events WHERE dedupe_key = ?", (row.dedupe_key,)
+    inserted = conn.execute(
+        "INSERT INTO events (dedupe_key, call_id, status, timestamp_us, received_us, body)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING seq",
+        (row.dedupe_key, row.call_id, row.status, row.timestamp_us, row.received_us, row.body),
     ).fetchone()
-    if hit is not None:
+    if inserted is None:
+        hit = conn.execute(
+            "SELECT seq, call_id FROM events WHERE dedupe_key = ?", (row.dedupe_key,)
+        ).fetchone()
         return Added("duplicate", story_of(conn, hit[1]) or hit[1], int(hit[0]))
-    seq = int(
-        conn.execute(
-            "INSERT INTO events (dedupe_key, call_id, status, timestamp_us, received_us, body)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-            (row.dedupe_key, row.call_id, row.status, row.timestamp_us, row.received_us, row.body),
-        ).fetchone()[0]
-    )
+    seq = int(inserted[0])
+    if row.merged_id is None:  # the common case: one more event of a known call
+        known = conn.execute(
+            f"{_TOUCH} WHERE story_id = (SELECT story_id FROM links WHERE call_id = ?)"
+            " RETURNING story_id",
+            (seq, row.timestamp_us, row.received_us, seq, row.call_id),
+        ).fetchone()
+        if known is not None:
+            return Added("accepted", str(known[0]), seq)
     story_id = story_of(conn, row.call_id)
     if story_id is None:
         story_id = story_of(conn, row.merged_id) if row.merged_id else None
@@ -83,13 +90,18 @@ def add(conn: sqlite3.Connection, row: Row) -> Added:
         elif other != story_id:
             story_id, merged_from = merge(conn, story_id, other, seq, row.received_us)
     conn.execute(
-        "UPDATE stories SET max_seq = max(max_seq, ?), last_event_us = max(last_event_us, ?),"
-        " first_received_us = min(first_received_us, ?),"
-        " dirty_seq = CASE WHEN dirty = 1 THEN dirty_seq ELSE ? END, dirty = 1"
-        " WHERE story_id = ?",
+        f"{_TOUCH} WHERE story_id = ?",
         (seq, row.timestamp_us, row.received_us, seq, story_id),
     )
     return Added("accepted", story_id, seq, merged_from)
+
+
+# A new event of a story: bookkeeping, and the dirty mark (kept from the oldest unemitted seq).
+_TOUCH: Final = (
+    "UPDATE stories SET max_seq = max(max_seq, ?), last_event_us = max(last_event_us, ?),"
+    " first_received_us = min(first_received_us, ?),"
+    " dirty_seq = CASE WHEN dirty = 1 THEN dirty_seq ELSE ? END, dirty = 1"
+)
 
 
 def merge(conn: sqlite3.Connection, a: str, b: str, seq: int, now_us: int) -> tuple[str, str]:

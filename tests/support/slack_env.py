@@ -134,7 +134,11 @@ async def slack_bridge(
             platforms=chat_platforms(settings, timeout=0.5),
             monotonic=clock.monotonic,
             delivery=DeliveryOptions(time_scale=scale, base_backoff=1.0),
-            dispatch=DispatchOptions(poll_interval=3600, janitor_interval=3600),
+            dispatch=DispatchOptions(
+                poll_interval=3600,
+                janitor_interval=3600,
+                cycle_interval=DispatchOptions().cycle_interval / scale,  # real seconds
+            ),
         ) as (bridge, client, _unused):
             yield Env(bridge, client, slack, clock)
 

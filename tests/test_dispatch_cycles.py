@@ -1,0 +1,141 @@
+"""The dispatcher's cycles: one read per cycle, events of a story folded together, one
+failing story never holding up the others, a story never in two cycles at once."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from bridge.dispatcher import Dispatcher, DispatchOptions
+from bridge.metrics import Metrics
+from bridge.rulestate import RulesHolder
+from bridge.store import Emitted, PlanRequest, Store, Story
+from bridge.store.sqlite import SqliteStore
+from tests.store import T0, answered, consult_ringing, ended, ringing, warm_transfer
+from tests.support.harness import FakeClock, write_rules
+
+
+@dataclass
+class Counting:
+    """The real store, counting the dispatcher's reads and writes; ``gate`` (when set)
+    holds every batch read, once it has read, until it is opened."""
+
+    store: SqliteStore
+    batch_reads: list[list[str]] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    reading: asyncio.Event = field(default_factory=asyncio.Event)
+    polled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def dirty_stories(self, limit: int = 1000) -> list[str]:
+        found = await self.store.dirty_stories(limit)
+        self.polled.set()
+        return found
+
+    async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
+        self.batch_reads.append(list(story_ids))
+        found = await self.store.stories(story_ids)
+        self.reading.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        return found
+
+    async def dispatched(
+        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
+    ) -> tuple[int, bool]:
+        self.writes.append(story_id)
+        return await self.store.dispatched(story_id, state, plan)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@asynccontextmanager
+async def dispatcher(tmp_path: Path) -> AsyncIterator[tuple[Dispatcher, Counting, Metrics]]:
+    store = SqliteStore(tmp_path / "bridge.db")
+    await store.open()
+    metrics = Metrics()
+    rules = RulesHolder(write_rules(tmp_path), metrics)
+    assert await rules.reload(), rules.problems
+    counting = Counting(store)
+    options = DispatchOptions(poll_interval=3600, janitor_interval=3600)
+    running = Dispatcher(cast(Store, counting), rules, metrics, FakeClock(), options)
+    await running.start()
+    await counting.polled.wait()  # the start-up poll is over: only the tests notify now
+    try:
+        yield running, counting, metrics
+    finally:
+        await running.stop()
+        await store.close()
+
+
+async def test_a_cycle_reads_its_stories_once_and_folds_each_once(tmp_path: Path) -> None:
+    async with dispatcher(tmp_path) as (running, store, _):
+        added = [
+            await store.add_event(event, T0)
+            for event in (ringing("a"), answered("a"), ended("a"), ringing("b"))
+        ]
+        for result in added:  # four notifications for "a", one for "b", before any cycle
+            running.notify(result.story_id)
+        await running.drained()
+
+        assert store.batch_reads == [["a", "b"]]
+        assert sorted(store.writes) == ["a", "b"]
+        assert await store.dirty_stories() == []
+
+
+async def test_a_story_that_cannot_be_read_does_not_hold_up_the_others(
+    tmp_path: Path,
+) -> None:
+    async with dispatcher(tmp_path) as (running, store, metrics):
+        for event in (ringing("broken"), ringing("fine")):
+            await store.add_event(event, T0)
+        with closing(sqlite3.connect(tmp_path / "bridge.db")) as conn, conn:
+            conn.execute("UPDATE events SET body = x'00ff' WHERE call_id = 'broken'")
+        running.notify("broken")
+        running.notify("fine")
+        await running.drained()
+
+        assert store.writes == ["fine"]
+        assert await store.dirty_stories() == ["broken"]  # stays dirty: retried later
+        errors = metrics.registry.get_sample_value(
+            "callbridge_store_errors_total", {"operation": "dispatch"}
+        )
+        assert errors == 1
+
+
+async def test_two_ids_of_one_merged_story_are_folded_once(tmp_path: Path) -> None:
+    async with dispatcher(tmp_path) as (running, store, _):
+        for event in (ringing("a"), consult_ringing("b"), warm_transfer("a", "b")):
+            await store.add_event(event, T0)
+        running.notify("a")
+        running.notify("b")
+        await running.drained()
+
+        assert store.batch_reads == [["a", "b"]]
+        assert store.writes == ["a"]
+        assert await store.dirty_stories() == []
+
+
+async def test_an_event_landing_during_its_storys_cycle_is_folded_in_the_next(
+    tmp_path: Path,
+) -> None:
+    async with dispatcher(tmp_path) as (running, store, _):
+        store.gate = asyncio.Event()
+        first = await store.add_event(ringing("a"), T0)
+        running.notify(first.story_id)
+        await store.reading.wait()  # the cycle has read "a" (one event) and is folding it
+        second = await store.add_event(answered("a"), T0)
+        running.notify(second.story_id)
+        assert store.writes == []  # not processed twice at once
+        store.gate.set()
+        await running.drained()
+
+        assert store.batch_reads == [["a"], ["a"]]
+        assert store.writes == ["a", "a"]
+        assert await store.dirty_stories() == []

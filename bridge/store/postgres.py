@@ -4,9 +4,13 @@ Connections: an asyncpg pool (``pool_min``..``pool_max``). When PostgreSQL goes 
 method raises :class:`StoreError` (the webhook answers 503, ``/readyz`` fails); the pool
 replaces broken connections on the next use, so recovery needs nothing but the server.
 
-Group commit: as in the SQLite store, :meth:`PostgresStore.add_event` queues the event and
-one writer task stores everything queued (up to ``batch_max``) in one transaction on one
-connection; if it fails every waiter of the batch gets :class:`StoreError`.
+Group commit: as in the SQLite store, :meth:`PostgresStore.add_event` (and the dispatcher's
+:meth:`PostgresStore.dispatched`) queue their write and one writer task stores everything
+queued (up to ``batch_max``) in one transaction on one connection, committed synchronously
+when it holds an event and with ``synchronous_commit = off`` otherwise (dispatch state is
+derived from stored events: a lost tail of it leaves stories dirty, and they are folded
+again). One failing write fails alone; a failing transaction fails every waiter of the batch
+with :class:`StoreError`.
 
 Several instances: every transaction that writes stories or links (an ingest batch,
 ``save_state``, ``plan``, a purge chunk) first takes one transaction-level advisory lock
@@ -53,9 +57,16 @@ log = structlog.get_logger("bridge.store.postgres")
 
 
 @dataclass(frozen=True, slots=True)
-class _Pending:
-    row: sql.Row
-    future: asyncio.Future[Added]
+class _Job:
+    """One write waiting for the writer task: run in the next batch's transaction."""
+
+    work: Callable[[Connection], Awaitable[Any]]
+    future: asyncio.Future[Any]
+    durable: bool
+
+
+class _JobFailed(Exception):
+    """A write of a batch run without savepoints failed: run the batch again, isolated."""
 
 
 _State = Literal["new", "open", "closing", "closed"]
@@ -123,7 +134,7 @@ class PostgresStore:
         self._lock_ms = int(lock_timeout * 1000)
         self._state: _State = "new"
         self._pool: Pool | None = None
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._leadership = PgLeadership(
             dsn,
@@ -208,11 +219,7 @@ class PostgresStore:
             dedupe_key=dedupe_key(body),
             body=body,
         )
-        if self._state != "open":  # while closing, the writer is past the queue's end
-            raise StoreError(f"{self.where}: the store is not open")
-        future: asyncio.Future[Added] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(row, future))
-        return await future
+        return await self._enqueue(partial(sql.add, row=row), durable=True)
 
     async def save_state(
         self,
@@ -287,7 +294,7 @@ class PostgresStore:
             made = 0 if plan is None else await _plan(conn, story_id, plan)
             return made, await _save_state(conn, story_id, state)
 
-        return await self._write(work)
+        return await self._enqueue(work, durable=False)
 
     async def decided(self, story_id: str) -> list[Decided]:
         async def work(conn: Connection) -> list[Decided]:
@@ -342,29 +349,62 @@ class PostgresStore:
                 batch.append(item)
             await self._commit_batch(batch)
 
-    async def _commit_batch(self, batch: list[_Pending]) -> None:
-        rows = [p.row for p in batch]
+    async def _enqueue(self, work: Callable[[Connection], Awaitable[T]], *, durable: bool) -> T:
+        """Queue ``work`` for the writer task, which runs everything queued in one
+        transaction under the write lock (group commit). ``durable``: wait for a synchronous
+        commit; other writes (the dispatcher's, derived from stored events and redone from
+        the dirty marks if lost) commit with ``synchronous_commit = off`` when alone."""
+        if self._state != "open":  # while closing, the writer is past the queue's end
+            raise StoreError(f"{self.where}: the store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(work, future, durable))
+        return await future
 
-        async def work(conn: Connection) -> list[Added]:
-            return [await sql.add(conn, row) for row in rows]
+    async def _commit_batch(self, batch: list[_Job]) -> None:
+        """One transaction for the batch. It first runs without savepoints (one round trip
+        less per write); if a write fails, it runs again with a savepoint per write, so that
+        write fails alone."""
+        durable = any(job.durable for job in batch)
+
+        async def run(conn: Connection, isolated: bool) -> list[tuple[bool, Any]]:
+            if not durable:
+                await conn.execute("SET LOCAL synchronous_commit = off")
+            outcomes: list[tuple[bool, Any]] = []
+            for job in batch:
+                if not isolated:
+                    try:
+                        outcomes.append((True, await job.work(conn)))
+                    except (asyncpg.PostgresError, ValueError) as err:
+                        raise _JobFailed from err
+                    continue
+                try:
+                    async with conn.transaction():  # a savepoint
+                        outcomes.append((True, await job.work(conn)))
+                except (asyncpg.PostgresError, ValueError) as err:
+                    outcomes.append((False, self._error("could not write to", err)))
+            return outcomes
 
         try:
-            results = await self._write(work)
+            try:
+                results = await self._write(partial(run, isolated=False))
+            except _JobFailed:
+                results = await self._write(partial(run, isolated=True))
         except asyncio.CancelledError:
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(StoreError(f"{self.where}: store is shutting down"))
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(StoreError(f"{self.where}: store is shutting down"))
             raise
         except Exception as err:  # never let one bad batch stop the writer
-            log.warning("store.batch_failed", store=self.where, events=len(batch), error=str(err))
+            log.warning("store.batch_failed", store=self.where, jobs=len(batch), error=str(err))
             message = str(err) if isinstance(err, StoreError) else f"{self.where}: {err!r}"
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(StoreError(message))
-            return
-        for p, added in zip(batch, results, strict=True):
-            if not p.future.done():
-                p.future.set_result(added)
+            results = [(False, StoreError(message))] * len(batch)
+        for job, (ok, value) in zip(batch, results, strict=True):
+            if job.future.done():
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
 
     # -- connection plumbing ---------------------------------------------------------------
 

@@ -274,6 +274,35 @@ async def test_a_killed_leader_process_is_replaced_quickly(pg_dsn: str) -> None:
             await child.wait()
 
 
+# -- group commit ------------------------------------------------------------------------------
+
+
+async def test_a_failing_write_fails_alone_and_leaves_nothing_behind(
+    opened: PostgresStore, pg_dsn: str
+) -> None:
+    async def half_then_fail(conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "INSERT INTO stories (story_id, first_seq, first_received_us, max_seq,"
+            " last_event_us, dirty) VALUES ('half', 1, 0, 1, 0, FALSE)"
+        )
+        await conn.execute("SELECT 1 / 0")
+
+    before = opened.commits
+    results = await asyncio.gather(
+        opened.add_event(ringing("c1"), RECEIVED),
+        opened._enqueue(half_then_fail, durable=False),
+        opened.add_event(ringing("c2"), RECEIVED),
+        return_exceptions=True,
+    )
+    first, failed, last = results
+    assert isinstance(failed, StoreError)
+    assert "division by zero" in str(failed)
+    assert [getattr(r, "status", r) for r in (first, last)] == ["accepted", "accepted"]
+    assert opened.commits - before == 1  # the batch committed once, without the failed write
+    rows = await fetch(pg_dsn, "SELECT story_id FROM stories ORDER BY 1")
+    assert rows == [("c1",), ("c2",)]
+
+
 # -- connection loss -------------------------------------------------------------------------
 
 

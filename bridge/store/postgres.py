@@ -251,11 +251,7 @@ class PostgresStore:
         return await self._read(partial(sql.read_story, call_id=story_id))
 
     async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
-        async def work(conn: Connection) -> dict[str, Story]:
-            found = {i: await sql.read_story(conn, i) for i in story_ids}
-            return {i: story for i, story in found.items() if story is not None}
-
-        return await self._read(work)
+        return await self._read(partial(sql.read_stories, call_ids=story_ids))
 
     async def dirty_stories(self, limit: int = 1000) -> list[str]:
         query = "SELECT story_id FROM stories WHERE dirty ORDER BY dirty_seq LIMIT $1"

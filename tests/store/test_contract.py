@@ -158,6 +158,20 @@ async def test_transfer_merges_consult_call_into_the_story_seen_first(
     assert story.max_seq == end.seq
 
 
+async def test_stories_reads_many_ids_in_one_go(store: CountingStore) -> None:
+    await store.add_event(ringing(A, 1), RECEIVED)
+    await store.add_event(consult_ringing(B, 20), RECEIVED)
+    await store.add_event(warm_transfer(A, B, 40), RECEIVED)
+    await store.add_event(ringing("solo", 2), RECEIVED)
+
+    found = await store.stories([B, "unknown", "solo", A])
+
+    assert set(found) == {A, B, "solo"}  # the unknown id is left out
+    assert found[A] == found[B] == await store.story(A)
+    assert found["solo"] == await store.story("solo")
+    assert await store.stories([]) == {}
+
+
 async def test_consult_call_seen_first_survives(store: CountingStore) -> None:
     """If B's events arrive before any of A's, B is the story first seen and survives."""
     await store.add_event(consult_ringing(B, 20), RECEIVED)

@@ -27,11 +27,12 @@ a dedicated connection outside the pool (bridge/store/leader.py).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 import msgspec
@@ -63,6 +64,9 @@ class _Job:
     work: Callable[[Connection], Awaitable[Any]]
     future: asyncio.Future[Any]
     durable: bool
+
+
+DERIVED_BATCH: Final = 32  # dispatcher writes per transaction (see _write_loop)
 
 
 class _JobFailed(Exception):
@@ -328,22 +332,30 @@ class PostgresStore:
     # -- group commit ----------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
+        """Events first: a batch holds either events (up to ``batch_max``) or, when no event
+        waits, dispatcher writes (up to ``DERIVED_BATCH``: each costs several round trips
+        under the write lock, and an event must not wait long behind them)."""
+        events: deque[_Job] = deque()
+        derived: deque[_Job] = deque()
         stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self._batch_max:
+        while events or derived or not stopping:
+            if not events and not derived:
+                item = await self._queue.get()
+                if item is None:
+                    stopping = True
+                    continue
+                (events if item.durable else derived).append(item)
+            while not stopping:
                 try:
                     item = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
                     break
                 if item is None:
                     stopping = True
-                    break
-                batch.append(item)
-            await self._commit_batch(batch)
+                else:
+                    (events if item.durable else derived).append(item)
+            source, most = (events, self._batch_max) if events else (derived, DERIVED_BATCH)
+            await self._commit_batch([source.popleft() for _ in range(min(most, len(source)))])
 
     async def _enqueue(self, work: Callable[[Connection], Awaitable[T]], *, durable: bool) -> T:
         """Queue ``work`` for the writer task, which runs everything queued in one

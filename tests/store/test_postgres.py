@@ -9,7 +9,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import pytest
 from bridge.events import Event
 from bridge.store import StoreError
 from bridge.store.migrate import load
-from bridge.store.postgres import PostgresStore, migrate_only
+from bridge.store.postgres import DERIVED_BATCH, PostgresStore, migrate_only
 from bridge.store.postgres_sql import WRITE_LOCK, redact
 from bridge.store.sqlite import SqliteStore
 from tests.store import (
@@ -290,7 +290,7 @@ async def test_a_failing_write_fails_alone_and_leaves_nothing_behind(
     before = opened.commits
     results = await asyncio.gather(
         opened.add_event(ringing("c1"), RECEIVED),
-        opened._enqueue(half_then_fail, durable=False),
+        opened._enqueue(half_then_fail, durable=True),
         opened.add_event(ringing("c2"), RECEIVED),
         return_exceptions=True,
     )
@@ -301,6 +301,27 @@ async def test_a_failing_write_fails_alone_and_leaves_nothing_behind(
     assert opened.commits - before == 1  # the batch committed once, without the failed write
     rows = await fetch(pg_dsn, "SELECT story_id FROM stories ORDER BY 1")
     assert rows == [("c1",), ("c2",)]
+
+
+async def test_events_are_committed_before_waiting_dispatcher_writes(
+    opened: PostgresStore,
+) -> None:
+    ran: list[str] = []
+
+    def job(name: str) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+        async def work(conn: asyncpg.Connection) -> None:
+            await conn.execute("SELECT 1")
+            ran.append(name)
+
+        return work
+
+    before = opened.commits
+    derived = [opened._enqueue(job(f"d{n}"), durable=False) for n in range(DERIVED_BATCH + 8)]
+    await asyncio.gather(*derived, opened._enqueue(job("event"), durable=True))
+
+    assert ran[0] == "event"  # queued last, committed first
+    assert ran[1:] == [f"d{n}" for n in range(DERIVED_BATCH + 8)]
+    assert opened.commits - before == 3  # the event; then dispatcher writes, 32 at most each
 
 
 # -- connection loss -------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class _Job:
     durable: bool
 
 
-DERIVED_BATCH: Final = 32  # dispatcher writes per transaction (see _write_loop)
+DERIVED_BATCH: Final = 8  # dispatcher writes per transaction (see _write_loop)
 
 
 class _JobFailed(Exception):

@@ -321,7 +321,7 @@ async def test_events_are_committed_before_waiting_dispatcher_writes(
 
     assert ran[0] == "event"  # queued last, committed first
     assert ran[1:] == [f"d{n}" for n in range(DERIVED_BATCH + 8)]
-    assert opened.commits - before == 3  # the event; then dispatcher writes, 32 at most each
+    assert opened.commits - before == 3  # the event; then DERIVED_BATCH writes at most, twice
 
 
 # -- connection loss -------------------------------------------------------------------------

@@ -85,6 +85,7 @@ class Dispatcher:
         self._clock = clock
         self._options = options
         self._queued: dict[str, None] = {}  # insertion-ordered: oldest notification first
+        metrics.dispatch_backlog.set_function(lambda: len(self._queued) + len(self._running))
         self._wake = asyncio.Event()
         self._running: set[str] = set()
         self._again: set[str] = set()
@@ -170,6 +171,7 @@ class Dispatcher:
             # Under overload the webhooks come first: cycles take at most ``max_share`` of
             # the time, and the dispatcher, behind, folds more events per story at once.
             spent = loop.time() - started
+            self._metrics.dispatch_cycle.observe(spent)
             rest = spent * (1 / self._options.max_share - 1)
             await asyncio.sleep(max(self._options.cycle_interval - spent, rest))
 

@@ -38,6 +38,17 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.dispatch_backlog = Gauge(
+            "callbridge_dispatch_backlog",
+            "Call stories waiting for the dispatcher (it falls behind on purpose under overload)",
+            registry=r,
+        )
+        self.dispatch_cycle = Histogram(
+            "callbridge_dispatch_cycle_seconds",
+            "Duration of one dispatcher cycle (read, fold, plan and write its stories)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
         self.stale_closed = Counter(
             "callbridge_calls_closed_stale",
             "Calls closed because no `ended` arrived in time",

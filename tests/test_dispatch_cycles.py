@@ -139,3 +139,23 @@ async def test_an_event_landing_during_its_storys_cycle_is_folded_in_the_next(
         assert store.batch_reads == [["a"], ["a"]]
         assert store.writes == ["a", "a"]
         assert await store.dirty_stories() == []
+
+
+async def test_the_backlog_and_cycle_times_are_exported(tmp_path: Path) -> None:
+    async with dispatcher(tmp_path) as (running, store, metrics):
+        store.gate = asyncio.Event()
+        for call in ("a", "b", "c"):
+            await store.add_event(ringing(call), T0)
+        running.notify("a")
+        await store.reading.wait()  # "a" is in a cycle
+        running.notify("b")
+        running.notify("c")
+
+        def sample(name: str) -> float | None:
+            return metrics.registry.get_sample_value(name)
+
+        assert sample("callbridge_dispatch_backlog") == 3
+        store.gate.set()
+        await running.drained()
+        assert sample("callbridge_dispatch_backlog") == 0
+        assert sample("callbridge_dispatch_cycle_seconds_count") == 2

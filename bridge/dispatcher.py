@@ -32,7 +32,7 @@ from bridge.calls import Call, fold
 from bridge.metrics import Metrics
 from bridge.plan import DECIDED, plan, plan_decided, visible
 from bridge.rules import Ruleset, route
-from bridge.store import Emitted, PlanRequest, Store, StoreError, Story
+from bridge.store import CorruptData, Emitted, PlanRequest, Store, StoreError, Story
 
 log = structlog.get_logger("bridge.dispatcher")
 
@@ -51,6 +51,7 @@ class DispatchOptions:
     batch: int = 256  # stories refolded per cycle
     cycle_interval: float = 0.05  # seconds: a cycle starts at most this often
     max_share: float = 0.25  # of the time, at most, spent in cycles when they run back to back
+    max_pause: float = 1.0  # seconds: the longest rest after a cycle (one slowed by the store)
     poll_interval: float = 5.0
     janitor_interval: float = 60.0
     stale_after: timedelta = timedelta(hours=4)
@@ -58,8 +59,10 @@ class DispatchOptions:
     missed_settle: timedelta = timedelta(seconds=8)  # a late `in-progress` may still come
 
     def __post_init__(self) -> None:
-        if self.batch < 1 or not 0 < self.max_share <= 1:
-            raise ValueError("DispatchOptions: batch must be >= 1 and 0 < max_share <= 1")
+        if self.batch < 1 or not 0 < self.max_share <= 1 or self.max_pause < 0:
+            raise ValueError(
+                "DispatchOptions: batch must be >= 1, 0 < max_share <= 1 and max_pause >= 0"
+            )
 
 
 def digest(call: Call) -> str:
@@ -172,16 +175,20 @@ class Dispatcher:
             # the time, and the dispatcher, behind, folds more events per story at once.
             spent = loop.time() - started
             self._metrics.dispatch_cycle.observe(spent)
-            rest = spent * (1 / self._options.max_share - 1)
+            rest = min(spent * (1 / self._options.max_share - 1), self._options.max_pause)
             await asyncio.sleep(max(self._options.cycle_interval - spent, rest))
 
     async def _cycle(self, batch: list[str]) -> None:
         """Refold the stories of one cycle; one failing story never holds up the others."""
         try:
             found: dict[str, Story] | None = await self._store.stories(batch)
-        except StoreError as err:  # e.g. one story that cannot be decoded: read one by one
+        except CorruptData as err:  # one story cannot be read: read them one by one
             log.warning("dispatch.batch_read_failed", stories=len(batch), error=str(err))
             found = None
+        except StoreError as err:  # the store is unavailable: they stay dirty, polled later
+            self._metrics.store_errors.labels("dispatch").inc()
+            log.error("dispatch.store_error", stories=len(batch), error=str(err))
+            return
         seen: set[str] = set()
         jobs = []
         for story_id in batch:

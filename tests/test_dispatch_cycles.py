@@ -14,7 +14,7 @@ from typing import Any, cast
 from bridge.dispatcher import Dispatcher, DispatchOptions
 from bridge.metrics import Metrics
 from bridge.rulestate import RulesHolder
-from bridge.store import Emitted, PlanRequest, Store, Story
+from bridge.store import Emitted, PlanRequest, Store, StoreError, Story
 from bridge.store.sqlite import SqliteStore
 from tests.store import T0, answered, consult_ringing, ended, ringing, warm_transfer
 from tests.support.harness import FakeClock, write_rules
@@ -29,6 +29,7 @@ class Counting:
     batch_reads: list[list[str]] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     gate: asyncio.Event | None = None
+    down: int = 0  # batch reads that fail as if the store were unreachable
     reading: asyncio.Event = field(default_factory=asyncio.Event)
     polled: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -39,6 +40,9 @@ class Counting:
 
     async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
         self.batch_reads.append(list(story_ids))
+        if self.down:
+            self.down -= 1
+            raise StoreError("the store is unreachable")
         found = await self.store.stories(story_ids)
         self.reading.set()
         if self.gate is not None:
@@ -159,3 +163,27 @@ async def test_the_backlog_and_cycle_times_are_exported(tmp_path: Path) -> None:
         await running.drained()
         assert sample("callbridge_dispatch_backlog") == 0
         assert sample("callbridge_dispatch_cycle_seconds_count") == 2
+
+
+async def test_an_unreachable_store_fails_the_cycle_once_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    async with dispatcher(tmp_path) as (running, store, metrics):
+        for call in ("a", "b"):
+            await store.add_event(ringing(call), T0)
+        store.down = 1
+        running.notify("a")
+        running.notify("b")
+        await running.drained()
+
+        errors = metrics.registry.get_sample_value(
+            "callbridge_store_errors_total", {"operation": "dispatch"}
+        )
+        assert errors == 1  # one error for the cycle, not one per story
+        assert store.writes == []
+        assert await store.dirty_stories() == ["a", "b"]  # what the poller finds later
+
+        assert await running.resume() == 2
+        await running.drained()
+        assert sorted(store.writes) == ["a", "b"]
+        assert await store.dirty_stories() == []

@@ -28,6 +28,7 @@ from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
 
 __all__ = [
     "Added",
+    "CorruptData",
     "Decided",
     "Emitted",
     "Outgoing",
@@ -44,6 +45,11 @@ AddStatus = Literal["accepted", "duplicate"]
 
 class StoreError(Exception):
     """The store cannot be reached or failed; the caller should answer 503 and retry later."""
+
+
+class CorruptData(StoreError):
+    """Something stored cannot be read back (e.g. an event that no longer decodes): retrying
+    will not help, but other reads are fine."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ import msgspec
 import structlog
 
 from bridge.events import Event, dedupe_key, encode_event
-from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
+from bridge.store import Added, CorruptData, Emitted, PlanRequest, StoreError, Story
 from bridge.store import postgres_outbox as outbox
 from bridge.store import postgres_sql as sql
 from bridge.store.leader import PgLeadership
@@ -451,7 +451,7 @@ class PostgresStore:
         except DB_ERRORS as err:
             raise self._error("could not read", err) from err
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
-            raise StoreError(f"{self.where}: a stored event cannot be decoded: {err}") from err
+            raise CorruptData(f"{self.where}: a stored event cannot be decoded: {err}") from err
 
     def _error(self, doing: str, err: BaseException) -> StoreError:
         return failure(doing, self.dsn, err)

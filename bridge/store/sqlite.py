@@ -31,7 +31,7 @@ import msgspec
 import structlog
 
 from bridge.events import Event, dedupe_key, encode_event
-from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
+from bridge.store import Added, CorruptData, Emitted, PlanRequest, StoreError, Story
 from bridge.store import sqlite_outbox as outbox
 from bridge.store import sqlite_sql as sql
 from bridge.store.migrate import apply_sqlite, load
@@ -460,7 +460,7 @@ class SqliteStore:
         except sqlite3.Error as err:
             raise StoreError(f"could not read the store {self.path}: {err}") from err
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
-            raise StoreError(f"{self.path}: a stored event cannot be decoded: {err}") from err
+            raise CorruptData(f"{self.path}: a stored event cannot be decoded: {err}") from err
 
     def _snapshot(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in one read transaction, so several queries see one state."""

@@ -104,8 +104,9 @@ def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
 
     A reply waits for its root and for the replies before it. A missed alert whose live root
     in the same destination is still waiting to be posted lets that root go first (the store
-    ranks such a root with the alert), so the alert can link to it (a root that is backing
-    off after errors is not waited for: the alert then goes out without the link).
+    ranks such a root with the alert), so the alert can link to it. A root that is backing off
+    after errors is not waited for: the alert goes out without the link, and the store makes
+    it due again, for an edit that adds the link, once the root is posted.
     """
     items = list(items)
     unposted_roots = {

@@ -4,7 +4,10 @@ for missed calls, no duplicates, and transfers (either id surviving) as one stor
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,11 +18,9 @@ from tests.support.slack_env import ALL, ONCALL, SUPPORT, Env, scenario_calls, s
 INTERNAL = {"internal"}  # dropped by the rules
 
 
-def check_scenario(env: Env, name: str, story: str, *, linked: bool = True) -> None:
-    """The channel shows this call exactly as its hand-written expectations say.
-
-    ``linked``: the alert links to the live thread (not guaranteed when Slack failed the root:
-    an alert is never held back for a link)."""
+def check_scenario(env: Env, name: str, story: str) -> None:
+    """The channel shows this call exactly as its hand-written expectations say (a missed
+    alert links to the live thread: at once, or by an edit once a failing root is posted)."""
     expected = SCENARIOS[name].expected
     support = env.by_slot(SUPPORT)
     mine = {slot: msgs for (s, slot), msgs in support.items() if s == story}
@@ -47,7 +48,7 @@ def check_scenario(env: Env, name: str, story: str, *, linked: bool = True) -> N
         alert = mine["missed"][0]
         assert "Missed call" in alert.text
         links = [b for b in alert.blocks if b["type"] == "context"]
-        assert links or not linked, "the alert links to the live thread in the same channel"
+        assert links, "the alert links to the live thread in the same channel"
         assert len(alerts) == 1
         assert alerts[0].text.startswith("<!subteam^S0123ABCD>")
     else:
@@ -110,6 +111,35 @@ async def test_missed_alert_waits_for_a_late_answer(tmp_path: Path) -> None:
         check_scenario(env, "answered", ctx.call_id())
 
 
+def root_posts(params: Mapping[str, Any]) -> bool:
+    metadata = params.get("metadata") or {}
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return bool(metadata.get("event_payload", {}).get("slot") == "root")
+
+
+async def test_an_alert_sent_while_its_root_fails_gets_the_link_afterwards(
+    tmp_path: Path,
+) -> None:
+    """The alert is never held back for its root; once the root is posted, the alert is
+    edited so it links to the live thread after all."""
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.http(503), times=5, only=root_posts)  # ~30 s
+        [(_name, ctx, events)] = scenario_calls(["no-answer"], env.time.wall(), seed=2)
+        for payload in events:
+            await env.send(payload)
+        await env.settle()
+
+        story = ctx.call_id()
+        [root] = env.by_slot(SUPPORT)[(story, "root")]
+        [alert] = env.by_slot(SUPPORT)[(story, "missed")]
+        assert float(alert.ts) < float(root.ts)  # the alert went first, unlinked
+        assert alert.edits == 1
+        assert not [b for b in alert.versions[0].blocks if b["type"] == "context"]
+        assert [b for b in alert.blocks if b["type"] == "context"]
+        check_scenario(env, "no-answer", story)
+
+
 async def test_slack_outage_then_recovery_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     async with slack_bridge(tmp_path) as env:
         env.slack.fail("chat.postMessage", Fault.http(503), times=4)
@@ -124,7 +154,7 @@ async def test_slack_outage_then_recovery_loses_and_duplicates_nothing(tmp_path:
         await env.settle()
         for name, ctx, _events in calls:
             story = ctx.call_id(SCENARIOS[name].expected.story_leg)
-            check_scenario(env, name, story, linked=False)
+            check_scenario(env, name, story)
         assert env.slack.pending_faults("chat.postMessage") == 0
         metrics = (await (await env.client.get("/metrics")).text()).splitlines()
         retries = [m for m in metrics if m.startswith("callbridge_delivery_retries_total{")]
@@ -140,7 +170,7 @@ async def test_timeouts_do_not_duplicate_posts(tmp_path: Path) -> None:
         for payload in events:
             await env.send(payload)
         await env.settle()
-        check_scenario(env, "no-answer", ctx.call_id(), linked=False)
+        check_scenario(env, "no-answer", ctx.call_id())
         text = await (await env.client.get("/metrics")).text()
         assert 'callbridge_delivery_recovered_total{platform="slack"} 1.0' in text
 
@@ -160,7 +190,7 @@ async def test_429_storm_is_honoured_and_counted(tmp_path: Path) -> None:
         await env.settle()
         for name, ctx, _events in calls:
             story = ctx.call_id(SCENARIOS[name].expected.story_leg)
-            check_scenario(env, name, story, linked=False)
+            check_scenario(env, name, story)
         text = await (await env.client.get("/metrics")).text()
         limited = [
             line

@@ -119,6 +119,18 @@ AWAITED_SQL: Final = (
 )
 
 
+# Before a live root's first post is recorded: a missed alert of the same thread already posted
+# went out without the link to the root (the root was failing or backing off then). Make it
+# due again, so delivery edits it and adds the link. Placeholders: story, destination, platform.
+RELINK_SQL: Final = (
+    "UPDATE outbox SET desired_version = desired_version + 1, failed = {false}"
+    " WHERE story_id = {0} AND destination = {1} AND platform = {2} AND slot = 'missed'"
+    " AND ref IS NOT NULL AND content IS NOT NULL AND posted_version >= desired_version"
+    " AND EXISTS (SELECT 1 FROM outbox AS r WHERE r.story_id = {0} AND r.destination = {1}"
+    " AND r.platform = {2} AND r.slot = 'root' AND r.ref IS NULL)"
+)
+
+
 def ranked(windows: Iterable[Sequence[Outgoing]], limit: int) -> list[Outgoing]:
     """The due work of several windows in one list, at most ``limit``: most important first
     and, within a priority, each window's first slots before any window's later ones (so no

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from bridge.store.outbox import (
     AWAITED_SQL,
     PER_CHANNEL,
+    RELINK_SQL,
     WINDOW_SQL,
     Decided,
     Drop,
@@ -118,6 +119,8 @@ async def decided(conn: Connection, story_id: str) -> list[Decided]:
     return [Decided(*row) for row in rows]
 
 
+_RELINK: Final = RELINK_SQL.format("$1", "$2", "$3", false="FALSE")
+
 # The channels with pending work, skipping through the index (O(channels x log backlog)),
 # then per channel the windows of WINDOW_SQL (lanes 0 and 1) and AWAITED_SQL (as lane 2), in
 # one statement. $1 now, $2 rows per window.
@@ -176,6 +179,8 @@ async def begin_attempt(conn: Connection, key: SlotKey, now_us: int) -> None:
 
 
 async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) -> None:
+    if key.slot == "root" and ref is not None:
+        await conn.execute(_RELINK, *_key(key)[:3])
     await conn.execute(
         "UPDATE outbox SET posted_version = greatest(posted_version, $5), ref = $6,"
         f" attempt_us = NULL, attempts = 0, last_error = NULL WHERE {_KEY_WHERE}",

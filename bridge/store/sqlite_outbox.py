@@ -10,6 +10,7 @@ from typing import Final, cast
 from bridge.store.outbox import (
     AWAITED_SQL,
     PER_CHANNEL,
+    RELINK_SQL,
     WINDOW_SQL,
     Decided,
     Drop,
@@ -117,6 +118,7 @@ def decided(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
 
 
 _WINDOW: Final = WINDOW_SQL.format(*"?????")
+_RELINK: Final = RELINK_SQL.format("?1", "?2", "?3", false="0")
 _AWAITED: Final = AWAITED_SQL.format(*"????")
 # Distinct pending channels by skipping through the index: O(channels x log backlog).
 _FIRST_PLATFORM: Final = f"SELECT min(o.platform) FROM outbox AS o WHERE {pending('o')}"
@@ -180,6 +182,8 @@ def begin_attempt(conn: sqlite3.Connection, key: SlotKey, now_us: int) -> None:
 
 
 def posted(conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None) -> None:
+    if key.slot == "root" and ref is not None:
+        conn.execute(_RELINK, _key(key)[:3])
     conn.execute(
         "UPDATE outbox SET posted_version = max(posted_version, ?), ref = ?, attempt_us = NULL,"
         f" attempts = 0, last_error = NULL WHERE {_KEY_WHERE}",

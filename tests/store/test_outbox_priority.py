@@ -148,3 +148,31 @@ async def test_the_limit_takes_every_channel_first_work_first(store: CountingSto
     assert sorted((o.channel, o.key.slot) for o in due) == sorted(
         (channel, f"reply:{r}") for channel in channels for r in (1, 2)
     )
+
+
+async def test_an_alert_posted_before_its_root_is_edited_once_the_root_is_posted(
+    store: CountingStore,
+) -> None:
+    story = await new_story(store, 0)
+    await plan(store, story, [live("root", b"missed"), alert_in(LIVE, "support")])
+    backoff = NOW + timedelta(minutes=5)
+    await store.retry_later(key(story, "root"), due=backoff, error="503", maybe_sent=False)
+    # The root is backing off: the alert goes out alone, without a link to the root.
+    (alert,) = await store.due(NOW + SETTLE)
+    assert (alert.key, alert.root_ref) == (key(story, "missed"), None)
+    await store.posted(alert.key, alert.version, "ref-alert")
+    assert await store.due(NOW + SETTLE) == []
+
+    (root,) = await store.due(backoff)
+    await store.posted(root.key, root.version, "ref-root")
+
+    (edit,) = await store.due(backoff)
+    assert (edit.key, edit.ref, edit.root_ref) == (key(story, "missed"), "ref-alert", "ref-root")
+    assert (edit.version, edit.content) == (2, b"alert")
+    await store.posted(edit.key, edit.version, "ref-alert")
+    # Later posts of the root (edits) leave the linked alert alone.
+    await plan(store, story, [live("root", b"ended"), alert_in(LIVE, "support")], at=300)
+    (update,) = await store.due(backoff + timedelta(minutes=1))
+    assert update.key == key(story, "root")
+    await store.posted(update.key, update.version, "ref-root")
+    assert await store.due(backoff + timedelta(minutes=1)) == []

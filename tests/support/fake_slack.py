@@ -101,6 +101,9 @@ class _Bucket:
         return (1 - self.tokens) / self.rate
 
 
+Only = Callable[[Mapping[str, Any]], bool]  # which calls a programmed fault applies to
+
+
 @dataclass(frozen=True)
 class Fault:
     """One programmed failure. ``http``: that status with an HTML body (a proxy's 5xx);
@@ -223,7 +226,7 @@ class FakeSlack:
         self.requests: list[Recorded] = []
         self._clock, self._wall = clock, wall
         self._messages: list[Message] = []
-        self._faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
+        self._faults: defaultdict[str, deque[tuple[Fault, Only | None]]] = defaultdict(deque)
         self._post_buckets: dict[str, _Bucket] = {}
         self._update_bucket: _Bucket | None = None
         self._last_us = 0
@@ -254,9 +257,10 @@ class FakeSlack:
 
     # -- test controls and views ---------------------------------------------------------------
 
-    def fail(self, method: str, fault: Fault, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` fail with ``fault``, after earlier faults."""
-        self._faults[method].extend([fault] * times)
+    def fail(self, method: str, fault: Fault, times: int = 1, *, only: Only | None = None) -> None:
+        """The next ``times`` calls of ``method`` fail with ``fault``, after earlier faults;
+        ``only``: just the calls whose parameters it accepts (others pass untouched)."""
+        self._faults[method].extend([(fault, only)] * times)
 
     def pending_faults(self, method: str) -> int:
         return len(self._faults[method])
@@ -283,9 +287,8 @@ class FakeSlack:
         except ValueError:
             return _answer({"ok": False, "error": "invalid_json"})
         self.requests.append(Recorded(method, request.method, request.content_type, params))
-        faults = self._faults.get(method)
-        if faults:
-            fault = faults.popleft()
+        fault = self._take_fault(method, params)
+        if fault is not None:
             if fault.kind == "lost_answer" and method in self._methods:
                 self._methods[method](self, params)
                 fault = Fault.hang()
@@ -306,6 +309,16 @@ class FakeSlack:
             return _answer({"ok": True, **handler(self, params)})
         except SlackFailure as failure:
             return _answer({"ok": False, "error": failure.error, **failure.extra})
+
+    def _take_fault(self, method: str, params: Mapping[str, Any]) -> Fault | None:
+        faults = self._faults.get(method)
+        if not faults:
+            return None
+        for n, (fault, only) in enumerate(faults):
+            if only is None or only(params):
+                del faults[n]
+                return fault
+        return None
 
     async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault.kind == "hang":

@@ -249,6 +249,25 @@ async def test_a_token_provider_auth_error_pauses_then_resumes(world: World) -> 
     check_live_thread(thread, "outbound")
 
 
+async def test_a_channel_without_the_bot_fails_alone_and_pauses_nothing(world: World) -> None:
+    world.teams.not_installed.add(CHANNEL)  # e.g. the app was removed from this team
+    await world.post("answered")
+    await world.settle()  # its messages gave up: nothing is left pending
+    assert world.teams.threads(CHANNEL) == []
+    text = await (await world.client.get("/metrics")).text()
+    assert 'callbridge_delivery_failures_total{code="forbidden",platform="teams"}' in text
+    assert not world.auth_failed.is_set()
+    assert world.bridge.delivery.auth_problems == {}
+
+    world.teams.not_installed.discard(CHANNEL)  # reinstalled: the next call goes at once
+    await world.post("outbound", seed=2)
+    await world.settle()
+    [thread] = world.teams.threads(CHANNEL)
+    check_live_thread(thread, "outbound", seed=2)
+    response = await world.client.get("/readyz")
+    assert response.status == 200, await response.text()
+
+
 async def test_restart_mid_burst_finishes_every_call_once(tmp_path: Path) -> None:
     """The service stops while cards are still queued; the next start (same store) posts the
     rest: every call ends with one correct thread, nothing twice."""

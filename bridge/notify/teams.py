@@ -68,19 +68,19 @@ def _ignore_call(method: str, result: CallResult) -> None:
     return None
 
 
-_AUTH_HINTS: Final[Mapping[int, str]] = {
-    401: (
-        "the Bot Connector refused the bot's token: check that TEAMS_APP_ID is the Azure Bot's "
-        "Microsoft App ID, that the bot's type is single tenant in TEAMS_TENANT_ID, and that "
-        "the Microsoft Teams channel is enabled on the Azure Bot (Channels)"
-    ),
+_AUTH_HINT: Final = (
+    "the Bot Connector refused the bot's token: check that TEAMS_APP_ID is the Azure Bot's "
+    "Microsoft App ID, that the bot's type is single tenant in TEAMS_TENANT_ID, and that "
+    "the Microsoft Teams channel is enabled on the Azure Bot (Channels)"
+)
+_HINTS: Final[Mapping[int, str]] = {
+    # One conversation refuses the bot (not installed there): that destination fails, loudly,
+    # and every other conversation goes on (a bad token is a 401, which pauses Teams).
     403: (
         "the bot may not post here: install the Teams app that contains the bot in the team "
         "that owns this channel (Teams > the team > Manage team > Apps), check the conversation "
         "id in the rules file, and that the team's owners did not remove or block the app"
     ),
-}
-_HINTS: Final[Mapping[int, str]] = {
     400: (
         "Teams rejected the request as malformed; if it names the card this is a callbridge "
         "rendering bug (please report it with this log line), otherwise check the "
@@ -369,15 +369,15 @@ def classify(
             code=code,
             retry_after=seconds,
         )
-    if status in _AUTH_HINTS:
+    if status == 401:
         return AuthError(
             f"Teams {method} was refused{where}: HTTP {status} {detail.code or ''}".rstrip()
-            + f"{said}; {_AUTH_HINTS[status]}",
+            + f"{said}; {_AUTH_HINT}",
             platform=PLATFORM,
             method=method,
-            code="unauthorized" if status == 401 else "forbidden",
+            code="unauthorized",
         )
-    code = "not_found" if status == 404 else (detail.code or f"http_{status}")
+    code = {403: "forbidden", 404: "not_found"}.get(status) or detail.code or f"http_{status}"
     hint = _HINTS.get(status, "Teams will reject this request again; not retrying")
     return PermanentError(
         f"Teams {method} rejected the request{where}: HTTP {status} {detail.code}".rstrip()

@@ -200,10 +200,12 @@ async def test_401_is_an_auth_error_with_hints(notifier, teams, tokens, calls):
     assert calls.seen == [("conversations.create", "auth")]
 
 
-async def test_bot_not_in_the_team_is_an_auth_error_saying_install_it(session, tokens):
+async def test_bot_not_in_the_team_fails_that_channel_saying_install_it(session, tokens):
+    # Permanent for that conversation, not an AuthError: the token is fine (that is a 401),
+    # and pausing all of Teams would hold back every other destination.
     async with FakeTeams(token=TOKEN, channels=[], not_installed=[CHANNEL]) as teams:
         notifier = TeamsNotifier(tokens, session, teams.url)
-        with pytest.raises(AuthError) as caught:
+        with pytest.raises(PermanentError) as caught:
             await notifier.post(CHANNEL, message("x"))
     assert caught.value.code == "forbidden"
     assert "install the Teams app" in caught.value.message

@@ -358,6 +358,8 @@ class Delivery:
             if ref is not None:
                 log.info("delivery.recovered", story=item.key.story_id, slot=item.key.slot)
                 self._metrics.recovered.labels(item.key.platform).inc()
+                if thread is not None:  # a reply is a log line: found is posted, never edited
+                    return encode_ref(ref)
         if ref is None:
             await self._store.begin_attempt(item.key, self._clock())
             self._pacer.take(item.key.platform, "post", channel)

@@ -111,11 +111,19 @@ async def test_missed_alert_waits_for_a_late_answer(tmp_path: Path) -> None:
         check_scenario(env, "answered", ctx.call_id())
 
 
-def root_posts(params: Mapping[str, Any]) -> bool:
+def slot_of(params: Mapping[str, Any]) -> str:
     metadata = params.get("metadata") or {}
     if isinstance(metadata, str):
         metadata = json.loads(metadata)
-    return bool(metadata.get("event_payload", {}).get("slot") == "root")
+    return str(metadata.get("event_payload", {}).get("slot", ""))
+
+
+def root_posts(params: Mapping[str, Any]) -> bool:
+    return slot_of(params) == "root"
+
+
+def reply_posts(params: Mapping[str, Any]) -> bool:
+    return slot_of(params).startswith("reply:")
 
 
 async def test_an_alert_sent_while_its_root_fails_gets_the_link_afterwards(
@@ -171,6 +179,21 @@ async def test_timeouts_do_not_duplicate_posts(tmp_path: Path) -> None:
             await env.send(payload)
         await env.settle()
         check_scenario(env, "no-answer", ctx.call_id())
+        text = await (await env.client.get("/metrics")).text()
+        assert 'callbridge_delivery_recovered_total{platform="slack"} 1.0' in text
+
+
+async def test_a_reply_found_after_a_lost_answer_is_not_edited(tmp_path: Path) -> None:
+    """A reply is a log line: once found after a lost answer it is recorded as posted, not
+    edited again (an edit would mark it "(edited)" in Slack)."""
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.lost_answer(), times=1, only=reply_posts)
+        [(_name, ctx, events)] = scenario_calls(["answered"], env.time.wall(), seed=5)
+        for payload in events:
+            await env.send(payload)
+        await env.settle()
+        check_scenario(env, "answered", ctx.call_id())  # no duplicate, no reply edited
+        assert env.slack.pending_faults("chat.postMessage") == 0
         text = await (await env.client.get("/metrics")).text()
         assert 'callbridge_delivery_recovered_total{platform="slack"} 1.0' in text
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import msgspec
 import structlog
@@ -74,6 +74,9 @@ def _save_state(conn: sqlite3.Connection, story_id: str, state: Emitted) -> bool
         ended_us=None if state.ended_at is None else to_us(state.ended_at),
         last_event_us=to_us(state.last_event_at),
     )
+
+
+MIN_SQLITE: Final = (3, 35, 0)
 
 
 class _JobFailed(Exception):
@@ -474,6 +477,12 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
 
     def _connect(self, reader: bool) -> sqlite3.Connection:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StoreError(
+                f"the SQLite library of this Python is {sqlite3.sqlite_version}; callbridge "
+                f"needs {'.'.join(map(str, MIN_SQLITE))} or newer (RETURNING, generated "
+                "columns): use a newer Python or OS, or a postgresql:// store"
+            )
         try:
             if not reader:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

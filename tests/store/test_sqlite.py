@@ -273,3 +273,17 @@ def test_a_store_never_closed_does_not_keep_the_process_alive(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("exited")
+
+
+async def test_an_old_sqlite_library_is_refused_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    store = SqliteStore(tmp_path / "bridge.db")
+    with pytest.raises(StoreError) as caught:
+        await store.open()
+    assert "3.31.1" in str(caught.value)
+    assert "3.35.0 or newer" in str(caught.value)
+    assert "postgresql://" in str(caught.value)
+    assert not (tmp_path / "bridge.db").exists()

@@ -4,28 +4,26 @@ Threads: the stdlib ``sqlite3`` driver blocks, so every statement runs on one of
 single-thread executors: a *writer* that owns the only write connection, and a *reader*
 with its own connection (WAL lets it read beside the writer). The event loop never blocks.
 
-Group commit: :meth:`SqliteStore.add_event` queues the event and waits; the writer thread
-takes everything queued (up to ``batch_max``) and stores the whole batch in one transaction,
-so concurrent webhooks share one fsync, then takes the next batch at once (it hands results
-to the event loop and never waits for it). ``synchronous=FULL``: once
-``add_event`` returns, the event survives a power loss. If the transaction fails every
-waiter of that batch gets :class:`StoreError` (the webhook answers 503, the provider
-retries) and the next batch is tried afresh.
+Group commit (bridge/store/sqlite_writer.py): :meth:`SqliteStore.add_event` queues the event
+and waits; the writer thread takes everything queued (up to ``batch_max``) and stores the
+whole batch in one transaction, so concurrent webhooks share one fsync, then takes the next
+batch at once (it hands results to the event loop and never waits for it).
+``synchronous=FULL``: once ``add_event`` returns, the event survives a power loss. If the
+transaction fails every waiter of that batch gets :class:`StoreError` (the webhook answers
+503, the provider retries) and the next batch is tried afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
 import msgspec
 import structlog
@@ -37,18 +35,10 @@ from bridge.store import sqlite_sql as sql
 from bridge.store.migrate import apply_sqlite, load
 from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
 from bridge.store.sqlite_sql import from_us, to_us
+from bridge.store.sqlite_writer import GroupCommit
 
 T = TypeVar("T")
 log = structlog.get_logger("bridge.store.sqlite")
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One write waiting for the writer: run in the next batch's transaction."""
-
-    work: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future[Any]
-    durable: bool
 
 
 def _plan(conn: sqlite3.Connection, story_id: str, request: PlanRequest) -> int:
@@ -79,10 +69,6 @@ def _save_state(conn: sqlite3.Connection, story_id: str, state: Emitted) -> bool
 MIN_SQLITE: Final = (3, 35, 0)
 
 
-class _JobFailed(Exception):
-    """A write of a batch run without savepoints failed: run the batch again, isolated."""
-
-
 _State = Literal["new", "open", "closing", "closed"]
 
 
@@ -100,8 +86,7 @@ class SqliteStore:
         if batch_max < 1 or purge_chunk < 1:
             raise ValueError("batch_max and purge_chunk must be at least 1")
         self.path = path
-        self.commits = 0  # write transactions committed (group commit makes this < events)
-        self._batch_max = batch_max
+        self._group = GroupCommit(str(path), batch_max)
         self._busy_ms = int(busy_timeout * 1000)
         self._purge_chunk = purge_chunk
         self._state: _State = "new"
@@ -109,12 +94,16 @@ class SqliteStore:
         self._reader: ThreadPoolExecutor | None = None
         self._wconn: sqlite3.Connection | None = None  # used only on the writer thread
         self._rconn: sqlite3.Connection | None = None  # used only on the reader thread
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer_done: asyncio.Future[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._leader = False
         self._not_leader = asyncio.Event()  # set: leadership_lost returns
         self._not_leader.set()
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed (group commit makes this fewer than the writes)."""
+        return self._group.commits
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -134,8 +123,7 @@ class SqliteStore:
             reader.shutdown()
             raise
         self._writer, self._reader = writer, reader
-        self._jobs = queue.SimpleQueue()
-        self._writer_done = loop.run_in_executor(writer, self._writer_main, loop)
+        self._writer_done = loop.run_in_executor(writer, self._group.run, self._wconn, loop)
         self._checkpointer = asyncio.create_task(
             self._checkpoint_loop(), name="sqlite-store-checkpoint"
         )
@@ -153,7 +141,7 @@ class SqliteStore:
         assert self._writer_done is not None
         assert self._writer is not None
         assert self._reader is not None
-        self._jobs.put(None)
+        self._group.stop()
         await self._writer_done
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self._close_writer_conn)
@@ -306,61 +294,6 @@ class SqliteStore:
     async def pending_counts(self) -> list[tuple[str, str, int]]:
         return await self._read(outbox.pending_counts)
 
-    # -- group commit ----------------------------------------------------------------------
-
-    def _writer_main(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The writer thread's loop: take everything queued (up to ``batch_max``), store it in
-        one transaction, hand the outcomes to the event loop, repeat. The thread takes its
-        next batch itself, the moment a commit is done: it never waits for the event loop."""
-        stopping = False
-        while not stopping:
-            try:
-                first = self._jobs.get(timeout=1.0)
-            except queue.Empty:
-                if loop.is_closed():  # abandoned without close(): let the process exit
-                    return
-                continue
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self._batch_max:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                batch.append(job)
-            outcome: list[tuple[bool, Any]] | Exception
-            try:
-                outcome = self._run_batch(
-                    [job.work for job in batch], any(j.durable for j in batch)
-                )
-            except Exception as err:  # never let one bad batch stop the writer
-                outcome = err
-            try:
-                loop.call_soon_threadsafe(self._settle, batch, outcome)
-            except RuntimeError:  # the event loop is gone: nobody waits for these any more
-                return
-
-    def _settle(self, batch: list[_Job], outcome: list[tuple[bool, Any]] | Exception) -> None:
-        """On the event loop: wake the writers of one batch with their results."""
-        if isinstance(outcome, Exception):
-            log.warning(
-                "store.batch_failed", path=str(self.path), jobs=len(batch), error=str(outcome)
-            )
-            outcome = [(False, outcome)] * len(batch)
-        for job, (ok, value) in zip(batch, outcome, strict=True):
-            if job.future.done():  # its writer was cancelled
-                continue
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(
-                    StoreError(f"could not write to the store {self.path}: {value}")
-                )
-
     async def _checkpoint_loop(self, every: float = 0.5) -> None:
         """Copy the WAL into the database off the commit path.
 
@@ -382,58 +315,6 @@ class SqliteStore:
         assert conn is not None
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
-    def _run_batch(
-        self, works: list[Callable[[sqlite3.Connection], Any]], durable: bool
-    ) -> list[tuple[bool, Any]]:
-        """On the writer thread: every queued write in one transaction (one fsync when any
-        needs it). One failing write fails only itself: the batch first runs without
-        savepoints (writes almost never fail, and two statements less per write matter under
-        load); if one fails, the transaction is rolled back and the batch runs again with a
-        savepoint per write."""
-        conn = self._wconn
-        assert conn is not None
-        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-        try:
-            outcomes = self._run_jobs(conn, works, isolated=False)
-        except _JobFailed:
-            outcomes = self._run_jobs(conn, works, isolated=True)
-        self.commits += 1
-        return outcomes
-
-    def _run_jobs(
-        self,
-        conn: sqlite3.Connection,
-        works: list[Callable[[sqlite3.Connection], Any]],
-        *,
-        isolated: bool,
-    ) -> list[tuple[bool, Any]]:
-        conn.execute("BEGIN IMMEDIATE")
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            for work in works:
-                if not isolated:
-                    try:
-                        outcomes.append((True, work(conn)))
-                    except (sqlite3.Error, ValueError) as err:
-                        raise _JobFailed from err
-                    continue
-                conn.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((True, work(conn)))
-                except (sqlite3.Error, ValueError) as err:
-                    conn.execute("ROLLBACK TO job")
-                    outcomes.append((False, err))
-                conn.execute("RELEASE job")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error as err:  # the original error matters more
-                    log.warning("store.rollback_failed", path=str(self.path), error=str(err))
-            raise
-        return outcomes
-
     # -- thread plumbing -------------------------------------------------------------------
 
     def _executor(self, executor: ThreadPoolExecutor | None) -> ThreadPoolExecutor:
@@ -451,9 +332,7 @@ class SqliteStore:
         power loss can only lose a tail of them, which the dirty marks let the dispatcher redo.
         """
         self._executor(self._writer)  # raises when closed
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(work, future, durable))
-        return await future
+        return await self._group.submit(work, durable=durable)
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         executor = self._executor(self._reader)

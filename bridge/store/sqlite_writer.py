@@ -1,0 +1,155 @@
+"""Group commit for the SQLite store: one writer thread, one transaction per batch.
+
+Writes are queued from the event loop (:meth:`GroupCommit.submit`); the writer thread
+(:meth:`GroupCommit.run`, on the store's single-thread writer executor, which owns the write
+connection) takes everything queued, up to ``batch_max``, stores it in one transaction, hands
+the outcomes back to the event loop and takes the next batch at once: it never waits for the
+loop. A batch holding a durable write (an accepted event, the mark before a chat post) commits
+with ``synchronous = FULL`` (one fsync shared by the batch), other batches with ``NORMAL``.
+
+One failing write fails only itself: a batch first runs without savepoints (writes almost
+never fail, and two statements less per write matter under load); if one fails, the
+transaction is rolled back and the batch runs again with a savepoint per write. A failing
+transaction fails every waiter of its batch with :class:`StoreError`; the next batch is tried
+afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+
+from bridge.store import StoreError
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], Any]
+Outcome = tuple[bool, Any]  # (succeeded, result or error)
+
+log = structlog.get_logger("bridge.store.sqlite")
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One write waiting for the writer: run in the next batch's transaction."""
+
+    work: Work
+    future: asyncio.Future[Any]
+    durable: bool
+
+
+class _JobFailed(Exception):
+    """A write of a batch run without savepoints failed: run the batch again, isolated."""
+
+
+class GroupCommit:
+    def __init__(self, where: str, batch_max: int) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        self.where = where  # the store, for messages
+        self.batch_max = batch_max
+        self.commits = 0  # transactions committed
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+
+    async def submit(self, work: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
+        """Queue ``work`` and wait for its batch to commit (on the event loop)."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put(_Job(work, future, durable))
+        return await future
+
+    def stop(self) -> None:
+        """Let :meth:`run` return once everything queued so far is stored."""
+        self._jobs.put(None)
+
+    def run(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        """The writer thread's loop (returns after :meth:`stop`)."""
+        stopping = False
+        while not stopping:
+            try:
+                first = self._jobs.get(timeout=1.0)
+            except queue.Empty:
+                if loop.is_closed():  # abandoned without close(): let the process exit
+                    return
+                continue
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.batch_max:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            outcome: list[Outcome] | Exception
+            try:
+                outcome = self._run_batch(conn, batch)
+            except Exception as err:  # never let one bad batch stop the writer
+                outcome = err
+            try:
+                loop.call_soon_threadsafe(self._settle, batch, outcome)
+            except RuntimeError:  # the event loop is gone: nobody waits for these any more
+                return
+
+    def _settle(self, batch: list[_Job], outcome: list[Outcome] | Exception) -> None:
+        """On the event loop: wake the writers of one batch with their results."""
+        if isinstance(outcome, Exception):
+            log.warning("store.batch_failed", path=self.where, jobs=len(batch), error=str(outcome))
+            outcome = [(False, outcome)] * len(batch)
+        for job, (ok, value) in zip(batch, outcome, strict=True):
+            if job.future.done():  # its writer was cancelled
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(
+                    StoreError(f"could not write to the store {self.where}: {value}")
+                )
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[Outcome]:
+        durable = any(job.durable for job in batch)
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        works = [job.work for job in batch]
+        try:
+            outcomes = self._run_jobs(conn, works, isolated=False)
+        except _JobFailed:
+            outcomes = self._run_jobs(conn, works, isolated=True)
+        self.commits += 1
+        return outcomes
+
+    def _run_jobs(
+        self, conn: sqlite3.Connection, works: list[Work], *, isolated: bool
+    ) -> list[Outcome]:
+        conn.execute("BEGIN IMMEDIATE")
+        outcomes: list[Outcome] = []
+        try:
+            for work in works:
+                if not isolated:
+                    try:
+                        outcomes.append((True, work(conn)))
+                    except (sqlite3.Error, ValueError) as err:
+                        raise _JobFailed from err
+                    continue
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, work(conn)))
+                except (sqlite3.Error, ValueError) as err:
+                    conn.execute("ROLLBACK TO job")
+                    outcomes.append((False, err))
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error as err:  # the original error matters more
+                    log.warning("store.rollback_failed", path=self.where, error=str(err))
+            raise
+        return outcomes

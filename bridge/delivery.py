@@ -315,11 +315,27 @@ class Delivery:
                 item.key, due=self._backoff(item, None), error="internal error", maybe_sent=True
             )
         else:
-            await self._store.posted(item.key, item.version, ref)
+            kept = await self._store.posted(item.key, item.version, ref)
             self.auth_problems.pop(item.key.platform, None)
+            if not kept and item.ref is None and ref is not None:
+                await self._discard(item, ref, log_ctx)
+                return
             latency = (self._clock() - item.desired_at).total_seconds()
             self._metrics.delivery_latency.labels(item.key.platform, item.kind).observe(latency)
             self._metrics.delivered.labels(item.key.platform, item.kind, action).inc()
+
+    async def _discard(self, item: Outgoing, ref: str, log_ctx: Mapping[str, str]) -> None:
+        """A new message whose slot a re-plan or a merge removed while it was being posted
+        (its story's thread was merged away, its step replaced): no slot wants it, delete it
+        so it neither stays as a stray nor is posted twice (a moved slot is posted again)."""
+        log.warning("delivery.discarded", reason="slot gone while posting", **log_ctx)
+        message = decode_ref(ref)
+        assert message is not None
+        try:
+            self._pacer.take(item.key.platform, "delete", message.channel)
+            await self._platforms[item.key.platform].notifier.delete(message)
+        except (RetryableError, PermanentError, AuthError) as err:
+            log.error("delivery.discard_failed", error=str(err), code=err.code, **log_ctx)
 
     async def _deliver(self, item: Outgoing, platform: Platform) -> str | None:
         """Do what the slot needs; returns the encoded ref the platform now shows."""

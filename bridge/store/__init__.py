@@ -197,8 +197,11 @@ class Store(Protocol):
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
         """Mark that a post is about to be sent (committed before the platform is called)."""
 
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> None:
-        """The platform now shows ``version`` of the slot (``ref=None``: retracted)."""
+    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
+        """The platform now shows ``version`` of the slot (``ref=None``: retracted).
+
+        False when the slot no longer exists: a re-plan or a merge dropped or moved it while
+        the request was in flight, so no slot wants what was just posted."""
 
     async def retry_later(
         self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool

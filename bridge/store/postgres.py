@@ -313,9 +313,9 @@ class PostgresStore:
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
         await self._write(partial(outbox.begin_attempt, key=key, now_us=to_us(now)), lock=False)
 
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> None:
+    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
         work = partial(outbox.posted, key=key, version=version, ref=ref)
-        await self._write(work, lock=False)
+        return await self._write(work, lock=False)
 
     async def retry_later(
         self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool

@@ -178,10 +178,10 @@ async def begin_attempt(conn: Connection, key: SlotKey, now_us: int) -> None:
     await conn.execute(f"UPDATE outbox SET attempt_us = $5 WHERE {_KEY_WHERE}", *_key(key), now_us)
 
 
-async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) -> None:
+async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) -> bool:
     if key.slot == "root" and ref is not None:
         await conn.execute(_RELINK, *_key(key)[:3])
-    await conn.execute(
+    status = await conn.execute(
         "UPDATE outbox SET posted_version = greatest(posted_version, $5), ref = $6,"
         f" attempt_us = NULL, attempts = 0, last_error = NULL WHERE {_KEY_WHERE}",
         *_key(key),
@@ -194,6 +194,7 @@ async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) 
             " AND platform = $3 AND slot LIKE 'reply:%' AND failed",
             *_key(key)[:3],
         )
+    return str(status) != "UPDATE 0"
 
 
 async def retry(

@@ -279,8 +279,8 @@ class SqliteStore:
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
         await self._write(partial(outbox.begin_attempt, key=key, now_us=to_us(now)), durable=True)
 
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> None:
-        await self._write(partial(outbox.posted, key=key, version=version, ref=ref))
+    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
+        return await self._write(partial(outbox.posted, key=key, version=version, ref=ref))
 
     async def retry_later(
         self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool

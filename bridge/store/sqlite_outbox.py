@@ -181,13 +181,16 @@ def begin_attempt(conn: sqlite3.Connection, key: SlotKey, now_us: int) -> None:
     conn.execute(f"UPDATE outbox SET attempt_us = ? WHERE {_KEY_WHERE}", (now_us, *_key(key)))
 
 
-def posted(conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None) -> None:
+def posted(conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None) -> bool:
     if key.slot == "root" and ref is not None:
         conn.execute(_RELINK, _key(key)[:3])
-    conn.execute(
-        "UPDATE outbox SET posted_version = max(posted_version, ?), ref = ?, attempt_us = NULL,"
-        f" attempts = 0, last_error = NULL WHERE {_KEY_WHERE}",
-        (version, ref, *_key(key)),
+    found = (
+        conn.execute(
+            "UPDATE outbox SET posted_version = max(posted_version, ?), ref = ?, attempt_us = NULL,"
+            f" attempts = 0, last_error = NULL WHERE {_KEY_WHERE}",
+            (version, ref, *_key(key)),
+        ).rowcount
+        > 0
     )
     if key.slot == "root":  # replies that gave up with their root may go now
         conn.execute(
@@ -195,6 +198,7 @@ def posted(conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None
             " AND platform = ? AND slot LIKE 'reply:%' AND failed = 1",
             _key(key)[:3],
         )
+    return found
 
 
 def retry(

@@ -309,3 +309,16 @@ async def test_dispatched_plans_and_saves_the_state_in_one_transaction(
     assert await store.dirty_stories() == [A]
     assert await store.dispatched(A, Emitted(newer.seq, "ringing", None, T0)) == (0, True)
     assert [o.version for o in await store.due(NOW)] == [1]
+
+
+async def test_posted_says_whether_the_slot_still_exists(store: CountingStore) -> None:
+    await story_with(store, A)
+    await story_with(store, B)
+    await plan(store, A, [live("root", b"a")], at=ZERO)
+    await plan(store, B, [live("root", b"b")], at=ZERO)
+    assert await store.posted(key(A, "root"), 1, "ref-a") is True
+    # B's root is being posted when a transfer merges B into A, whose thread is posted:
+    # B's unposted root is dropped, so its answer finds no slot.
+    await store.add_event(warm_transfer(A, B), T0)
+    assert await store.posted(key(B, "root"), 1, "ref-b") is False
+    assert [o.key for o in await store.due(NOW)] == []

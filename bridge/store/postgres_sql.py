@@ -186,20 +186,18 @@ async def save_state(
     ended_us: int | None,
     last_event_us: int,
 ) -> bool:
-    resolved = await story_of(conn, story_id)
-    if resolved is None:  # purged meanwhile: nothing is left to emit
-        return True
+    # The story the id resolves to now (a merge may have absorbed it); none: purged meanwhile.
     dirty = await conn.fetchval(
         "UPDATE stories SET digest = $1, ended_us = $2,"
         " last_event_us = greatest(last_event_us, $3),"
         " dirty = CASE WHEN max_seq <= $4 THEN FALSE ELSE dirty END,"
         " dirty_seq = CASE WHEN max_seq <= $4 THEN NULL ELSE dirty_seq END"
-        " WHERE story_id = $5 RETURNING dirty",
+        " WHERE story_id = (SELECT story_id FROM links WHERE call_id = $5) RETURNING dirty",
         digest,
         ended_us,
         last_event_us,
         upto_seq,
-        resolved,
+        story_id,
     )
     return dirty is None or not dirty
 

@@ -139,15 +139,13 @@ def save_state(
     ended_us: int | None,
     last_event_us: int,
 ) -> bool:
-    resolved = story_of(conn, story_id)
-    if resolved is None:  # purged meanwhile: nothing is left to emit
-        return True
+    # The story the id resolves to now (a merge may have absorbed it); none: purged meanwhile.
     row = conn.execute(
         "UPDATE stories SET digest = ?, ended_us = ?, last_event_us = max(last_event_us, ?),"
         " dirty = CASE WHEN max_seq <= ? THEN 0 ELSE dirty END,"
         " dirty_seq = CASE WHEN max_seq <= ? THEN NULL ELSE dirty_seq END"
-        " WHERE story_id = ? RETURNING dirty",
-        (digest, ended_us, last_event_us, upto_seq, upto_seq, resolved),
+        " WHERE story_id = (SELECT story_id FROM links WHERE call_id = ?) RETURNING dirty",
+        (digest, ended_us, last_event_us, upto_seq, upto_seq, story_id),
     ).fetchone()
     return row is None or row[0] == 0
 

@@ -152,11 +152,13 @@ class Sender:
     """Plays the provider against several instances: each event of a call, in order, to a
     random instance, and sometimes to two at once (a redelivery). When an instance fails at
     the HTTP level (it was killed), the event goes to another one, as the provider's retry
-    would, and that instance is not used again."""
+    would, and that instance is not used again. ``gap``: seconds between the events of one
+    call (pacing, as a real call's events are apart; 0 sends them back to back)."""
 
-    def __init__(self, servers: Sequence[Server], rng: random.Random) -> None:
+    def __init__(self, servers: Sequence[Server], rng: random.Random, gap: float = 0.0) -> None:
         self.servers = list(servers)
         self.rng = rng
+        self.gap = gap
         self.failed: set[int] = set()  # instances that failed at the HTTP level
         self.sent = 0  # events delivered
         self.resent = 0  # events retried on another instance after a failure
@@ -178,7 +180,9 @@ class Sender:
         raise AssertionError("no instance left to deliver to")
 
     async def call(self, http: aiohttp.ClientSession, events: Iterable[Payload]) -> None:
-        for payload in events:
+        for n, payload in enumerate(events):
+            if n and self.gap:
+                await asyncio.sleep(self.gap)  # pacing the load, not waiting for a result
             targets = self.alive()
             if len(targets) > 1 and self.rng.random() < 0.25:
                 sent = await asyncio.gather(
@@ -347,7 +351,10 @@ async def test_the_standby_takes_over_from_a_killed_leader_mid_burst(
     ):
         assert any(map(is_leader_line, first.lines))
         assert not any(map(is_leader_line, second.lines)), "one leader at a time"
-        sender = Sender([first, second], random.Random(7))
+        # Events of a call 0.1 s apart: the burst lasts a few seconds, long enough for the
+        # leader to be posting while events still come in (events are committed before the
+        # dispatcher's writes, so a back-to-back burst can end before the first posts).
+        sender = Sender([first, second], random.Random(7), gap=0.1)
         sending = asyncio.create_task(sender.all(calls))
         # Mid-burst: events still coming in, Slack posts under way (they are paced).
         deadline = time.monotonic() + DEADLINE

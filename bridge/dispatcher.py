@@ -88,9 +88,9 @@ class Dispatcher:
         self._clock = clock
         self._options = options
         self._queued: dict[str, None] = {}  # insertion-ordered: oldest notification first
-        metrics.dispatch_backlog.set_function(lambda: len(self._queued) + len(self._running))
         self._wake = asyncio.Event()
         self._running: set[str] = set()
+        metrics.dispatch_backlog.set_function(lambda: len(self._queued) + len(self._running))
         self._again: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
@@ -189,18 +189,12 @@ class Dispatcher:
             self._metrics.store_errors.labels("dispatch").inc()
             log.error("dispatch.store_error", stories=len(batch), error=str(err))
             return
-        seen: set[str] = set()
-        jobs = []
-        for story_id in batch:
-            story = found.get(story_id) if found is not None else None
-            if found is not None and story is None:
-                continue  # purged meanwhile, or never stored
-            if story is not None:
-                if story.story_id in seen:  # two ids of one merged story
-                    continue
-                seen.add(story.story_id)
-            jobs.append(self._guarded(story_id, story))
-        await asyncio.gather(*jobs)
+        if found is None:
+            await asyncio.gather(*(self._guarded(story_id, None) for story_id in batch))
+            return
+        # Two ids of one merged story fold once; ids purged meanwhile are simply left out.
+        stories = {story.story_id: story for story in found.values()}
+        await asyncio.gather(*(self._guarded(s.story_id, s) for s in stories.values()))
 
     async def _guarded(self, story_id: str, story: Story | None) -> None:
         try:

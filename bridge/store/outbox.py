@@ -123,7 +123,7 @@ AWAITED_SQL: Final = (
 # went out without the link to the root (the root was failing or backing off then). Make it
 # due again, so delivery edits it and adds the link. Placeholders: story, destination, platform.
 RELINK_SQL: Final = (
-    "UPDATE outbox SET desired_version = desired_version + 1, failed = {false}"
+    "UPDATE outbox SET desired_version = desired_version + 1"
     " WHERE story_id = {0} AND destination = {1} AND platform = {2} AND slot = 'missed'"
     " AND ref IS NOT NULL AND content IS NOT NULL AND posted_version >= desired_version"
     " AND EXISTS (SELECT 1 FROM outbox AS r WHERE r.story_id = {0} AND r.destination = {1}"

@@ -119,7 +119,7 @@ async def decided(conn: Connection, story_id: str) -> list[Decided]:
     return [Decided(*row) for row in rows]
 
 
-_RELINK: Final = RELINK_SQL.format("$1", "$2", "$3", false="FALSE")
+_RELINK: Final = RELINK_SQL.format("$1", "$2", "$3")
 
 # The channels with pending work, skipping through the index (O(channels x log backlog)),
 # then per channel the windows of WINDOW_SQL (lanes 0 and 1) and AWAITED_SQL (as lane 2), in

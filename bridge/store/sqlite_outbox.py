@@ -118,7 +118,7 @@ def decided(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
 
 
 _WINDOW: Final = WINDOW_SQL.format(*"?????")
-_RELINK: Final = RELINK_SQL.format("?1", "?2", "?3", false="0")
+_RELINK: Final = RELINK_SQL.format("?1", "?2", "?3")
 _AWAITED: Final = AWAITED_SQL.format(*"????")
 # Distinct pending channels by skipping through the index: O(channels x log backlog).
 _FIRST_PLATFORM: Final = f"SELECT min(o.platform) FROM outbox AS o WHERE {pending('o')}"

@@ -43,6 +43,7 @@ PACED_RATE = 500.0  # events per second, the issue's latency target load
 PACED_SECONDS = 10.0
 FLAT_OUT_IN_FLIGHT = 64
 COMMITS = 200  # single-row commits timed for the fsync baseline
+PIDS: dict[str, int] = {}  # server URL -> its process id (for its CPU time)
 
 
 @asynccontextmanager
@@ -69,9 +70,12 @@ async def server(argv: list[str]) -> AsyncIterator[str]:
             pass
 
     drainer = asyncio.create_task(drain())
+    url = f"http://127.0.0.1:{port}/notifications"
+    PIDS[url] = proc.pid
     try:
-        yield f"http://127.0.0.1:{port}/notifications"
+        yield url
     finally:
+        PIDS.pop(url, None)
         proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), 30)
@@ -179,6 +183,17 @@ async def load(
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def pct(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -222,7 +237,11 @@ async def measure(
 ) -> dict[str, float]:
     calls = int(events / EVENTS_PER_CALL)
     await load(urls, calls=50, rate=1000, in_flight=32, seed=1)  # warm up
+    pids = [PIDS[url] for url in urls]
+    server_cpu, load_cpu = sum(map(cpu_seconds, pids)), own_cpu_seconds()
     flat_out = await load(urls, calls=calls, rate=100_000, in_flight=FLAT_OUT_IN_FLIGHT, seed=2)
+    server_cpu = sum(map(cpu_seconds, pids)) - server_cpu
+    load_cpu = own_cpu_seconds() - load_cpu
     lag = await caught_up(dirty) if dirty is not None else 0.0
     paced_calls = int(PACED_RATE * PACED_SECONDS / EVENTS_PER_CALL)
     paced = await load(
@@ -238,6 +257,9 @@ async def measure(
         "p50_paced": pct(paced.latencies, 0.50) * 1000,
         "p99_paced": pct(paced.latencies, 0.99) * 1000,
         "caught_up": lag,
+        # CPU per event during the flat-out burst (the servers' processes; the load generator)
+        "server_us": server_cpu / flat_out.sent * 1e6,
+        "load_us": load_cpu / flat_out.sent * 1e6,
     }
 
 
@@ -265,22 +287,30 @@ def spread(ms: list[float]) -> str:
     return f"p50 {pct(ms, 0.5):.2f} ms, p99 {pct(ms, 0.99):.2f} ms"
 
 
-async def main(events: int, postgres: bool) -> None:
-    results: dict[str, dict[str, float]] = {}
+BARE = "bare aiohttp + json.loads"
+SQLITE = "callbridge, SQLite (FULL sync)"
+
+
+async def main(events: int, postgres: bool, runs: int) -> None:
+    results: dict[str, list[dict[str, float]]] = {}
     baselines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         rules = write_rules(Path(tmp))
-        db = Path(tmp) / "bench.db"
         baselines.append(
             f"SQLite WAL + synchronous=FULL, one-row commit: {spread(sqlite_commit_ms(Path(tmp)))}"
         )
-        async with server([sys.executable, "-m", "tests.bench.bare_server"]) as url:
-            results["bare aiohttp + json.loads"] = await measure("bare", [url], events)
-        sqlite_store = f"sqlite:///{db.as_posix().lstrip('/')}"
-        async with server(bridge_cmd(sqlite_store, rules)) as url:
-            results["callbridge, SQLite (FULL sync)"] = await measure(
-                "sqlite", [url], events, sqlite_dirty(db)
-            )
+        # Bare and SQLite alternate, each run on a fresh server (and a fresh database), so
+        # that the machine's drift during the benchmark hits both alike; the ratio is taken
+        # per pair of runs.
+        for run in range(runs):
+            async with server([sys.executable, "-m", "tests.bench.bare_server"]) as url:
+                results.setdefault(BARE, []).append(await measure("bare", [url], events))
+            db = Path(tmp) / f"bench-{run}.db"
+            sqlite_store = f"sqlite:///{db.as_posix().lstrip('/')}"
+            async with server(bridge_cmd(sqlite_store, rules)) as url:
+                results.setdefault(SQLITE, []).append(
+                    await measure("sqlite", [url], events, sqlite_dirty(db))
+                )
         why_not = await pg_reachable() if postgres else "--no-postgres"
         if why_not is None:
             async with pg_database() as dsn:
@@ -288,20 +318,24 @@ async def main(events: int, postgres: bool) -> None:
                     f"PostgreSQL one-row INSERT commit: {spread(await pg_commit_ms(dsn))}"
                 )
                 async with server(bridge_cmd(dsn, rules)) as url:
-                    results["callbridge, PostgreSQL, 1 instance"] = await measure(
-                        "pg1", [url], events, pg_dirty(dsn)
-                    )
+                    results["callbridge, PostgreSQL, 1 instance"] = [
+                        await measure("pg1", [url], events, pg_dirty(dsn))
+                    ]
             async with pg_database() as dsn, AsyncExitStack() as stack:
                 urls = [
                     await stack.enter_async_context(server(bridge_cmd(dsn, rules)))
                     for _ in range(2)
                 ]
-                results["callbridge, PostgreSQL, 2 instances"] = await measure(
-                    "pg2", urls, events, pg_dirty(dsn)
-                )
+                results["callbridge, PostgreSQL, 2 instances"] = [
+                    await measure("pg2", urls, events, pg_dirty(dsn))
+                ]
         else:
             print(f"PostgreSQL skipped: {why_not}", file=sys.stderr)
-    bare = results["bare aiohttp + json.loads"]["throughput"]
+    report(results, baselines, events)
+
+
+def report(results: dict[str, list[dict[str, float]]], baselines: list[str], events: int) -> None:
+    bare = [r["throughput"] for r in results[BARE]]
     print(f"\nMachine: {machine()}")
     for line in baselines:
         print(f"Commit latency ({COMMITS} commits): {line}")
@@ -309,23 +343,38 @@ async def main(events: int, postgres: bool) -> None:
         f"Load: {events} events flat out ({FLAT_OUT_IN_FLIGHT} in flight), then "
         f"{PACED_SECONDS:g} s at {PACED_RATE:g} events/s\n"
     )
-    print("| server | events/s (flat out) | ratio | p50 / p99 ms (flat out) "
-          f"| dispatch caught up | p50 / p99 ms at {PACED_RATE:g}/s |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
-    for name, r in results.items():
-        print(
-            f"| {name} | {r['throughput']:.0f} | {r['throughput'] / bare:.2f} | "
-            f"{r['p50_flat']:.1f} / {r['p99_flat']:.1f} | "
-            f"{'-' if name.startswith('bare') else format(r['caught_up'], '.1f') + ' s'} | "
-            f"{r['p50_paced']:.1f} / {r['p99_paced']:.1f} (at {r['rate_paced']:.0f}/s) |"
-        )
+    print("| server | run | events/s (flat out) | ratio | p50 / p99 ms (flat out) "
+          "| CPU µs/event: server · load | dispatch caught up "
+          f"| p50 / p99 ms at {PACED_RATE:g}/s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        for i, r in enumerate(runs):
+            # a run is compared with the bare run next to it (the first for PostgreSQL)
+            ratio = r["throughput"] / bare[min(i, len(bare) - 1)]
+            print(
+                f"| {name} | {i + 1} | {r['throughput']:.0f} | {ratio:.2f} | "
+                f"{r['p50_flat']:.1f} / {r['p99_flat']:.1f} | "
+                f"{r['server_us']:.0f} · {r['load_us']:.0f} | "
+                f"{'-' if name == BARE else format(r['caught_up'], '.1f') + ' s'} | "
+                f"{r['p50_paced']:.1f} / {r['p99_paced']:.1f} (at {r['rate_paced']:.0f}/s) |"
+            )
+    ratios = [s["throughput"] / b for s, b in zip(results[SQLITE], bare, strict=True)]
+    p99s = [r["p99_paced"] for r in results[SQLITE]]
+    print(
+        f"\nSQLite over {len(ratios)} run(s): ratio to bare median {statistics.median(ratios):.2f} "
+        f"(min {min(ratios):.2f}, max {max(ratios):.2f}); p99 at {PACED_RATE:g}/s median "
+        f"{statistics.median(p99s):.1f} ms (max {max(p99s):.1f})"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--no-postgres", action="store_true", help="only the bare and SQLite")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="bare/SQLite pairs, alternating (default 3)"
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    asyncio.run(main(args.events, postgres=not args.no_postgres))
+    asyncio.run(main(args.events, postgres=not args.no_postgres, runs=max(1, args.runs)))
     print(f"\n(benchmark took {time.monotonic() - started:.0f} s)")

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
@@ -38,15 +37,13 @@ import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import structlog
 
-from bridge.events import Event, dedupe_key, encode_event
-from bridge.store import Added, CorruptData, Emitted, PlanRequest, StoreError, Story
+from bridge.store import CorruptData, StoreError
 from bridge.store import postgres_outbox as outbox
 from bridge.store import postgres_sql as sql
+from bridge.store.front import Op, StoreFront
 from bridge.store.leader import PgLeadership
 from bridge.store.migrate import apply_postgres, load
-from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
 from bridge.store.postgres_sql import DB_ERRORS, failure, redact
-from bridge.store.sqlite_sql import from_us, to_us
 
 if TYPE_CHECKING:
     from asyncpg import Connection, Pool
@@ -76,32 +73,7 @@ class _JobFailed(Exception):
 _State = Literal["new", "open", "closing", "closed"]
 
 
-async def _plan(conn: Connection, story_id: str, request: PlanRequest) -> int:
-    resolved = await sql.story_of(conn, story_id)
-    if resolved is None:
-        return 0
-    return await outbox.plan(
-        conn,
-        resolved,
-        request.planned,
-        now_us=to_us(request.now),
-        missed_due_us=to_us(request.missed_due),
-        allow_new=request.allow_new,
-    )
-
-
-async def _save_state(conn: Connection, story_id: str, state: Emitted) -> bool:
-    return await sql.save_state(
-        conn,
-        story_id=story_id,
-        upto_seq=state.upto_seq,
-        digest=state.digest,
-        ended_us=None if state.ended_at is None else to_us(state.ended_at),
-        last_event_us=to_us(state.last_event_at),
-    )
-
-
-class PostgresStore:
+class PostgresStore(StoreFront):
     """The store in one PostgreSQL database, shared by any number of instances.
 
     ``lock_timeout``: how long a statement waits for a row or table lock before it fails.
@@ -110,6 +82,9 @@ class PostgresStore:
     apart) it bounds the takeover time when a leader's host or network dies. A leader
     process that exits (even SIGKILL) closes its socket: the lock is free at once.
     """
+
+    _sql = sql
+    _outbox = outbox
 
     def __init__(
         self,
@@ -210,124 +185,21 @@ class PostgresStore:
     async def release_leadership(self) -> None:
         await self._leadership.release()
 
-    # -- writes ----------------------------------------------------------------------------
+    # -- how operations run (bridge/store/front.py) ----------------------------------------
 
-    async def add_event(self, event: Event, received_at: datetime) -> Added:
-        body = encode_event(event)
-        row = sql.Row(
-            call_id=event.call_id,
-            merged_id=event.merged_id,
-            status=event.status,
-            timestamp_us=to_us(event.timestamp),
-            received_us=to_us(received_at),
-            dedupe_key=dedupe_key(body),
-            body=body,
-        )
-        return await self._enqueue(partial(sql.add, row=row), durable=True)
+    async def _write_event(self, op: Op) -> Any:
+        return await self._enqueue(op, durable=True)
 
-    async def save_state(
-        self,
-        story_id: str,
-        *,
-        upto_seq: int,
-        digest: str,
-        ended_at: datetime | None,
-        last_event_at: datetime,
-    ) -> bool:
-        state = Emitted(upto_seq, digest, ended_at, last_event_at)
-        return await self._write(partial(_save_state, story_id=story_id, state=state))
+    async def _write_derived(self, op: Op) -> Any:
+        return await self._enqueue(op, durable=False)
 
-    async def purge(self, ended_before: datetime) -> int:
-        """Delete ended stories in chunks (one short transaction each); return how many."""
-        cutoff, total = to_us(ended_before), 0
-        while True:
-            done = await self._write(partial(sql.purge_chunk, cutoff=cutoff, n=self._purge_chunk))
-            total += done
-            if done < self._purge_chunk:
-                return total
+    async def _write_story(self, op: Op) -> Any:
+        return await self._write(op)
 
-    # -- reads -----------------------------------------------------------------------------
-
-    async def resolve(self, call_id: str) -> str | None:
-        return await self._read(partial(sql.story_of, call_id=call_id))
-
-    async def story(self, story_id: str) -> Story | None:
-        return await self._read(partial(sql.read_story, call_id=story_id))
-
-    async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
-        return await self._read(partial(sql.read_stories, call_ids=story_ids))
-
-    async def dirty_stories(self, limit: int = 1000) -> list[str]:
-        query = "SELECT story_id FROM stories WHERE dirty ORDER BY dirty_seq LIMIT $1"
-        return await self._read(partial(_column, query=query, args=(limit,)))
-
-    async def open_stories(self, last_event_before: datetime, limit: int = 1000) -> list[str]:
-        query = (
-            "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_event_us < $1"
-            " ORDER BY last_event_us LIMIT $2"
-        )
-        args = (to_us(last_event_before), limit)
-        return await self._read(partial(_column, query=query, args=args))
-
-    async def count_open(self) -> int:
-        query = "SELECT count(*) FROM stories WHERE ended_us IS NULL"
-        return int(await self._read(lambda c: c.fetchval(query)))
-
-    # -- delivery outbox ---------------------------------------------------------------------
-
-    async def plan(
-        self,
-        story_id: str,
-        planned: Sequence[Planned],
-        *,
-        now: datetime,
-        missed_due: datetime,
-        allow_new: bool,
-    ) -> int:
-        request = PlanRequest(planned, now, missed_due, allow_new)
-        return await self._write(partial(_plan, story_id=story_id, request=request))
-
-    async def dispatched(
-        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
-    ) -> tuple[int, bool]:
-        async def work(conn: Connection) -> tuple[int, bool]:
-            made = 0 if plan is None else await _plan(conn, story_id, plan)
-            return made, await _save_state(conn, story_id, state)
-
-        return await self._enqueue(work, durable=False)
-
-    async def decided(self, story_id: str) -> list[Decided]:
-        async def work(conn: Connection) -> list[Decided]:
-            resolved = await sql.story_of(conn, call_id=story_id)
-            return [] if resolved is None else await outbox.decided(conn, resolved)
-
-        return await self._read(work)
-
-    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
-        return await self._read(partial(outbox.due, now_us=to_us(now), limit=limit))
-
-    async def next_due(self) -> datetime | None:
-        found = await self._read(outbox.next_due)
-        return None if found is None else from_us(found)
-
-    async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
-        await self._write(partial(outbox.begin_attempt, key=key, now_us=to_us(now)), lock=False)
-
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
-        work = partial(outbox.posted, key=key, version=version, ref=ref)
-        return await self._write(work, lock=False)
-
-    async def retry_later(
-        self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool
-    ) -> None:
-        work = partial(outbox.retry, key=key, due_us=to_us(due), error=error, maybe_sent=maybe_sent)
-        await self._write(work, lock=False)
-
-    async def give_up(self, key: SlotKey, error: str) -> None:
-        await self._write(partial(outbox.give_up, key=key, error=error), lock=False)
-
-    async def pending_counts(self) -> list[tuple[str, str, int]]:
-        return await self._read(outbox.pending_counts)
+    async def _write_outbox(self, op: Op, *, durable: bool) -> Any:
+        """Outbox rows are the delivery's own (no story or link): no write lock. Every
+        PostgreSQL commit here is synchronous, so ``durable`` changes nothing."""
+        return await self._write(op, lock=False)
 
     # -- group commit ----------------------------------------------------------------------
 
@@ -467,10 +339,6 @@ class PostgresStore:
             await asyncio.wait_for(conn.close(), self._connect_timeout)
         except DB_ERRORS:
             conn.terminate()
-
-
-async def _column(conn: Connection, *, query: str, args: tuple[object, ...]) -> list[str]:
-    return [str(r[0]) for r in await conn.fetch(query, *args)]
 
 
 async def migrate_only(dsn: str, *, connect_timeout: float = 10.0) -> list[str]:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncpg  # type: ignore[import-untyped]
 
 from bridge.events import Event, decode_stored
-from bridge.store import Added, StoreError, Story
+from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
 from bridge.store import postgres_outbox as outbox
-from bridge.store.sqlite_sql import Row, from_us
+from bridge.store.outbox import Decided
+from bridge.store.sqlite_sql import Row, from_us, to_us
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -29,12 +30,21 @@ __all__ = [
     "WRITE_LOCK",
     "Row",
     "add",
+    "count_open",
+    "decided_for",
+    "dirty_stories",
+    "dispatched",
     "failure",
     "lock_writers",
+    "open_stories",
+    "plan_story",
     "purge_chunk",
+    "read_stories",
     "read_story",
     "redact",
+    "save_emitted",
     "save_state",
+    "story_of",
 ]
 
 # What a lost, refused or failing connection looks like through asyncpg.
@@ -265,3 +275,59 @@ async def read_stories(conn: Connection, call_ids: Sequence[str]) -> dict[str, S
         for row in rows
     }
     return {asked: stories[sid] for asked, sid in wanted.items() if sid in stories}
+
+
+async def dirty_stories(conn: Connection, limit: int) -> list[str]:
+    query = "SELECT story_id FROM stories WHERE dirty ORDER BY dirty_seq LIMIT $1"
+    return [str(r[0]) for r in await conn.fetch(query, limit)]
+
+
+async def open_stories(conn: Connection, before_us: int, limit: int) -> list[str]:
+    query = (
+        "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_event_us < $1"
+        " ORDER BY last_event_us LIMIT $2"
+    )
+    return [str(r[0]) for r in await conn.fetch(query, before_us, limit)]
+
+
+async def count_open(conn: Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM stories WHERE ended_us IS NULL"))
+
+
+async def save_emitted(conn: Connection, story_id: str, state: Emitted) -> bool:
+    return await save_state(
+        conn,
+        story_id=story_id,
+        upto_seq=state.upto_seq,
+        digest=state.digest,
+        ended_us=None if state.ended_at is None else to_us(state.ended_at),
+        last_event_us=to_us(state.last_event_at),
+    )
+
+
+async def plan_story(conn: Connection, story_id: str, request: PlanRequest) -> int:
+    """Record what the story ``story_id`` resolves to should show; returns the work made."""
+    resolved = await story_of(conn, story_id)
+    if resolved is None:
+        return 0
+    return await outbox.plan(
+        conn,
+        resolved,
+        request.planned,
+        now_us=to_us(request.now),
+        missed_due_us=to_us(request.missed_due),
+        allow_new=request.allow_new,
+    )
+
+
+async def dispatched(
+    conn: Connection, story_id: str, state: Emitted, plan: PlanRequest | None
+) -> tuple[int, bool]:
+    """A refold's plan and state, in one transaction: (work made, story clean)."""
+    made = 0 if plan is None else await plan_story(conn, story_id, plan)
+    return made, await save_emitted(conn, story_id, state)
+
+
+async def decided_for(conn: Connection, story_id: str) -> list[Decided]:
+    resolved = await story_of(conn, story_id)
+    return [] if resolved is None else await outbox.decided(conn, resolved)

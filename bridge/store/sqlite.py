@@ -18,52 +18,23 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
-from functools import partial
 from pathlib import Path
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import msgspec
 import structlog
 
-from bridge.events import Event, dedupe_key, encode_event
-from bridge.store import Added, CorruptData, Emitted, PlanRequest, StoreError, Story
+from bridge.store import CorruptData, StoreError
 from bridge.store import sqlite_outbox as outbox
 from bridge.store import sqlite_sql as sql
+from bridge.store.front import Op, StoreFront
 from bridge.store.migrate import apply_sqlite, load
-from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
-from bridge.store.sqlite_sql import from_us, to_us
 from bridge.store.sqlite_writer import GroupCommit
 
 T = TypeVar("T")
 log = structlog.get_logger("bridge.store.sqlite")
-
-
-def _plan(conn: sqlite3.Connection, story_id: str, request: PlanRequest) -> int:
-    resolved = sql.story_of(conn, story_id)
-    if resolved is None:
-        return 0
-    return outbox.plan(
-        conn,
-        resolved,
-        request.planned,
-        now_us=to_us(request.now),
-        missed_due_us=to_us(request.missed_due),
-        allow_new=request.allow_new,
-    )
-
-
-def _save_state(conn: sqlite3.Connection, story_id: str, state: Emitted) -> bool:
-    return sql.save_state(
-        conn,
-        story_id=story_id,
-        upto_seq=state.upto_seq,
-        digest=state.digest,
-        ended_us=None if state.ended_at is None else to_us(state.ended_at),
-        last_event_us=to_us(state.last_event_at),
-    )
 
 
 MIN_SQLITE: Final = (3, 35, 0)
@@ -72,8 +43,11 @@ MIN_SQLITE: Final = (3, 35, 0)
 _State = Literal["new", "open", "closing", "closed"]
 
 
-class SqliteStore:
+class SqliteStore(StoreFront):
     """The store in one SQLite file (created with its parent directory if missing)."""
+
+    _sql = sql
+    _outbox = outbox
 
     def __init__(
         self,
@@ -152,8 +126,8 @@ class SqliteStore:
         self._state = "closed"
 
     async def ping(self) -> None:
-        sql = "SELECT max(version) FROM schema_migrations"
-        await self._read(lambda c: c.execute(sql).fetchone())
+        query = "SELECT max(version) FROM schema_migrations"
+        await self._read(lambda c: c.execute(query).fetchone())
 
     # -- leadership (one SQLite file has one instance: it always leads) -------------------------
 
@@ -172,127 +146,19 @@ class SqliteStore:
         self._leader = False
         self._not_leader.set()
 
-    # -- writes ----------------------------------------------------------------------------
+    # -- how operations run (bridge/store/front.py) ----------------------------------------
 
-    async def add_event(self, event: Event, received_at: datetime) -> Added:
-        body = encode_event(event)
-        row = sql.Row(
-            call_id=event.call_id,
-            merged_id=event.merged_id,
-            status=event.status,
-            timestamp_us=to_us(event.timestamp),
-            received_us=to_us(received_at),
-            dedupe_key=dedupe_key(body),
-            body=body,
-        )
-        return await self._write(partial(sql.add, row=row), durable=True)
+    async def _write_event(self, op: Op) -> Any:
+        return await self._write(op, durable=True)
 
-    async def save_state(
-        self,
-        story_id: str,
-        *,
-        upto_seq: int,
-        digest: str,
-        ended_at: datetime | None,
-        last_event_at: datetime,
-    ) -> bool:
-        state = Emitted(upto_seq, digest, ended_at, last_event_at)
-        return await self._write(partial(_save_state, story_id=story_id, state=state))
+    async def _write_derived(self, op: Op) -> Any:
+        return await self._write(op)
 
-    async def purge(self, ended_before: datetime) -> int:
-        """Delete ended stories in chunks (one short transaction each); return how many."""
-        cutoff, total = to_us(ended_before), 0
-        while True:
-            done = await self._write(partial(sql.purge_chunk, cutoff=cutoff, n=self._purge_chunk))
-            total += done
-            if done < self._purge_chunk:
-                return total
+    async def _write_story(self, op: Op) -> Any:
+        return await self._write(op)
 
-    # -- reads -----------------------------------------------------------------------------
-
-    async def resolve(self, call_id: str) -> str | None:
-        return await self._read(lambda c: sql.story_of(c, call_id))
-
-    async def story(self, story_id: str) -> Story | None:
-        return await self._read(lambda c: sql.read_story(c, story_id))
-
-    async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
-        def work(conn: sqlite3.Connection) -> dict[str, Story]:
-            found = {i: sql.read_story(conn, i) for i in story_ids}
-            return {i: story for i, story in found.items() if story is not None}
-
-        return await self._read(work)
-
-    async def dirty_stories(self, limit: int = 1000) -> list[str]:
-        sql = "SELECT story_id FROM stories WHERE dirty = 1 ORDER BY dirty_seq LIMIT ?"
-        return await self._read(lambda c: [r[0] for r in c.execute(sql, (limit,))])
-
-    async def open_stories(self, last_event_before: datetime, limit: int = 1000) -> list[str]:
-        sql = (
-            "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_event_us < ?"
-            " ORDER BY last_event_us LIMIT ?"
-        )
-        args = (to_us(last_event_before), limit)
-        return await self._read(lambda c: [r[0] for r in c.execute(sql, args)])
-
-    async def count_open(self) -> int:
-        sql = "SELECT count(*) FROM stories WHERE ended_us IS NULL"
-        return await self._read(lambda c: int(c.execute(sql).fetchone()[0]))
-
-    # -- delivery outbox ---------------------------------------------------------------------
-
-    async def plan(
-        self,
-        story_id: str,
-        planned: Sequence[Planned],
-        *,
-        now: datetime,
-        missed_due: datetime,
-        allow_new: bool,
-    ) -> int:
-        request = PlanRequest(planned, now, missed_due, allow_new)
-        return await self._write(partial(_plan, story_id=story_id, request=request))
-
-    async def dispatched(
-        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
-    ) -> tuple[int, bool]:
-        def work(conn: sqlite3.Connection) -> tuple[int, bool]:
-            made = 0 if plan is None else _plan(conn, story_id, plan)
-            return made, _save_state(conn, story_id, state)
-
-        return await self._write(work)
-
-    async def decided(self, story_id: str) -> list[Decided]:
-        def work(conn: sqlite3.Connection) -> list[Decided]:
-            resolved = sql.story_of(conn, story_id)
-            return [] if resolved is None else outbox.decided(conn, resolved)
-
-        return await self._read(work)
-
-    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
-        return await self._read(partial(outbox.due, now_us=to_us(now), limit=limit))
-
-    async def next_due(self) -> datetime | None:
-        found = await self._read(outbox.next_due)
-        return None if found is None else from_us(found)
-
-    async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
-        await self._write(partial(outbox.begin_attempt, key=key, now_us=to_us(now)), durable=True)
-
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
-        return await self._write(partial(outbox.posted, key=key, version=version, ref=ref))
-
-    async def retry_later(
-        self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool
-    ) -> None:
-        work = partial(outbox.retry, key=key, due_us=to_us(due), error=error, maybe_sent=maybe_sent)
-        await self._write(work)
-
-    async def give_up(self, key: SlotKey, error: str) -> None:
-        await self._write(partial(outbox.give_up, key=key, error=error))
-
-    async def pending_counts(self) -> list[tuple[str, str, int]]:
-        return await self._read(outbox.pending_counts)
+    async def _write_outbox(self, op: Op, *, durable: bool) -> Any:
+        return await self._write(op, durable=durable)
 
     async def _checkpoint_loop(self, every: float = 0.5) -> None:
         """Copy the WAL into the database off the commit path.

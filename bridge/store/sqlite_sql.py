@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from bridge.events import decode_stored
-from bridge.store import Added, Story
+from bridge.store import Added, Emitted, PlanRequest, Story
 from bridge.store import sqlite_outbox as outbox
+from bridge.store.outbox import Decided
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -198,3 +200,65 @@ def read_story(conn: sqlite3.Connection, call_id: str) -> Story | None:
         digest=row[2],
         ended_at=None if row[3] is None else from_us(row[3]),
     )
+
+
+def read_stories(conn: sqlite3.Connection, call_ids: Sequence[str]) -> dict[str, Story]:
+    """:func:`read_story` for many ids (requested id -> story; unknown ids left out)."""
+    found = {i: read_story(conn, i) for i in call_ids}
+    return {i: story for i, story in found.items() if story is not None}
+
+
+def dirty_stories(conn: sqlite3.Connection, limit: int) -> list[str]:
+    query = "SELECT story_id FROM stories WHERE dirty = 1 ORDER BY dirty_seq LIMIT ?"
+    return [str(r[0]) for r in conn.execute(query, (limit,))]
+
+
+def open_stories(conn: sqlite3.Connection, before_us: int, limit: int) -> list[str]:
+    query = (
+        "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_event_us < ?"
+        " ORDER BY last_event_us LIMIT ?"
+    )
+    return [str(r[0]) for r in conn.execute(query, (before_us, limit))]
+
+
+def count_open(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM stories WHERE ended_us IS NULL").fetchone()[0])
+
+
+def save_emitted(conn: sqlite3.Connection, story_id: str, state: Emitted) -> bool:
+    return save_state(
+        conn,
+        story_id=story_id,
+        upto_seq=state.upto_seq,
+        digest=state.digest,
+        ended_us=None if state.ended_at is None else to_us(state.ended_at),
+        last_event_us=to_us(state.last_event_at),
+    )
+
+
+def plan_story(conn: sqlite3.Connection, story_id: str, request: PlanRequest) -> int:
+    """Record what the story ``story_id`` resolves to should show; returns the work made."""
+    resolved = story_of(conn, story_id)
+    if resolved is None:
+        return 0
+    return outbox.plan(
+        conn,
+        resolved,
+        request.planned,
+        now_us=to_us(request.now),
+        missed_due_us=to_us(request.missed_due),
+        allow_new=request.allow_new,
+    )
+
+
+def dispatched(
+    conn: sqlite3.Connection, story_id: str, state: Emitted, plan: PlanRequest | None
+) -> tuple[int, bool]:
+    """A refold's plan and state, in one transaction: (work made, story clean)."""
+    made = 0 if plan is None else plan_story(conn, story_id, plan)
+    return made, save_emitted(conn, story_id, state)
+
+
+def decided_for(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
+    resolved = story_of(conn, story_id)
+    return [] if resolved is None else outbox.decided(conn, resolved)

@@ -1,0 +1,213 @@
+"""The :class:`~bridge.store.Store` methods, written once for both backends.
+
+A backend (``sqlite.py``, ``postgres.py``) supplies its dialect's operations, in two
+namespaces (its ``*_sql`` and ``*_outbox`` modules: functions whose first argument is one of
+its connections; plain functions for SQLite, coroutine functions for PostgreSQL; see
+:class:`SqlOps` and :class:`OutboxOps`), and how to run one operation:
+
+- ``_read(work)``: in one read snapshot;
+- ``_write_event(op)``: an accepted event; returns once it is durably committed;
+- ``_write_derived(op)``: the dispatcher's writes (a refold's plan and state), which the
+  dirty marks let it redo if a crash loses them;
+- ``_write_story(op)``: other writes to stories (state, plans, purges);
+- ``_write_outbox(op, durable=...)``: delivery's bookkeeping on one outbox row; ``durable``
+  for the mark before a chat post.
+
+This class turns the protocol's arguments into the operations' (times in microseconds since
+1970, an event's stored row) and their results back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any, Protocol, cast
+
+from bridge.events import Event, dedupe_key, encode_event
+from bridge.store import Added, Emitted, PlanRequest, Story
+from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
+from bridge.store.sqlite_sql import Row, from_us, to_us
+
+Op = Callable[[Any], Any]
+"""One operation on a backend connection (its result, or an awaitable of it)."""
+
+
+class SqlOps(Protocol):
+    """Events, stories and links (``sqlite_sql`` / ``postgres_sql``)."""
+
+    def add(self, conn: Any, row: Row) -> Any: ...
+    def story_of(self, conn: Any, call_id: str) -> Any: ...
+    def read_story(self, conn: Any, call_id: str) -> Any: ...
+    def read_stories(self, conn: Any, call_ids: Sequence[str]) -> Any: ...
+    def dirty_stories(self, conn: Any, limit: int) -> Any: ...
+    def open_stories(self, conn: Any, before_us: int, limit: int) -> Any: ...
+    def count_open(self, conn: Any) -> Any: ...
+    def purge_chunk(self, conn: Any, *, cutoff: int, n: int) -> Any: ...
+    def save_emitted(self, conn: Any, story_id: str, state: Emitted) -> Any: ...
+    def plan_story(self, conn: Any, story_id: str, request: PlanRequest) -> Any: ...
+    def dispatched(
+        self, conn: Any, story_id: str, state: Emitted, plan: PlanRequest | None
+    ) -> Any: ...
+    def decided_for(self, conn: Any, story_id: str) -> Any: ...
+
+
+class OutboxOps(Protocol):
+    """Delivery's side of the outbox (``sqlite_outbox`` / ``postgres_outbox``)."""
+
+    def due(self, conn: Any, *, now_us: int, limit: int) -> Any: ...
+    def next_due(self, conn: Any) -> Any: ...
+    def begin_attempt(self, conn: Any, key: SlotKey, now_us: int) -> Any: ...
+    def posted(self, conn: Any, key: SlotKey, version: int, ref: str | None) -> Any: ...
+    def retry(
+        self, conn: Any, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
+    ) -> Any: ...
+    def give_up(self, conn: Any, key: SlotKey, error: str) -> Any: ...
+    def pending_counts(self, conn: Any) -> Any: ...
+
+
+def event_row(event: Event, received_at: datetime) -> Row:
+    """What the store keeps of an event (encoded on the event loop, not in a writer)."""
+    body = encode_event(event)
+    return Row(
+        call_id=event.call_id,
+        merged_id=event.merged_id,
+        status=event.status,
+        timestamp_us=to_us(event.timestamp),
+        received_us=to_us(received_at),
+        dedupe_key=dedupe_key(body),
+        body=body,
+    )
+
+
+class StoreFront:
+    """The Store protocol over a backend's operations and runners (see the module doc)."""
+
+    _sql: SqlOps
+    _outbox: OutboxOps
+    _purge_chunk: int
+
+    # -- what a backend provides -----------------------------------------------------------
+
+    async def _read(self, work: Op) -> Any:
+        raise NotImplementedError
+
+    async def _write_event(self, op: Op) -> Any:
+        raise NotImplementedError
+
+    async def _write_derived(self, op: Op) -> Any:
+        raise NotImplementedError
+
+    async def _write_story(self, op: Op) -> Any:
+        raise NotImplementedError
+
+    async def _write_outbox(self, op: Op, *, durable: bool) -> Any:
+        raise NotImplementedError
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def add_event(self, event: Event, received_at: datetime) -> Added:
+        row = event_row(event, received_at)
+        return cast(Added, await self._write_event(partial(self._sql.add, row=row)))
+
+    async def save_state(
+        self,
+        story_id: str,
+        *,
+        upto_seq: int,
+        digest: str,
+        ended_at: datetime | None,
+        last_event_at: datetime,
+    ) -> bool:
+        state = Emitted(upto_seq, digest, ended_at, last_event_at)
+        op = partial(self._sql.save_emitted, story_id=story_id, state=state)
+        return cast(bool, await self._write_story(op))
+
+    async def purge(self, ended_before: datetime) -> int:
+        """Delete ended stories in chunks (one short transaction each); return how many."""
+        cutoff, total = to_us(ended_before), 0
+        while True:
+            op = partial(self._sql.purge_chunk, cutoff=cutoff, n=self._purge_chunk)
+            done = cast(int, await self._write_story(op))
+            total += done
+            if done < self._purge_chunk:
+                return total
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def resolve(self, call_id: str) -> str | None:
+        return cast(str | None, await self._read(partial(self._sql.story_of, call_id=call_id)))
+
+    async def story(self, story_id: str) -> Story | None:
+        op = partial(self._sql.read_story, call_id=story_id)
+        return cast(Story | None, await self._read(op))
+
+    async def stories(self, story_ids: Sequence[str]) -> dict[str, Story]:
+        op = partial(self._sql.read_stories, call_ids=story_ids)
+        return cast(dict[str, Story], await self._read(op))
+
+    async def dirty_stories(self, limit: int = 1000) -> list[str]:
+        return cast(list[str], await self._read(partial(self._sql.dirty_stories, limit=limit)))
+
+    async def open_stories(self, last_event_before: datetime, limit: int = 1000) -> list[str]:
+        op = partial(self._sql.open_stories, before_us=to_us(last_event_before), limit=limit)
+        return cast(list[str], await self._read(op))
+
+    async def count_open(self) -> int:
+        return cast(int, await self._read(self._sql.count_open))
+
+    # -- delivery outbox ---------------------------------------------------------------------
+
+    async def plan(
+        self,
+        story_id: str,
+        planned: Sequence[Planned],
+        *,
+        now: datetime,
+        missed_due: datetime,
+        allow_new: bool,
+    ) -> int:
+        request = PlanRequest(planned, now, missed_due, allow_new)
+        op = partial(self._sql.plan_story, story_id=story_id, request=request)
+        return cast(int, await self._write_story(op))
+
+    async def dispatched(
+        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
+    ) -> tuple[int, bool]:
+        op = partial(self._sql.dispatched, story_id=story_id, state=state, plan=plan)
+        return cast(tuple[int, bool], await self._write_derived(op))
+
+    async def decided(self, story_id: str) -> list[Decided]:
+        op = partial(self._sql.decided_for, story_id=story_id)
+        return cast(list[Decided], await self._read(op))
+
+    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
+        op = partial(self._outbox.due, now_us=to_us(now), limit=limit)
+        return cast(list[Outgoing], await self._read(op))
+
+    async def next_due(self) -> datetime | None:
+        found = cast(int | None, await self._read(self._outbox.next_due))
+        return None if found is None else from_us(found)
+
+    async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
+        op = partial(self._outbox.begin_attempt, key=key, now_us=to_us(now))
+        await self._write_outbox(op, durable=True)
+
+    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
+        op = partial(self._outbox.posted, key=key, version=version, ref=ref)
+        return cast(bool, await self._write_outbox(op, durable=False))
+
+    async def retry_later(
+        self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool
+    ) -> None:
+        op = partial(
+            self._outbox.retry, key=key, due_us=to_us(due), error=error, maybe_sent=maybe_sent
+        )
+        await self._write_outbox(op, durable=False)
+
+    async def give_up(self, key: SlotKey, error: str) -> None:
+        op = partial(self._outbox.give_up, key=key, error=error)
+        await self._write_outbox(op, durable=False)
+
+    async def pending_counts(self) -> list[tuple[str, str, int]]:
+        return cast(list[tuple[str, str, int]], await self._read(self._outbox.pending_counts))

@@ -19,7 +19,7 @@ from bridge import simulate as sim
 from bridge.events import decode
 from bridge.scenarios import SCENARIOS
 
-# Events per scenario, counted by hand from the flows in bridge/scenarios.py.
+# Events per scenario, counted by hand from the flows in bridge/scenarios/flows.py.
 EVENTS_PER_SCENARIO = {
     "answered": 4,  # created, ringing, in-progress, ended
     "no-answer": 3,  # created, ringing, ended

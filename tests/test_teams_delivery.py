@@ -47,7 +47,7 @@ routes:
     live: sales
     missed: sales
 """
-# From the scenario descriptions (bridge/scenarios.py): nobody answered these.
+# From the scenario descriptions (bridge/scenarios/__init__.py): nobody answered these.
 MISSED = {"no-answer", "caller-hangs-up", "unavailable"}
 PACING = {
     "teams": {

@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bridge import migrate_cmd, simulate
+    from bridge import migrate_cmd, simulate_cmd
     from bridge.rules import cli as rules_cli
 
     parser = argparse.ArgumentParser(
@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=migrate_cmd.run)
 
     sim = commands.add_parser("simulate", help="send realistic provider events to a bridge")
-    simulate.configure(sim)
-    sim.set_defaults(func=simulate.run)
+    simulate_cmd.configure(sim)
+    sim.set_defaults(func=simulate_cmd.run)
     return parser
 
 

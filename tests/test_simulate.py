@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from bridge import simulate as sim
+from bridge import simulate_cmd
 from bridge.events import decode
 from bridge.scenarios import SCENARIOS
 
@@ -253,7 +254,7 @@ def test_percentiles_interpolate_between_samples() -> None:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="callbridge simulate")
-    sim.configure(parser)
+    simulate_cmd.configure(parser)
     return parser.parse_args(argv)
 
 
@@ -262,7 +263,7 @@ def test_run_exits_0_and_prints_the_summary(
 ) -> None:
     monkeypatch.setenv("CALLBRIDGE_URL", bridge.url)
     monkeypatch.setenv("CALLBRIDGE_WEBHOOK_TOKEN", TOKEN)
-    assert sim.run(parse("--scenario", "warm-transfer-consult-survives")) == 0
+    assert simulate_cmd.run(parse("--scenario", "warm-transfer-consult-survives")) == 0
     out, err = capsys.readouterr()
     assert "accepted    7" in out
     assert "warm-transfer-consult-survives" in out  # the per-call line of the demo
@@ -274,7 +275,7 @@ def test_run_exits_1_when_events_are_rejected(
     bridge: Recorder, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bridge.mode = "422"
-    code = sim.run(parse("--url", bridge.url, "--token", TOKEN, "--quiet", "--calls", "2"))
+    code = simulate_cmd.run(parse("--url", bridge.url, "--token", TOKEN, "--quiet", "--calls", "2"))
     assert code == 1
     out, err = capsys.readouterr()
     assert "HTTP 422" in out
@@ -285,7 +286,7 @@ def test_run_reports_an_unreachable_bridge(
     closed_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"http://127.0.0.1:{closed_port}/notifications"
-    assert sim.run(parse("--url", url, "--quiet")) == 1
+    assert simulate_cmd.run(parse("--url", url, "--quiet")) == 1
     _, err = capsys.readouterr()
     assert err.strip() == (
         "callbridge simulate: cannot reach "
@@ -313,7 +314,7 @@ def test_bad_numbers_exit_2(argv: tuple[str, ...], capsys: pytest.CaptureFixture
 
 
 def test_bad_url_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert sim.run(parse("--url", "127.0.0.1:8080?token=hidden")) == 2
+    assert simulate_cmd.run(parse("--url", "127.0.0.1:8080?token=hidden")) == 2
     err = capsys.readouterr().err
     assert "--url: expected an http(s) URL" in err
     assert "hidden" not in err
@@ -324,13 +325,13 @@ def test_defaults_come_from_the_environment() -> None:
         "CALLBRIDGE_URL": "http://10.0.0.5:9000/notifications",
         "CALLBRIDGE_WEBHOOK_TOKEN": TOKEN,
     }
-    options = sim.options_from(parse(), env)
+    options = simulate_cmd.options_from(parse(), env)
     assert options.url == "http://10.0.0.5:9000/notifications"
     assert options.token == TOKEN
     assert options.scenarios == tuple(SCENARIOS)
     assert options.calls is None
     assert TOKEN not in repr(options)
-    assert sim.options_from(parse(), {}).url == sim.DEFAULT_URL
+    assert simulate_cmd.options_from(parse(), {}).url == sim.DEFAULT_URL
 
 
 def test_speed_keeps_the_real_gaps_scaled() -> None:

@@ -1,0 +1,174 @@
+"""The ``callbridge simulate`` command: options, environment, progress bar, exit status.
+
+The work itself is :func:`bridge.simulate.simulate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+
+import aiohttp
+from yarl import URL
+
+from bridge.scenarios import SCENARIOS
+from bridge.simulate import (
+    DEFAULT_URL,
+    Options,
+    Progress,
+    Summary,
+    Unreachable,
+    display_url,
+    simulate,
+    wait_until_up,
+)
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
+def _scenario(text: str) -> str:
+    if text == "all" or text in SCENARIOS:
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown scenario {text!r}; choose 'all' or one of: {', '.join(SCENARIOS)}"
+    )
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``simulate`` options to ``parser``."""
+    parser.description = (
+        "Send realistic provider call notifications to a running bridge "
+        f"(scenarios: {', '.join(SCENARIOS)})."
+    )
+    parser.add_argument(
+        "--url",
+        default=None,
+        help=f"notification URL (env CALLBRIDGE_URL; default {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="webhook token, sent as 'Authorization: Bearer' (env CALLBRIDGE_WEBHOOK_TOKEN)",
+    )
+    parser.add_argument(
+        "--scenario",
+        type=_scenario,
+        default="all",
+        metavar="NAME|all",
+        help="which call flow to send (default: all)",
+    )
+    parser.add_argument(
+        "--calls",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="load mode: send N calls drawn at random from the scenarios",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive(float),
+        default=50.0,
+        metavar="R",
+        help="calls started per second (default 50)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive(int),
+        default=16,
+        metavar="C",
+        help="requests in flight at most (default 16)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="send each call's events in random order plus one duplicate (robustness demo)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive(float),
+        default=None,
+        metavar="S",
+        help="keep the calls' real gaps between events, S times faster (default: no gaps)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-call lines")
+    parser.add_argument(
+        "--wait",
+        type=_positive(float),
+        default=None,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the bridge to answer /healthz before sending (demo: "
+        "start `callbridge serve` and this in one go)",
+    )
+
+
+def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Options:
+    env = os.environ if environ is None else environ
+    scenario: str = args.scenario
+    return Options(
+        url=args.url or env.get("CALLBRIDGE_URL") or DEFAULT_URL,
+        token=args.token or env.get("CALLBRIDGE_WEBHOOK_TOKEN") or None,
+        scenarios=tuple(SCENARIOS) if scenario == "all" else (scenario,),
+        calls=None if args.calls is None else int(args.calls),
+        rate=float(args.rate),
+        concurrency=int(args.concurrency),
+        seed=int(args.seed),
+        shuffle=bool(args.shuffle),
+        speed=float(args.speed or 0.0),
+    )
+
+
+def _check_url(url: str) -> str | None:
+    parsed = URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return f"--url: expected an http(s) URL like {DEFAULT_URL}, got {display_url(url)!r}"
+    return None
+
+
+async def _main(options: Options, progress: Progress, wait: float | None = None) -> Summary:
+    connector = aiohttp.TCPConnector(limit=options.concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        if wait:
+            await wait_until_up(session, options.url, wait)
+        return await simulate(session, options, progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``callbridge simulate``; returns the exit status."""
+    options = options_from(args)
+    if problem := _check_url(options.url):
+        print(f"callbridge simulate: {problem}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm  # noqa: PLC0415 - only this command needs it
+
+    total = options.calls if options.calls is not None else len(options.scenarios)
+    quiet = bool(args.quiet)
+    with tqdm(
+        total=total, unit="call", file=sys.stderr, disable=quiet or not sys.stderr.isatty()
+    ) as bar:
+        try:
+            summary = asyncio.run(_main(options, bar, args.wait))
+        except Unreachable as err:
+            bar.close()
+            print(f"callbridge simulate: {err}", file=sys.stderr)
+            return 1
+    if not quiet and options.calls is None:
+        for call in summary.calls:
+            result = "ok" if call.failed == 0 else f"{call.failed} failed"
+            print(f"{call.scenario:<32} {' + '.join(call.call_ids)}  {call.events} events {result}")
+    print(summary.render())
+    return 0 if summary.ok else 1

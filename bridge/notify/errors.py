@@ -1,6 +1,7 @@
 """Typed failures of a chat platform call, carrying what the one retry layer needs.
 
-The platform clients (``notify/slack.py``, ``notify/teams.py``) classify every failed call into
+The platform clients (``notify/slack.py``, ``notify/teams.py``; the classification itself is in
+``notify/slack_api.py`` and ``notify/teams_api.py``) classify every failed call into
 exactly one of these; the delivery layer decides from the class alone whether to retry
 (:class:`RetryableError`, honouring ``retry_after``), give up on this message
 (:class:`PermanentError`) or stop talking to the platform until an operator acts
@@ -8,6 +9,8 @@ exactly one of these; the delivery layer decides from the class alone whether to
 """
 
 from __future__ import annotations
+
+import math
 
 
 class NotifyError(Exception):
@@ -103,3 +106,15 @@ def transport_error(
         method=method,
         code="connection",
     )
+
+
+def retry_after_seconds(value: object) -> float | None:
+    """A ``Retry-After`` header in seconds; None when absent, not a number, negative or
+    infinite (the HTTP-date form is not used by Slack or the Bot Connector)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

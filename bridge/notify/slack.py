@@ -1,6 +1,7 @@
 """Slack as a :class:`bridge.notify.Notifier`: thin, on slack-sdk's ``AsyncWebClient``.
 
-Builds requests, calls once, classifies the outcome. It never retries (slack-sdk's own retry
+Builds requests, calls once, classifies the outcome (the answers' shapes and the
+classification are in :mod:`bridge.notify.slack_api`). It never retries (slack-sdk's own retry
 handlers are switched off: delivery is the one retry layer) and never renders.
 
 Timeouts: slack-sdk applies its ``timeout`` only to sessions it creates itself, so with the
@@ -18,16 +19,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
 
 import aiohttp
-import msgspec
 import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bridge.notify import MessageMetadata, MessageRef, OutgoingMessage
+from bridge.notify import MessageRef, OutgoingMessage
 from bridge.notify.errors import (
     AuthError,
     NotifyError,
@@ -35,11 +35,21 @@ from bridge.notify.errors import (
     RetryableError,
     transport_error,
 )
+from bridge.notify.slack_api import (
+    PLATFORM,
+    AuthTest,
+    History,
+    Posted,
+    UserFound,
+    classify,
+    message_matches,
+    metadata_of,
+    parse,
+)
 from bridge.settings import Secret
 
 log = structlog.get_logger("bridge.notify.slack")
 
-PLATFORM = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
 
 CallResult = Literal["ok", "not_found", "ratelimited", "retryable", "permanent", "auth"]
@@ -53,90 +63,6 @@ class CallObserver(Protocol):
 
 def _ignore_call(method: str, result: CallResult) -> None:
     return None
-
-
-# Slack error strings that mean "try again later" even with HTTP 200.
-RETRYABLE_CODES = frozenset(
-    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable"}
-    | {"request_timeout", "team_added_to_org"}
-)
-AUTH_CODES = frozenset(
-    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
-    | {"missing_scope", "no_permission", "not_allowed_token_type", "ekm_access_denied"}
-    | {"team_access_not_granted", "org_login_required"}
-)
-_RENDER_BUG = (
-    "the rendered message was rejected; this is a callbridge rendering bug, "
-    "please report it with this log line"
-)
-_HINTS: Mapping[str, str] = {
-    "channel_not_found": (
-        "the channel does not exist or the app cannot see it (private channel?): check the "
-        "channel id in the rules file and invite the app to the channel"
-    ),
-    "not_in_channel": "the app is not a member of the channel: invite it with /invite @app",
-    "is_archived": "the channel is archived: unarchive it or point the rules file elsewhere",
-    "message_not_found": "the message was deleted or never existed; a new one will be needed",
-    "cant_update_message": "the message was not posted by this app and cannot be edited",
-    "thread_not_found": "the thread's first message was deleted or never existed",
-    "invalid_blocks": _RENDER_BUG,
-    "invalid_blocks_format": _RENDER_BUG,
-    "msg_too_long": _RENDER_BUG,
-    "no_text": _RENDER_BUG,
-    "invalid_arguments": _RENDER_BUG,
-    "invalid_metadata_format": _RENDER_BUG,
-    "invalid_metadata_schema": _RENDER_BUG,
-}
-_AUTH_HINT = (
-    "the Slack bot token is invalid, revoked or its app was removed: set SLACK_BOT_TOKEN "
-    "(or the slack-bot-token credential) to the app's current xoxb- token"
-)
-
-
-# -- the parts of Slack's answers that we read -----------------------------------------------
-
-
-class _Posted(msgspec.Struct):
-    channel: str
-    ts: str
-
-
-class _Metadata(msgspec.Struct):
-    event_type: str = ""
-    event_payload: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-class _Message(msgspec.Struct):
-    ts: str
-    thread_ts: str | None = None
-    metadata: _Metadata | None = None
-
-
-class _Cursor(msgspec.Struct):
-    next_cursor: str = ""
-
-
-class _History(msgspec.Struct):
-    messages: list[_Message] = msgspec.field(default_factory=list)
-    has_more: bool = False
-    response_metadata: _Cursor | None = None
-
-
-class _User(msgspec.Struct):
-    id: str
-
-
-class _UserFound(msgspec.Struct):
-    user: _User
-
-
-class _AuthTest(msgspec.Struct):
-    user: str = "?"
-    team: str = "?"
-    url: str = ""
-
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,14 +121,14 @@ class SlackNotifier:
                 channel=channel,
                 text=message.text,
                 blocks=[dict(b) for b in message.blocks] or None,
-                metadata=_metadata(message.metadata),
+                metadata=metadata_of(message.metadata),
                 thread_ts=thread_ts,
                 unfurl_links=False,
                 unfurl_media=False,
             ),
             where=f" in channel {channel}",
         )
-        posted = _parse(data, _Posted, "chat.postMessage")
+        posted = parse(data, Posted, "chat.postMessage")
         return MessageRef(PLATFORM, posted.channel, posted.ts, thread_ts)
 
     async def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
@@ -213,7 +139,7 @@ class SlackNotifier:
                 ts=ref.ts_or_id,
                 text=message.text,
                 blocks=[dict(b) for b in message.blocks],  # [] clears old blocks
-                metadata=_metadata(message.metadata),
+                metadata=metadata_of(message.metadata),
             ),
             where=f" for message {ref.ts_or_id} in channel {ref.channel}",
         )
@@ -271,8 +197,8 @@ class SlackNotifier:
                 if err.code == "thread_not_found":
                     return None  # no root, so no reply either
                 raise
-            page = _parse(data, _History, method)
-            matches = [m for m in page.messages if _matches(m, event_type, key, root)]
+            page = parse(data, History, method)
+            matches = [m for m in page.messages if message_matches(m, event_type, key, root)]
             if matches:
                 found = max(matches, key=lambda m: float(m.ts))
                 return MessageRef(PLATFORM, channel, found.ts, root)
@@ -312,13 +238,13 @@ class SlackNotifier:
                 raise
             self._cannot_use("users.lookupByEmail", err)
             return None
-        user_id = _parse(data, _UserFound, "users.lookupByEmail").user.id
+        user_id = parse(data, UserFound, "users.lookupByEmail").user.id
         self._remember(address, user_id, now + self._user_ttl)
         return user_id
 
     async def verify(self) -> str:
         data = await self._call("auth.test", self._client.auth_test)
-        who = _parse(data, _AuthTest, "auth.test")
+        who = parse(data, AuthTest, "auth.test")
         if who.url.startswith("https://") or who.url.startswith("http://"):
             self._workspace_url = who.url if who.url.endswith("/") else who.url + "/"
         return f"slack: bot @{who.user} in workspace {who.team}"
@@ -409,93 +335,3 @@ class SlackNotifier:
             now = self._clock()
             self._users = {k: v for k, v in self._users.items() if v.expires > now}
         self._users[address] = _CachedUser(user_id, expires)
-
-
-def classify(method: str, response: Any, where: str = "") -> NotifyError:
-    """Turn a failed Slack answer (an ``AsyncSlackResponse``, or the raw aiohttp response when
-    the body was not JSON) into the typed error the delivery layer acts on."""
-    status = getattr(response, "status_code", None) or getattr(response, "status", 0) or 0
-    raw = getattr(response, "data", None)
-    body: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
-    code = str(body.get("error") or f"http_{status}")
-    if status == 429 or code in {"ratelimited", "rate_limited"}:
-        headers = getattr(response, "headers", None) or {}
-        retry_after = _seconds(headers.get("Retry-After"))
-        wait = "" if retry_after is None else f" (Retry-After: {retry_after:g} s)"
-        return RetryableError(
-            f"Slack rate-limited {method}{where}{wait}; will retry",
-            platform=PLATFORM,
-            method=method,
-            code="ratelimited",
-            retry_after=retry_after,
-        )
-    if status >= 500 or code in RETRYABLE_CODES:
-        return RetryableError(
-            f"Slack {method} failed{where}: {code} (HTTP {status}), a problem on Slack's side; "
-            "will retry",
-            platform=PLATFORM,
-            method=method,
-            code=code,
-        )
-    if code in AUTH_CODES:
-        needed = body.get("needed")
-        needed = needed if isinstance(needed, str) else None
-        hint = (
-            f"the Slack app lacks the {needed or 'required'} scope: add it under OAuth & "
-            "Permissions and reinstall the app"
-            if code == "missing_scope"
-            else _AUTH_HINT
-        )
-        return AuthError(
-            f"Slack {method} refused the credentials{where}: {code}; {hint}",
-            platform=PLATFORM,
-            method=method,
-            code=code,
-            needed=needed,
-        )
-    meta = body.get("response_metadata")
-    details = meta.get("messages") if isinstance(meta, dict) else None
-    said = f" (Slack says: {'; '.join(map(str, details))})" if details else ""
-    hint = _HINTS.get(code, "Slack will reject this request again; not retrying")
-    return PermanentError(
-        f"Slack {method} rejected the request{where}: {code}{said}; {hint}",
-        platform=PLATFORM,
-        method=method,
-        code=code,
-    )
-
-
-def _seconds(value: object) -> float | None:
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _metadata(meta: MessageMetadata | None) -> dict[str, Any] | None:
-    if meta is None:
-        return None
-    return {"event_type": meta.event_type, "event_payload": dict(meta.payload)}
-
-
-def _matches(message: _Message, event_type: str, key: Mapping[str, str], root: str | None) -> bool:
-    if root is not None and message.ts == root:
-        return False  # conversations.replies lists the root first
-    meta = message.metadata
-    if meta is None or meta.event_type != event_type:
-        return False
-    return all(meta.event_payload.get(k) == v for k, v in key.items())
-
-
-def _parse(data: dict[str, Any], into: type[_T], method: str) -> _T:
-    try:
-        return msgspec.convert(data, type=into)
-    except msgspec.ValidationError as exc:
-        raise PermanentError(
-            f"Slack {method} answered in an unexpected shape ({exc}); is SLACK_API_URL a "
-            "Slack Web API?",
-            platform=PLATFORM,
-            method=method,
-            code="unexpected_response",
-        ) from None

@@ -26,15 +26,13 @@ a crash between Teams' answer and the store's commit can leave a duplicate messa
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, Literal, Protocol, TypeVar
+from typing import Any, Final, Literal, Protocol
 from urllib.parse import quote, urlencode
 
 import aiohttp
-import msgspec
 import structlog
 
 from bridge.notify import MessageRef, OutgoingMessage
@@ -45,14 +43,23 @@ from bridge.notify.errors import (
     RetryableError,
     transport_error,
 )
+from bridge.notify.teams_api import (
+    PLATFORM,
+    Created,
+    Resource,
+    activity_of,
+    activity_url,
+    classify,
+    json_or_empty,
+    message_id,
+    parse,
+    slash,
+)
 from bridge.notify.teams_auth import TokenProvider
 
 log = structlog.get_logger("bridge.notify.teams")
 
-PLATFORM: Final = "teams"
 DEFAULT_SERVICE_URL: Final = "https://smba.trafficmanager.net/teams/"
-CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
-RETRYABLE_STATUS: Final = frozenset({408, 412, 429})
 _EMAIL: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 CallResult = Literal["ok", "not_found", "ratelimited", "retryable", "permanent", "auth"]
@@ -66,57 +73,6 @@ class CallObserver(Protocol):
 
 def _ignore_call(method: str, result: CallResult) -> None:
     return None
-
-
-_AUTH_HINT: Final = (
-    "the Bot Connector refused the bot's token: check that TEAMS_APP_ID is the Azure Bot's "
-    "Microsoft App ID, that the bot's type is single tenant in TEAMS_TENANT_ID, and that "
-    "the Microsoft Teams channel is enabled on the Azure Bot (Channels)"
-)
-_HINTS: Final[Mapping[int, str]] = {
-    # One conversation refuses the bot (not installed there): that destination fails, loudly,
-    # and every other conversation goes on (a bad token is a 401, which pauses Teams).
-    403: (
-        "the bot may not post here: install the Teams app that contains the bot in the team "
-        "that owns this channel (Teams > the team > Manage team > Apps), check the conversation "
-        "id in the rules file, and that the team's owners did not remove or block the app"
-    ),
-    400: (
-        "Teams rejected the request as malformed; if it names the card this is a callbridge "
-        "rendering bug (please report it with this log line), otherwise check the "
-        "conversation id in the rules file"
-    ),
-    404: (
-        "the conversation or message does not exist (or the bot cannot see it): check the "
-        "channel id (19:…@thread.tacv2) in the rules file and TEAMS_SERVICE_URL"
-    ),
-    413: "the card is too large; this is a callbridge rendering bug, please report it",
-}
-
-
-# -- the parts of the Bot Connector's answers that we read ---------------------------------------
-
-
-_T = TypeVar("_T")
-
-
-class _Created(msgspec.Struct):
-    id: str
-    activityId: str | None = None  # the wire name
-
-
-class _Resource(msgspec.Struct):
-    id: str = ""
-
-
-class _ErrorDetail(msgspec.Struct):
-    code: str = ""
-    message: str = ""
-
-
-class _ErrorBody(msgspec.Struct):
-    error: _ErrorDetail | None = None
-    message: str = ""
 
 
 class TeamsNotifier:
@@ -144,7 +100,7 @@ class TeamsNotifier:
     ) -> None:
         self._tokens = token_provider
         self._session = session
-        self._service_url = _slash(service_url)
+        self._service_url = slash(service_url)
         self._app_id = app_id
         self._tenant_id = tenant_id
         self._timeout = timeout
@@ -164,7 +120,7 @@ class TeamsNotifier:
         if self._tenant_id:
             channel_data["tenant"] = {"id": self._tenant_id}
             body["tenantId"] = self._tenant_id
-        body["activity"] = _activity(message)
+        body["activity"] = activity_of(message)
         data = await self._call(
             "conversations.create",
             "POST",
@@ -172,8 +128,8 @@ class TeamsNotifier:
             body,
             where=f" in channel {conversation}",
         )
-        created = _parse(data, _Created, "conversations.create")
-        activity = created.activityId or _message_id(created.id)
+        created = parse(data, Created, "conversations.create")
+        activity = created.activityId or message_id(created.id)
         if not activity:
             raise PermanentError(
                 "Teams conversations.create answered without an activity id; is "
@@ -186,11 +142,11 @@ class TeamsNotifier:
 
     async def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
         service, conversation = self._split(ref.channel)
-        body = _activity(message) | {"id": ref.ts_or_id}
+        body = activity_of(message) | {"id": ref.ts_or_id}
         await self._call(
             "activities.update",
             "PUT",
-            _activity_url(service, conversation, ref.ts_or_id),
+            activity_url(service, conversation, ref.ts_or_id),
             body,
             where=f" for message {ref.ts_or_id} in {conversation}",
         )
@@ -201,7 +157,7 @@ class TeamsNotifier:
             await self._call(
                 "activities.delete",
                 "DELETE",
-                _activity_url(service, conversation, ref.ts_or_id),
+                activity_url(service, conversation, ref.ts_or_id),
                 None,
                 where=f" for message {ref.ts_or_id} in {conversation}",
                 not_found_ok=True,
@@ -270,15 +226,15 @@ class TeamsNotifier:
     async def _reply(self, thread: MessageRef, message: OutgoingMessage) -> MessageRef:
         service, conversation = self._split(thread.channel)
         root = thread.thread or thread.ts_or_id
-        body = _activity(message) | {"replyToId": root}
+        body = activity_of(message) | {"replyToId": root}
         data = await self._call(
             "activities.reply",
             "POST",
-            _activity_url(service, conversation, root),
+            activity_url(service, conversation, root),
             body,
             where=f" in thread {root} of {conversation}",
         )
-        reply = _parse(data, _Resource, "activities.reply")
+        reply = parse(data, Resource, "activities.reply")
         if not reply.id:
             raise PermanentError(
                 "Teams activities.reply answered without an id; is TEAMS_SERVICE_URL a Bot "
@@ -326,7 +282,7 @@ class TeamsNotifier:
             ) from None
         if 200 <= status < 300:
             self._on_call(method, "ok")
-            return _json(text)
+            return json_or_empty(text)
         failure = classify(method, status, text, retry_after, where)
         if not_found_ok and status == 404:
             self._on_call(method, "not_found")
@@ -345,115 +301,7 @@ class TeamsNotifier:
     def _split(self, channel: str) -> tuple[str, str]:
         """``"<service_url> <conversation>"`` or ``"<conversation>"`` -> (service, conversation)."""
         service, _, conversation = channel.strip().rpartition(" ")
-        return (_slash(service.strip()) if service.strip() else self._service_url), conversation
+        return (slash(service.strip()) if service.strip() else self._service_url), conversation
 
     def _join(self, service: str, conversation: str) -> str:
         return conversation if service == self._service_url else f"{service} {conversation}"
-
-
-def classify(
-    method: str, status: int, text: str, retry_after: str | None, where: str = ""
-) -> NotifyError:
-    """Turn a failed Bot Connector answer into the typed error the delivery layer acts on."""
-    detail = _error_detail(text)
-    said = f" (Teams says: {detail.message[:300]})" if detail.message else ""
-    seconds = _seconds(retry_after)
-    if status == 429 or status in RETRYABLE_STATUS or status >= 500:
-        code = "ratelimited" if status == 429 else f"http_{status}"
-        wait = "" if seconds is None else f" (Retry-After: {seconds:g} s)"
-        what = "rate-limited" if status == 429 else f"failed with HTTP {status}"
-        return RetryableError(
-            f"Teams {method} {what}{where}{wait}{said}; will retry",
-            platform=PLATFORM,
-            method=method,
-            code=code,
-            retry_after=seconds,
-        )
-    if status == 401:
-        return AuthError(
-            f"Teams {method} was refused{where}: HTTP {status} {detail.code or ''}".rstrip()
-            + f"{said}; {_AUTH_HINT}",
-            platform=PLATFORM,
-            method=method,
-            code="unauthorized",
-        )
-    code = {403: "forbidden", 404: "not_found"}.get(status) or detail.code or f"http_{status}"
-    hint = _HINTS.get(status, "Teams will reject this request again; not retrying")
-    return PermanentError(
-        f"Teams {method} rejected the request{where}: HTTP {status} {detail.code}".rstrip()
-        + f"{said}; {hint}",
-        platform=PLATFORM,
-        method=method,
-        code=code,
-    )
-
-
-def _activity(message: OutgoingMessage) -> dict[str, Any]:
-    """A message activity: the card as an attachment, ``summary`` for notifications and
-    previews; ``text`` only when there is no card (Teams would show it above the card)."""
-    activity: dict[str, Any] = {"type": "message", "summary": message.text}
-    if message.card is not None:
-        activity["attachments"] = [{"contentType": CARD_CONTENT_TYPE, "content": message.card}]
-    else:
-        activity["text"] = message.text
-        activity["textFormat"] = "plain"
-    return activity
-
-
-def _activity_url(service: str, conversation: str, activity: str) -> str:
-    return (
-        f"{service}v3/conversations/{quote(conversation, safe='')}"
-        f"/activities/{quote(activity, safe='')}"
-    )
-
-
-def _message_id(conversation: str) -> str:
-    """``19:…@thread.tacv2;messageid=1700000000000`` -> ``1700000000000``."""
-    _, found, rest = conversation.partition(";messageid=")
-    return rest if found else ""
-
-
-def _slash(url: str) -> str:
-    return url if url.endswith("/") else url + "/"
-
-
-def _json(text: str) -> Any:
-    if not text.strip():
-        return {}
-    try:
-        return msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return {}
-
-
-def _error_detail(text: str) -> _ErrorDetail:
-    try:
-        body = msgspec.json.decode(text, type=_ErrorBody)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return _ErrorDetail()
-    if body.error is not None:
-        return body.error
-    return _ErrorDetail(message=body.message)
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _parse(data: Any, into: type[_T], method: str) -> _T:
-    try:
-        return msgspec.convert(data, type=into)
-    except msgspec.ValidationError as exc:
-        raise PermanentError(
-            f"Teams {method} answered in an unexpected shape ({exc}); is TEAMS_SERVICE_URL a "
-            "Bot Connector endpoint?",
-            platform=PLATFORM,
-            method=method,
-            code="unexpected_response",
-        ) from None

@@ -20,9 +20,8 @@ platform until its credentials work again.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -31,8 +30,6 @@ from typing import Final
 import structlog
 
 from bridge import plan
-from bridge.calls import Call
-from bridge.events import Participant
 from bridge.metrics import Metrics
 from bridge.notify import (
     AuthError,
@@ -44,6 +41,7 @@ from bridge.notify import (
     RetryableError,
 )
 from bridge.pacing import Action, Pacer
+from bridge.sendable import action_of, candidates, decode_ref, encode_ref, people_of
 from bridge.store import Outgoing, Store, StoreError
 
 log = structlog.get_logger("bridge.delivery")
@@ -78,70 +76,6 @@ class DeliveryOptions:
     # Clock seconds per real second: 1 in production; tests and benchmarks compress time by
     # giving the delivery, the pacer and the fake platform one faster clock.
     time_scale: float = 1.0
-
-
-def encode_ref(ref: MessageRef) -> str:
-    return json.dumps([ref.platform, ref.channel, ref.ts_or_id, ref.thread])
-
-
-def decode_ref(text: str | None) -> MessageRef | None:
-    if text is None:
-        return None
-    platform, channel, ts, thread = json.loads(text)
-    return MessageRef(platform, channel, ts, thread)
-
-
-def action_of(item: Outgoing) -> Action:
-    if item.content is None:
-        return "delete"
-    if item.ref is not None:
-        return "update"
-    return "find" if item.attempted else "post"
-
-
-def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
-    """What may be sent now, with its priority (lower first; ``Outgoing.priority``).
-
-    A reply waits for its root and for the replies before it. A missed alert whose live root
-    in the same destination is still waiting to be posted lets that root go first (the store
-    ranks such a root with the alert), so the alert can link to it. A root that is backing off
-    after errors is not waited for: the alert goes out without the link, and the store makes
-    it due again, for an edit that adds the link, once the root is posted.
-    """
-    items = list(items)
-    unposted_roots = {
-        (i.key.story_id, i.key.destination, i.key.platform)
-        for i in items
-        if i.key.slot == "root" and i.ref is None and i.content is not None
-    }
-    first_reply: dict[tuple[str, str, str], Outgoing] = {}
-    out: list[tuple[int, Outgoing]] = []
-    for item in items:
-        thread = (item.key.story_id, item.key.destination, item.key.platform)
-        if item.kind == "missed" and item.content is not None and thread in unposted_roots:
-            continue
-        if not item.key.slot.startswith("reply:") or item.content is None:
-            out.append((item.priority, item))
-            continue
-        if item.root_ref is None:
-            continue
-        best = first_reply.get(thread)
-        if best is None or item.order < best.order:
-            first_reply[thread] = item
-    out += [(item.priority, item) for item in first_reply.values()]
-    return out
-
-
-def people_of(content: plan.Content) -> list[Participant]:
-    if isinstance(content, plan.ReplyContent):
-        step = content.step
-        return [*step.people, *([step.by] if step.by else [])]
-    call: Call = content.call
-    found = [call.caller, *call.rung]
-    found += [p for p in (call.answered_by, call.connected) if p is not None]
-    for transfer in call.transfers:
-        found += [*transfer.to, *([transfer.by] if transfer.by else [])]
-    return found
 
 
 class Delivery:

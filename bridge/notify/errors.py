@@ -11,6 +11,9 @@ exactly one of these; the delivery layer decides from the class alone whether to
 from __future__ import annotations
 
 import math
+from typing import Any, TypeVar
+
+import msgspec
 
 
 class NotifyError(Exception):
@@ -118,3 +121,20 @@ def retry_after_seconds(value: object) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+_T = TypeVar("_T")
+
+
+def parse_answer(data: Any, into: type[_T], *, platform: str, method: str, check: str) -> _T:
+    """``data`` (an API answer's JSON) as ``into``; an answer of another shape is a
+    :class:`PermanentError` whose message asks the operator to ``check`` the endpoint."""
+    try:
+        return msgspec.convert(data, type=into)
+    except msgspec.ValidationError as exc:
+        raise PermanentError(
+            f"{platform.capitalize()} {method} answered in an unexpected shape ({exc}); {check}",
+            platform=platform,
+            method=method,
+            code="unexpected_response",
+        ) from None

@@ -15,6 +15,7 @@ from bridge.notify.errors import (
     NotifyError,
     PermanentError,
     RetryableError,
+    parse_answer,
     retry_after_seconds,
 )
 
@@ -175,14 +176,7 @@ def message_matches(
     return all(meta.event_payload.get(k) == v for k, v in key.items())
 
 
-def parse(data: dict[str, Any], into: type[_T], method: str) -> _T:
-    try:
-        return msgspec.convert(data, type=into)
-    except msgspec.ValidationError as exc:
-        raise PermanentError(
-            f"Slack {method} answered in an unexpected shape ({exc}); is SLACK_API_URL a "
-            "Slack Web API?",
-            platform=PLATFORM,
-            method=method,
-            code="unexpected_response",
-        ) from None
+def parse(data: Any, into: type[_T], method: str) -> _T:
+    return parse_answer(
+        data, into, platform=PLATFORM, method=method, check="is SLACK_API_URL a Slack Web API?"
+    )

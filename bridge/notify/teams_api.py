@@ -15,6 +15,7 @@ from bridge.notify.errors import (
     NotifyError,
     PermanentError,
     RetryableError,
+    parse_answer,
     retry_after_seconds,
 )
 
@@ -159,13 +160,10 @@ def error_detail(text: str) -> ErrorDetail:
 
 
 def parse(data: Any, into: type[_T], method: str) -> _T:
-    try:
-        return msgspec.convert(data, type=into)
-    except msgspec.ValidationError as exc:
-        raise PermanentError(
-            f"Teams {method} answered in an unexpected shape ({exc}); is TEAMS_SERVICE_URL a "
-            "Bot Connector endpoint?",
-            platform=PLATFORM,
-            method=method,
-            code="unexpected_response",
-        ) from None
+    return parse_answer(
+        data,
+        into,
+        platform=PLATFORM,
+        method=method,
+        check="is TEAMS_SERVICE_URL a Bot Connector endpoint?",
+    )

@@ -1,10 +1,11 @@
-"""The Retry-After parsing both platform clients share."""
+"""The helpers both platform clients share: Retry-After, answers of an unexpected shape."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
-from bridge.notify.errors import retry_after_seconds
+from bridge.notify.errors import PermanentError, parse_answer, retry_after_seconds
 
 
 @pytest.mark.parametrize(
@@ -25,3 +26,38 @@ from bridge.notify.errors import retry_after_seconds
 )
 def test_retry_after_seconds(header: object, seconds: float | None) -> None:
     assert retry_after_seconds(header) == seconds
+
+
+class _Posted(msgspec.Struct):
+    channel: str
+    ts: str
+
+
+def test_an_answer_of_the_expected_shape_is_converted() -> None:
+    posted = parse_answer(
+        {"channel": "C1", "ts": "1.2", "ok": True},
+        _Posted,
+        platform="slack",
+        method="chat.postMessage",
+        check="is SLACK_API_URL a Slack Web API?",
+    )
+    assert posted == _Posted(channel="C1", ts="1.2")
+
+
+def test_an_answer_of_another_shape_is_a_permanent_error_that_says_what_to_check() -> None:
+    with pytest.raises(PermanentError) as caught:
+        parse_answer(
+            {"channel": "C1"},  # no ts: not what chat.postMessage answers
+            _Posted,
+            platform="slack",
+            method="chat.postMessage",
+            check="is SLACK_API_URL a Slack Web API?",
+        )
+    err = caught.value
+    assert (err.platform, err.method, err.code) == (
+        "slack",
+        "chat.postMessage",
+        "unexpected_response",
+    )
+    assert str(err).startswith("Slack chat.postMessage answered in an unexpected shape (")
+    assert str(err).endswith("; is SLACK_API_URL a Slack Web API?")

@@ -24,10 +24,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, cast
 
-from bridge.events import Event, dedupe_key, encode_event
+from bridge.events import Event
 from bridge.store import Added, Emitted, PlanRequest, Story
 from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
-from bridge.store.sqlite_sql import Row, from_us, to_us
+from bridge.store.rows import Row, event_row, from_us, to_us
 
 Op = Callable[[Any], Any]
 """One operation on a backend connection (its result, or an awaitable of it)."""
@@ -64,20 +64,6 @@ class OutboxOps(Protocol):
     ) -> Any: ...
     def give_up(self, conn: Any, key: SlotKey, error: str) -> Any: ...
     def pending_counts(self, conn: Any) -> Any: ...
-
-
-def event_row(event: Event, received_at: datetime) -> Row:
-    """What the store keeps of an event (encoded on the event loop, not in a writer)."""
-    body = encode_event(event)
-    return Row(
-        call_id=event.call_id,
-        merged_id=event.merged_id,
-        status=event.status,
-        timestamp_us=to_us(event.timestamp),
-        received_us=to_us(received_at),
-        dedupe_key=dedupe_key(body),
-        body=body,
-    )
 
 
 class StoreFront:

@@ -32,7 +32,7 @@ from bridge.store.outbox import (
     pending,
     ranked,
 )
-from bridge.store.sqlite_sql import from_us
+from bridge.store.rows import from_us
 
 if TYPE_CHECKING:
     from asyncpg import Connection, Record  # type: ignore[import-untyped]

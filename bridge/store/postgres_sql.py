@@ -18,7 +18,7 @@ from bridge.events import Event, decode_stored
 from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
 from bridge.store import postgres_outbox as outbox
 from bridge.store.outbox import Decided
-from bridge.store.sqlite_sql import Row, from_us, to_us
+from bridge.store.rows import Row, from_us, to_us
 
 if TYPE_CHECKING:
     from asyncpg import Connection

@@ -4,41 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from bridge.events import decode_stored
 from bridge.store import Added, Emitted, PlanRequest, Story
 from bridge.store import sqlite_outbox as outbox
 from bridge.store.outbox import Decided
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
-
-
-def to_us(value: datetime) -> int:
-    """Microseconds since the epoch (UTC); naive datetimes are a programming error."""
-    if value.utcoffset() is None:
-        raise ValueError(f"expected a timezone-aware datetime, got {value.isoformat()}")
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def from_us(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """What the writer thread needs of one event (encoded on the loop, not in the thread)."""
-
-    call_id: str
-    merged_id: str | None
-    status: str
-    timestamp_us: int
-    received_us: int
-    dedupe_key: str
-    body: bytes
+from bridge.store.rows import Row, from_us, to_us
 
 
 def story_of(conn: sqlite3.Connection, call_id: str) -> str | None:

@@ -1,0 +1,51 @@
+"""What both stores keep in the same form: times as integer microseconds since 1970 UTC
+(they sort and compare correctly in either database), and an accepted event's row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from bridge.events import Event, dedupe_key, encode_event
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch (UTC); naive datetimes are a programming error."""
+    if value.utcoffset() is None:
+        raise ValueError(f"expected a timezone-aware datetime, got {value.isoformat()}")
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """What the store writes for one event (encoded on the event loop, not in a writer)."""
+
+    call_id: str
+    merged_id: str | None
+    status: str
+    timestamp_us: int
+    received_us: int
+    dedupe_key: str
+    body: bytes
+
+
+def event_row(event: Event, received_at: datetime) -> Row:
+    """What the store keeps of an event (encoded on the event loop, not in a writer)."""
+    body = encode_event(event)
+    return Row(
+        call_id=event.call_id,
+        merged_id=event.merged_id,
+        status=event.status,
+        timestamp_us=to_us(event.timestamp),
+        received_us=to_us(received_at),
+        dedupe_key=dedupe_key(body),
+        body=body,
+    )

@@ -1,0 +1,105 @@
+"""The ``destinations:`` block of a rules file: named Slack channels and Teams conversations,
+checked strictly (IDs, not names; mentions in the platform's own syntax)."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from bridge.rules.fields import Reader
+from bridge.rules.model import Destination, SlackTarget, TeamsTarget
+from bridge.rules.yamlpos import Node, join
+
+_SLACK_CHANNEL: Final = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+_SLACK_MENTION: Final = re.compile(r"^<(@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel)>$")
+SLACK_MENTION_HINT: Final = (
+    "write a Slack mention like <@U0123ABCD> (a person), <!subteam^S0123ABCD> (a user group) "
+    "or <!here>"
+)
+
+
+def read_destinations(reader: Reader, node: Node | None) -> dict[str, Destination]:
+    out: dict[str, Destination] = {}
+    if node is None:
+        return out
+    block = reader.mapping(node, "destinations", allowed=None, what="a mapping of names")
+    if block is None:
+        return out
+    if not block.items:
+        reader.error(block, "destinations", "define at least one destination")
+    for key, value in block.items:
+        path = join("destinations", key.text)
+        out[key.text] = Destination(name=key.text)  # known name, even when invalid below
+        spec = reader.mapping(value, path, allowed=("slack", "teams"))
+        if spec is None:
+            continue
+        slack, teams = spec.get("slack"), spec.get("teams")
+        if (slack is None) == (teams is None):
+            reader.error(spec, path, "give exactly one of `slack` or `teams`")
+            continue
+        if slack is not None:
+            out[key.text] = Destination(key.text, slack=_slack(reader, slack, join(path, "slack")))
+        elif teams is not None:
+            out[key.text] = Destination(key.text, teams=_teams(reader, teams, join(path, "teams")))
+    # Problems above were recorded; placeholders only keep name lookups quiet.
+    return out
+
+
+def _slack(reader: Reader, node: Node, path: str) -> SlackTarget | None:
+    spec = reader.mapping(
+        node,
+        path,
+        allowed=("channel", "mention"),
+        required={"channel": "the channel ID, e.g. C0123456789"},
+    )
+    if spec is None or (channel_node := spec.get("channel")) is None:
+        return None
+    channel = reader.text(channel_node, join(path, "channel"), example="C0123456789")
+    if channel is not None and not _SLACK_CHANNEL.match(channel):
+        reader.error(
+            channel_node,
+            join(path, "channel"),
+            f'"{channel}" is not a Slack channel ID (use the '
+            "ID like C0123456789: channel details, at the bottom; names can change)",
+        )
+    mention = _mentions(reader, spec.get("mention"), join(path, "mention"), slack=True)
+    return SlackTarget(channel or "", mention)
+
+
+def _teams(reader: Reader, node: Node, path: str) -> TeamsTarget | None:
+    spec = reader.mapping(
+        node,
+        path,
+        allowed=("conversation", "service_url", "mention"),
+        required={"conversation": 'the conversation ID, e.g. "19:abc...@thread.tacv2"'},
+    )
+    if spec is None or (conv_node := spec.get("conversation")) is None:
+        return None
+    conversation = reader.text(
+        conv_node, join(path, "conversation"), example='"19:abc@thread.tacv2"'
+    )
+    service_url = None
+    if (url_node := spec.get("service_url")) is not None:
+        service_url = reader.text(url_node, join(path, "service_url"))
+        if service_url is not None and not service_url.startswith("https://"):
+            reader.error(
+                url_node,
+                join(path, "service_url"),
+                f'"{service_url}" is not an https:// URL '
+                "(e.g. https://smba.trafficmanager.net/emea/)",
+            )
+    mention = _mentions(reader, spec.get("mention"), join(path, "mention"), slack=False)
+    return TeamsTarget(conversation or "", service_url, mention)
+
+
+def _mentions(reader: Reader, node: Node | None, path: str, *, slack: bool) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    out: list[str] = []
+    for value, item, item_path in reader.texts(node, path, example="<!subteam^S0123ABCD>"):
+        if slack and not _SLACK_MENTION.match(value):
+            reader.error(
+                item, item_path, f'"{value}" is not a Slack mention ({SLACK_MENTION_HINT})'
+            )
+        out.append(value)
+    return tuple(out)

@@ -13,8 +13,9 @@ its connections; plain functions for SQLite, coroutine functions for PostgreSQL;
 - ``_write_outbox(op, durable=...)``: delivery's bookkeeping on one outbox row; ``durable``
   for the mark before a chat post.
 
-This class turns the protocol's arguments into the operations' (times in microseconds since
-1970, an event's stored row) and their results back.
+This class turns the protocol's arguments into the operations' (:mod:`bridge.store.rows`:
+times in microseconds since 1970, an event's row, a refold's state and plan) and their
+results back.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from typing import Any, Protocol, cast
 from bridge.events import Event
 from bridge.store import Added, Emitted, PlanRequest, Story
 from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
-from bridge.store.rows import Row, event_row, from_us, to_us
+from bridge.store.rows import (
+    PlanRow,
+    Row,
+    StateRow,
+    event_row,
+    from_us,
+    plan_row,
+    state_row,
+    to_us,
+)
 
 Op = Callable[[Any], Any]
 """One operation on a backend connection (its result, or an awaitable of it)."""
@@ -44,10 +54,10 @@ class SqlOps(Protocol):
     def open_stories(self, conn: Any, before_us: int, limit: int) -> Any: ...
     def count_open(self, conn: Any) -> Any: ...
     def purge_chunk(self, conn: Any, *, cutoff: int, n: int) -> Any: ...
-    def save_emitted(self, conn: Any, story_id: str, state: Emitted) -> Any: ...
-    def plan_story(self, conn: Any, story_id: str, request: PlanRequest) -> Any: ...
+    def save_state(self, conn: Any, story_id: str, state: StateRow) -> Any: ...
+    def plan_story(self, conn: Any, story_id: str, plan: PlanRow) -> Any: ...
     def dispatched(
-        self, conn: Any, story_id: str, state: Emitted, plan: PlanRequest | None
+        self, conn: Any, story_id: str, state: StateRow, plan: PlanRow | None
     ) -> Any: ...
     def decided_for(self, conn: Any, story_id: str) -> Any: ...
 
@@ -105,8 +115,8 @@ class StoreFront:
         ended_at: datetime | None,
         last_event_at: datetime,
     ) -> bool:
-        state = Emitted(upto_seq, digest, ended_at, last_event_at)
-        op = partial(self._sql.save_emitted, story_id=story_id, state=state)
+        state = state_row(Emitted(upto_seq, digest, ended_at, last_event_at))
+        op = partial(self._sql.save_state, story_id=story_id, state=state)
         return cast(bool, await self._write_story(op))
 
     async def purge(self, ended_before: datetime) -> int:
@@ -153,14 +163,19 @@ class StoreFront:
         missed_due: datetime,
         allow_new: bool,
     ) -> int:
-        request = PlanRequest(planned, now, missed_due, allow_new)
-        op = partial(self._sql.plan_story, story_id=story_id, request=request)
+        request = plan_row(PlanRequest(planned, now, missed_due, allow_new))
+        op = partial(self._sql.plan_story, story_id=story_id, plan=request)
         return cast(int, await self._write_story(op))
 
     async def dispatched(
         self, story_id: str, state: Emitted, plan: PlanRequest | None = None
     ) -> tuple[int, bool]:
-        op = partial(self._sql.dispatched, story_id=story_id, state=state, plan=plan)
+        op = partial(
+            self._sql.dispatched,
+            story_id=story_id,
+            state=state_row(state),
+            plan=None if plan is None else plan_row(plan),
+        )
         return cast(tuple[int, bool], await self._write_derived(op))
 
     async def decided(self, story_id: str) -> list[Decided]:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncpg  # type: ignore[import-untyped]
 
 from bridge.events import Event, decode_stored
-from bridge.store import Added, Emitted, PlanRequest, StoreError, Story
+from bridge.store import Added, StoreError, Story
 from bridge.store import postgres_outbox as outbox
 from bridge.store.outbox import Decided
-from bridge.store.rows import Row, from_us, to_us
+from bridge.store.rows import PlanRow, Row, StateRow, from_us
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -42,7 +42,6 @@ __all__ = [
     "read_stories",
     "read_story",
     "redact",
-    "save_emitted",
     "save_state",
     "story_of",
 ]
@@ -187,15 +186,7 @@ async def _merge(conn: Connection, a: str, b: str, seq: int, now_us: int) -> tup
     return keep_id, gone_id
 
 
-async def save_state(
-    conn: Connection,
-    *,
-    story_id: str,
-    upto_seq: int,
-    digest: str,
-    ended_us: int | None,
-    last_event_us: int,
-) -> bool:
+async def save_state(conn: Connection, story_id: str, state: StateRow) -> bool:
     # The story the id resolves to now (a merge may have absorbed it); none: purged meanwhile.
     dirty = await conn.fetchval(
         "UPDATE stories SET digest = $1, ended_us = $2,"
@@ -203,10 +194,10 @@ async def save_state(
         " dirty = CASE WHEN max_seq <= $4 THEN FALSE ELSE dirty END,"
         " dirty_seq = CASE WHEN max_seq <= $4 THEN NULL ELSE dirty_seq END"
         " WHERE story_id = (SELECT story_id FROM links WHERE call_id = $5) RETURNING dirty",
-        digest,
-        ended_us,
-        last_event_us,
-        upto_seq,
+        state.digest,
+        state.ended_us,
+        state.last_event_us,
+        state.upto_seq,
         story_id,
     )
     return dirty is None or not dirty
@@ -294,18 +285,7 @@ async def count_open(conn: Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM stories WHERE ended_us IS NULL"))
 
 
-async def save_emitted(conn: Connection, story_id: str, state: Emitted) -> bool:
-    return await save_state(
-        conn,
-        story_id=story_id,
-        upto_seq=state.upto_seq,
-        digest=state.digest,
-        ended_us=None if state.ended_at is None else to_us(state.ended_at),
-        last_event_us=to_us(state.last_event_at),
-    )
-
-
-async def plan_story(conn: Connection, story_id: str, request: PlanRequest) -> int:
+async def plan_story(conn: Connection, story_id: str, plan: PlanRow) -> int:
     """Record what the story ``story_id`` resolves to should show; returns the work made."""
     resolved = await story_of(conn, story_id)
     if resolved is None:
@@ -313,19 +293,19 @@ async def plan_story(conn: Connection, story_id: str, request: PlanRequest) -> i
     return await outbox.plan(
         conn,
         resolved,
-        request.planned,
-        now_us=to_us(request.now),
-        missed_due_us=to_us(request.missed_due),
-        allow_new=request.allow_new,
+        plan.planned,
+        now_us=plan.now_us,
+        missed_due_us=plan.missed_due_us,
+        allow_new=plan.allow_new,
     )
 
 
 async def dispatched(
-    conn: Connection, story_id: str, state: Emitted, plan: PlanRequest | None
+    conn: Connection, story_id: str, state: StateRow, plan: PlanRow | None
 ) -> tuple[int, bool]:
     """A refold's plan and state, in one transaction: (work made, story clean)."""
     made = 0 if plan is None else await plan_story(conn, story_id, plan)
-    return made, await save_emitted(conn, story_id, state)
+    return made, await save_state(conn, story_id, state)
 
 
 async def decided_for(conn: Connection, story_id: str) -> list[Decided]:

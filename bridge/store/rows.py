@@ -1,13 +1,17 @@
 """What both stores keep in the same form: times as integer microseconds since 1970 UTC
-(they sort and compare correctly in either database), and an accepted event's row."""
+(they sort and compare correctly in either database), an accepted event's row, and a
+refold's state and plan as the dialects' operations take them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from bridge.events import Event, dedupe_key, encode_event
+from bridge.store import Emitted, PlanRequest
+from bridge.store.outbox import Planned
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -48,4 +52,35 @@ def event_row(event: Event, received_at: datetime) -> Row:
         received_us=to_us(received_at),
         dedupe_key=dedupe_key(body),
         body=body,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    """:class:`~bridge.store.Emitted` in stored form."""
+
+    upto_seq: int
+    digest: str
+    ended_us: int | None
+    last_event_us: int
+
+
+def state_row(state: Emitted) -> StateRow:
+    ended = None if state.ended_at is None else to_us(state.ended_at)
+    return StateRow(state.upto_seq, state.digest, ended, to_us(state.last_event_at))
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    """:class:`~bridge.store.PlanRequest` in stored form."""
+
+    planned: Sequence[Planned]
+    now_us: int
+    missed_due_us: int
+    allow_new: bool
+
+
+def plan_row(request: PlanRequest) -> PlanRow:
+    return PlanRow(
+        request.planned, to_us(request.now), to_us(request.missed_due), request.allow_new
     )

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Final
 
 from bridge.events import decode_stored
-from bridge.store import Added, Emitted, PlanRequest, Story
+from bridge.store import Added, Story
 from bridge.store import sqlite_outbox as outbox
 from bridge.store.outbox import Decided
-from bridge.store.rows import Row, from_us, to_us
+from bridge.store.rows import PlanRow, Row, StateRow, from_us
 
 
 def story_of(conn: sqlite3.Connection, call_id: str) -> str | None:
@@ -104,22 +104,21 @@ def merge(conn: sqlite3.Connection, a: str, b: str, seq: int, now_us: int) -> tu
     return str(keep[0]), str(gone[0])
 
 
-def save_state(
-    conn: sqlite3.Connection,
-    *,
-    story_id: str,
-    upto_seq: int,
-    digest: str,
-    ended_us: int | None,
-    last_event_us: int,
-) -> bool:
+def save_state(conn: sqlite3.Connection, story_id: str, state: StateRow) -> bool:
     # The story the id resolves to now (a merge may have absorbed it); none: purged meanwhile.
     row = conn.execute(
         "UPDATE stories SET digest = ?, ended_us = ?, last_event_us = max(last_event_us, ?),"
         " dirty = CASE WHEN max_seq <= ? THEN 0 ELSE dirty END,"
         " dirty_seq = CASE WHEN max_seq <= ? THEN NULL ELSE dirty_seq END"
         " WHERE story_id = (SELECT story_id FROM links WHERE call_id = ?) RETURNING dirty",
-        (digest, ended_us, last_event_us, upto_seq, upto_seq, story_id),
+        (
+            state.digest,
+            state.ended_us,
+            state.last_event_us,
+            state.upto_seq,
+            state.upto_seq,
+            story_id,
+        ),
     ).fetchone()
     return row is None or row[0] == 0
 
@@ -197,18 +196,7 @@ def count_open(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM stories WHERE ended_us IS NULL").fetchone()[0])
 
 
-def save_emitted(conn: sqlite3.Connection, story_id: str, state: Emitted) -> bool:
-    return save_state(
-        conn,
-        story_id=story_id,
-        upto_seq=state.upto_seq,
-        digest=state.digest,
-        ended_us=None if state.ended_at is None else to_us(state.ended_at),
-        last_event_us=to_us(state.last_event_at),
-    )
-
-
-def plan_story(conn: sqlite3.Connection, story_id: str, request: PlanRequest) -> int:
+def plan_story(conn: sqlite3.Connection, story_id: str, plan: PlanRow) -> int:
     """Record what the story ``story_id`` resolves to should show; returns the work made."""
     resolved = story_of(conn, story_id)
     if resolved is None:
@@ -216,19 +204,19 @@ def plan_story(conn: sqlite3.Connection, story_id: str, request: PlanRequest) ->
     return outbox.plan(
         conn,
         resolved,
-        request.planned,
-        now_us=to_us(request.now),
-        missed_due_us=to_us(request.missed_due),
-        allow_new=request.allow_new,
+        plan.planned,
+        now_us=plan.now_us,
+        missed_due_us=plan.missed_due_us,
+        allow_new=plan.allow_new,
     )
 
 
 def dispatched(
-    conn: sqlite3.Connection, story_id: str, state: Emitted, plan: PlanRequest | None
+    conn: sqlite3.Connection, story_id: str, state: StateRow, plan: PlanRow | None
 ) -> tuple[int, bool]:
     """A refold's plan and state, in one transaction: (work made, story clean)."""
     made = 0 if plan is None else plan_story(conn, story_id, plan)
-    return made, save_emitted(conn, story_id, state)
+    return made, save_state(conn, story_id, state)
 
 
 def decided_for(conn: sqlite3.Connection, story_id: str) -> list[Decided]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bridge.notify.errors import AuthError, NotifyError, PermanentError, RetryableError
 
 __all__ = [
     "AuthError",
+    "CallObserver",
+    "CallResult",
     "MessageMetadata",
     "MessageRef",
     "Notifier",
@@ -24,10 +26,23 @@ __all__ = [
     "OutgoingMessage",
     "PermanentError",
     "RetryableError",
+    "ignore_call",
 ]
 
 Json = Mapping[str, Any]
 """One JSON object as the platform documents it (a Block Kit block, an Adaptive Card)."""
+
+CallResult = Literal["ok", "not_found", "ratelimited", "retryable", "permanent", "auth"]
+
+
+class CallObserver(Protocol):
+    """Told about every platform API call's outcome (e.g. to count it in Prometheus)."""
+
+    def __call__(self, method: str, result: CallResult) -> None: ...
+
+
+def ignore_call(method: str, result: CallResult) -> None:
+    """The default :class:`CallObserver`: tells no one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import aiohttp
 import structlog
@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bridge.notify import MessageRef, OutgoingMessage
+from bridge.notify import CallObserver, MessageRef, OutgoingMessage, ignore_call
 from bridge.notify.errors import (
     AuthError,
     NotifyError,
@@ -52,18 +52,6 @@ log = structlog.get_logger("bridge.notify.slack")
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
-CallResult = Literal["ok", "not_found", "ratelimited", "retryable", "permanent", "auth"]
-
-
-class CallObserver(Protocol):
-    """Told about every API call's outcome (e.g. to count it in Prometheus)."""
-
-    def __call__(self, method: str, result: CallResult) -> None: ...
-
-
-def _ignore_call(method: str, result: CallResult) -> None:
-    return None
-
 
 @dataclass(frozen=True, slots=True)
 class _CachedUser:
@@ -83,7 +71,7 @@ class SlackNotifier:
         session: aiohttp.ClientSession,
         base_url: str = DEFAULT_API_URL,
         timeout: float = 10.0,
-        on_call: CallObserver = _ignore_call,
+        on_call: CallObserver = ignore_call,
         clock: Callable[[], float] = time.monotonic,
         user_ttl: float = 3600.0,
         missing_user_ttl: float = 600.0,

@@ -29,13 +29,13 @@ import asyncio
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 import aiohttp
 import structlog
 
-from bridge.notify import MessageRef, OutgoingMessage
+from bridge.notify import CallObserver, MessageRef, OutgoingMessage, ignore_call
 from bridge.notify.errors import (
     AuthError,
     NotifyError,
@@ -62,18 +62,6 @@ log = structlog.get_logger("bridge.notify.teams")
 DEFAULT_SERVICE_URL: Final = "https://smba.trafficmanager.net/teams/"
 _EMAIL: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
-CallResult = Literal["ok", "not_found", "ratelimited", "retryable", "permanent", "auth"]
-
-
-class CallObserver(Protocol):
-    """Told about every API call's outcome (e.g. to count it in Prometheus)."""
-
-    def __call__(self, method: str, result: CallResult) -> None: ...
-
-
-def _ignore_call(method: str, result: CallResult) -> None:
-    return None
-
 
 class TeamsNotifier:
     """Bot Connector calls for the delivery layer. One instance per bot; cheap to create.
@@ -95,7 +83,7 @@ class TeamsNotifier:
         app_id: str = "",
         tenant_id: str | None = None,
         timeout: float = 10.0,
-        on_call: CallObserver = _ignore_call,
+        on_call: CallObserver = ignore_call,
         mention_emails: bool = True,
     ) -> None:
         self._tokens = token_provider

@@ -11,6 +11,7 @@ import pytest
 
 from bridge.notify import (
     AuthError,
+    CallResult,
     MessageMetadata,
     MessageRef,
     NotifyError,
@@ -18,7 +19,7 @@ from bridge.notify import (
     PermanentError,
     RetryableError,
 )
-from bridge.notify.slack import CallResult, SlackNotifier
+from bridge.notify.slack import SlackNotifier
 from bridge.settings import Secret
 from tests.support.fake_slack import FakeSlack, Fault, Limits, ManualClock
 

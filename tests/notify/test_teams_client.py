@@ -9,8 +9,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.notify import AuthError, MessageRef, OutgoingMessage, PermanentError, RetryableError
-from bridge.notify.teams import CallResult, TeamsNotifier
+from bridge.notify import (
+    AuthError,
+    CallResult,
+    MessageRef,
+    OutgoingMessage,
+    PermanentError,
+    RetryableError,
+)
+from bridge.notify.teams import TeamsNotifier
 from tests.support.fake_teams import FakeTeams, FakeTokens, Fault, ManualClock
 
 CHANNEL = "19:abc@thread.tacv2"

@@ -19,7 +19,7 @@ from typing import Final, get_args
 import structlog
 from aiohttp import web
 
-from bridge import events
+from bridge import events, logs
 from bridge.dispatcher import Dispatcher
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.store import AddStatus, Store, StoreError
@@ -122,13 +122,14 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
     metrics.events.labels(event.status, added.status).inc()
     if added.status == "accepted":
         services.dispatcher.notify(added.story_id)
-    log.debug(
-        "ingest.event",
-        call_id=event.call_id,
-        status=event.status,
-        result=added.status,
-        story=added.story_id,
-    )
+    if logs.debug_enabled():
+        log.debug(
+            "ingest.event",
+            call_id=event.call_id,
+            status=event.status,
+            result=added.status,
+            story=added.story_id,
+        )
     return web.Response(body=_ANSWERS[added.status], content_type="application/json")
 
 

@@ -17,6 +17,10 @@ import structlog
 REDACTED = "[redacted]"
 
 
+class _Configured:
+    level = logging.NOTSET  # unconfigured structlog logs everything
+
+
 class Redactor:
     """structlog processor replacing secret values (and substrings) in every field."""
 
@@ -57,6 +61,7 @@ def configure(
     out = stream or sys.stdout
     console = fmt == "console" or (fmt == "auto" and out.isatty())
     numeric = logging.getLevelNamesMapping()[level.upper()]
+    _Configured.level = numeric
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -92,6 +97,18 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     logging.getLogger("aiohttp.access").disabled = True  # URLs may carry ?token=
+
+
+def reset() -> None:
+    """Back to structlog's defaults (tests: :func:`configure` changes process-wide state)."""
+    _Configured.level = logging.NOTSET
+    structlog.reset_defaults()
+
+
+def debug_enabled() -> bool:
+    """Whether debug lines are logged: guards per-request debug lines on hot paths, where
+    even a filtered structlog call (binding a lazy logger) costs more than the check."""
+    return _Configured.level <= logging.DEBUG
 
 
 def get(name: str | None = None) -> Any:

@@ -4,7 +4,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-import structlog
+
+from bridge import logs
 
 
 @pytest.fixture(autouse=True)
@@ -13,6 +14,6 @@ def _isolated_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
-    structlog.reset_defaults()
+    logs.reset()
     root.handlers[:] = handlers
     root.setLevel(level)

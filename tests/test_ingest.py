@@ -252,3 +252,21 @@ async def test_token_is_never_logged(tmp_path: Path, capsys: pytest.CaptureFixtu
     for value in (TOKEN, secret):
         assert value not in out.out
         assert value not in out.err
+
+
+async def test_each_event_is_logged_at_debug_level_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for level, logged in (("info", False), ("debug", True)):
+        logs.configure(fmt="json", level=level)
+        assert logs.debug_enabled() is logged
+        (tmp_path / level).mkdir()
+        async with running_bridge(make_settings(tmp_path / level)) as (bridge, client, _s):
+            response = await client.post(f"/notifications?token={TOKEN}", data=body())
+            assert response.status == 200
+            await bridge.dispatcher.drained()
+        out = capsys.readouterr().out
+        assert ('"ingest.event"' in out) is logged
+        assert ('"dispatch.planned"' in out) is logged
+    logs.reset()
+    assert logs.debug_enabled()  # unconfigured structlog logs everything

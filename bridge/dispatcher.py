@@ -28,6 +28,7 @@ from typing import Protocol
 import msgspec
 import structlog
 
+from bridge import logs
 from bridge.calls import Call, fold
 from bridge.metrics import Metrics
 from bridge.plan import DECIDED, plan, plan_decided, visible
@@ -49,6 +50,7 @@ class Rules(Protocol):
 @dataclass(frozen=True, slots=True)
 class DispatchOptions:
     batch: int = 256  # stories refolded per cycle
+    yield_every: int = 8  # stories started per turn of the event loop within a cycle
     cycle_interval: float = 0.05  # seconds: a cycle starts at most this often
     max_share: float = 0.25  # of the time, at most, spent in cycles when they run back to back
     max_pause: float = 1.0  # seconds: the longest rest after a cycle (one slowed by the store)
@@ -59,9 +61,15 @@ class DispatchOptions:
     missed_settle: timedelta = timedelta(seconds=8)  # a late `in-progress` may still come
 
     def __post_init__(self) -> None:
-        if self.batch < 1 or not 0 < self.max_share <= 1 or self.max_pause < 0:
+        if (
+            self.batch < 1
+            or self.yield_every < 1
+            or not 0 < self.max_share <= 1
+            or self.max_pause < 0
+        ):
             raise ValueError(
-                "DispatchOptions: batch must be >= 1, 0 < max_share <= 1 and max_pause >= 0"
+                "DispatchOptions: batch and yield_every must be >= 1, "
+                "0 < max_share <= 1 and max_pause >= 0"
             )
 
 
@@ -190,11 +198,27 @@ class Dispatcher:
             log.error("dispatch.store_error", stories=len(batch), error=str(err))
             return
         if found is None:
-            await asyncio.gather(*(self._guarded(story_id, None) for story_id in batch))
+            await self._fold_all([(story_id, None) for story_id in batch])
             return
         # Two ids of one merged story fold once; ids purged meanwhile are simply left out.
         stories = {story.story_id: story for story in found.values()}
-        await asyncio.gather(*(self._guarded(s.story_id, s) for s in stories.values()))
+        await self._fold_all([(s.story_id, s) for s in stories.values()])
+
+    async def _fold_all(self, stories: list[tuple[str, Story | None]]) -> None:
+        """Fold a cycle's stories concurrently, starting ``yield_every`` of them per turn of
+        the event loop: each start folds and plans synchronously, and a cycle of hundreds
+        started at once would hold every webhook waiting behind it."""
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for i, (story_id, story) in enumerate(stories):
+                if i and i % self._options.yield_every == 0:
+                    await asyncio.sleep(0)  # webhooks that arrived meanwhile go first
+                tasks.append(asyncio.create_task(self._guarded(story_id, story)))
+            await asyncio.gather(*tasks)
+        finally:  # cancelled (stop): no fold is left behind unowned
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _guarded(self, story_id: str, story: Story | None) -> None:
         try:
@@ -248,9 +272,9 @@ class Dispatcher:
             work, clean = await self._store.dispatched(story.story_id, state, request)
             if work:
                 self._on_planned()
-            if changed:
-                if call.stale and story.ended_at is None:
-                    self._metrics.stale_closed.inc()
+            if changed and call.stale and story.ended_at is None:
+                self._metrics.stale_closed.inc()
+            if changed and logs.debug_enabled():
                 log.debug(
                     "dispatch.planned",
                     phase=call.phase,

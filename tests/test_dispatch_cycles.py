@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,8 @@ class Counting:
     store: SqliteStore
     batch_reads: list[list[str]] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    turn: Callable[[], int] = lambda: 0  # which turn of the event loop it is (see below)
+    write_turns: list[int] = field(default_factory=list)
     gate: asyncio.Event | None = None
     down: int = 0  # batch reads that fail as if the store were unreachable
     reading: asyncio.Event = field(default_factory=asyncio.Event)
@@ -53,6 +55,7 @@ class Counting:
         self, story_id: str, state: Emitted, plan: PlanRequest | None = None
     ) -> tuple[int, bool]:
         self.writes.append(story_id)
+        self.write_turns.append(self.turn())
         return await self.store.dispatched(story_id, state, plan)
 
     def __getattr__(self, name: str) -> Any:
@@ -60,14 +63,16 @@ class Counting:
 
 
 @asynccontextmanager
-async def dispatcher(tmp_path: Path) -> AsyncIterator[tuple[Dispatcher, Counting, Metrics]]:
+async def dispatcher(
+    tmp_path: Path, **extra: Any
+) -> AsyncIterator[tuple[Dispatcher, Counting, Metrics]]:
     store = SqliteStore(tmp_path / "bridge.db")
     await store.open()
     metrics = Metrics()
     rules = RulesHolder(write_rules(tmp_path), metrics)
     assert await rules.reload(), rules.problems
     counting = Counting(store)
-    options = DispatchOptions(poll_interval=3600, janitor_interval=3600)
+    options = DispatchOptions(poll_interval=3600, janitor_interval=3600, **extra)
     running = Dispatcher(cast(Store, counting), rules, metrics, FakeClock(), options)
     await running.start()
     await counting.polled.wait()  # the start-up poll is over: only the tests notify now
@@ -91,6 +96,34 @@ async def test_a_cycle_reads_its_stories_once_and_folds_each_once(tmp_path: Path
         assert store.batch_reads == [["a", "b"]]
         assert sorted(store.writes) == ["a", "b"]
         assert await store.dirty_stories() == []
+
+
+async def test_a_big_cycle_lets_the_event_loop_turn_between_its_stories(
+    tmp_path: Path,
+) -> None:
+    """Folding is synchronous: a cycle starts ``yield_every`` stories per turn of the event
+    loop, so webhooks arriving meanwhile are answered between them, not after all of them."""
+    loop = asyncio.get_running_loop()
+    turns = 0
+
+    def tick() -> None:  # counts the loop's turns: runs once in each
+        nonlocal turns, ticking
+        turns += 1
+        ticking = loop.call_soon(tick)
+
+    ticking = loop.call_soon(tick)
+    try:
+        async with dispatcher(tmp_path, yield_every=2) as (running, store, _):
+            store.turn = lambda: turns
+            for n in range(7):
+                running.notify((await store.add_event(ringing(f"call{n}"), T0)).story_id)
+            await running.drained()
+    finally:
+        ticking.cancel()
+    assert sorted(store.writes) == sorted(f"call{n}" for n in range(7))
+    per_turn = [store.write_turns.count(turn) for turn in set(store.write_turns)]
+    assert max(per_turn) == 2
+    assert len(per_turn) == 4  # 7 stories, 2 per turn
 
 
 async def test_a_story_that_cannot_be_read_does_not_hold_up_the_others(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -48,46 +49,71 @@ class _JobFailed(Exception):
 
 
 class GroupCommit:
-    def __init__(self, where: str, batch_max: int) -> None:
-        if batch_max < 1:
-            raise ValueError("batch_max must be at least 1")
+    def __init__(self, where: str, batch_max: int, background_max: int = 32) -> None:
+        if batch_max < 1 or background_max < 1:
+            raise ValueError("batch_max and background_max must be at least 1")
         self.where = where  # the store, for messages
         self.batch_max = batch_max
+        self.background_max = background_max
         self.commits = 0  # transactions committed
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # The event loop hands jobs over in bunches: everything submitted during one turn
+        # of the loop goes to the writer as one list (one queue operation and at most one
+        # wake-up of the writer thread per turn, instead of one per webhook).
+        self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        self._gathering: list[_Job] = []
 
     async def submit(self, work: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
         """Queue ``work`` and wait for its batch to commit (on the event loop)."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(work, future, durable))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if not self._gathering:
+            loop.call_soon(self._hand_over)
+        self._gathering.append(_Job(work, future, durable))
         return await future
 
+    def _hand_over(self) -> None:
+        if self._gathering:
+            jobs, self._gathering = self._gathering, []
+            self._jobs.put(jobs)
+
     def stop(self) -> None:
-        """Let :meth:`run` return once everything queued so far is stored."""
+        """Let :meth:`run` return once everything submitted so far is stored."""
+        self._hand_over()
         self._jobs.put(None)
 
     def run(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
         """The writer thread's loop (returns after :meth:`stop`)."""
+        # Durable writes (events, the mark before a post) first: a webhook waits for its
+        # batch, the dispatcher's writes can wait a little. A batch takes every durable
+        # write waiting (up to ``batch_max``) and at most ``background_max`` others, so
+        # that a dispatcher cycle's hundreds of writes never make one long batch that the
+        # next webhooks wait behind.
+        urgent: deque[_Job] = deque()
+        background: deque[_Job] = deque()
         stopping = False
-        while not stopping:
-            try:
-                first = self._jobs.get(timeout=1.0)
-            except queue.Empty:
-                if loop.is_closed():  # abandoned without close(): let the process exit
-                    return
-                continue
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.batch_max:
+        while urgent or background or not stopping:
+            if not urgent and not background:
                 try:
-                    job = self._jobs.get_nowait()
+                    jobs = self._jobs.get(timeout=1.0)
+                except queue.Empty:
+                    if loop.is_closed():  # abandoned without close(): let the process exit
+                        return
+                    continue
+                if jobs is None:
+                    return
+                self._sort(jobs, urgent, background)
+            while not stopping:
+                try:
+                    jobs = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
+                if jobs is None:
                     stopping = True
-                    break
-                batch.append(job)
+                else:
+                    self._sort(jobs, urgent, background)
+            batch = [urgent.popleft() for _ in range(min(self.batch_max, len(urgent)))]
+            room = min(self.background_max, self.batch_max - len(batch))
+            batch.extend(background.popleft() for _ in range(min(room, len(background))))
             outcome: list[Outcome] | Exception
             try:
                 outcome = self._run_batch(conn, batch)
@@ -97,6 +123,11 @@ class GroupCommit:
                 loop.call_soon_threadsafe(self._settle, batch, outcome)
             except RuntimeError:  # the event loop is gone: nobody waits for these any more
                 return
+
+    @staticmethod
+    def _sort(jobs: list[_Job], urgent: deque[_Job], background: deque[_Job]) -> None:
+        for job in jobs:
+            (urgent if job.durable else background).append(job)
 
     def _settle(self, batch: list[_Job], outcome: list[Outcome] | Exception) -> None:
         """On the event loop: wake the writers of one batch with their results."""

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bridge import __version__, logs, settings
+from bridge import __version__, logs, runtime, settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -18,10 +18,17 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"callbridge: {problem}", file=sys.stderr)
         print("callbridge: fix the settings above, then start again", file=sys.stderr)
         return 2
+    try:
+        new_loop = runtime.factory(config.event_loop)
+    except runtime.LoopUnavailable as err:
+        print(f"callbridge: {err}", file=sys.stderr)
+        return 2
     logs.configure(fmt=config.log_format, level=config.log_level, secrets=config.secrets())
     from bridge.app import serve  # imported late: `check`/`simulate` need not load it
 
-    return asyncio.run(serve(config))
+    runtime.tune_gc()
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(serve(config))
 
 
 def build_parser() -> argparse.ArgumentParser:

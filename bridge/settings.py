@@ -20,6 +20,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 LogFormat = Literal["auto", "json", "console"]
+EventLoop = Literal["auto", "uvloop", "asyncio"]
 
 CHECKOUT_ROOT: Final = Path(__file__).resolve().parent.parent
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
@@ -83,6 +84,7 @@ class Settings:
     shutdown_timeout: timedelta = timedelta(seconds=15)
     log_format: LogFormat = "auto"
     log_level: str = "info"
+    event_loop: EventLoop = "auto"
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> tuple[str, ...]:
@@ -122,6 +124,7 @@ _VARIABLES: Final = (
     ("CALLBRIDGE_SHUTDOWN_TIMEOUT", "shutdown_timeout", False),
     ("CALLBRIDGE_LOG_FORMAT", "log_format", False),
     ("CALLBRIDGE_LOG_LEVEL", "log_level", False),
+    ("CALLBRIDGE_EVENT_LOOP", "event_loop", False),
 )
 
 
@@ -292,6 +295,7 @@ def load(
     reader.teams()
     reader.choice("log_format", ("auto", "json", "console"))
     reader.choice("log_level", ("debug", "info", "warning", "error"))
+    reader.choice("event_loop", ("auto", "uvloop", "asyncio"))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**reader.values)  # type: ignore[arg-type]

@@ -1,11 +1,14 @@
 """Group commit for the SQLite store: one writer thread, one transaction per batch.
 
-Writes are queued from the event loop (:meth:`GroupCommit.submit`); the writer thread
-(:meth:`GroupCommit.run`, on the store's single-thread writer executor, which owns the write
-connection) takes everything queued, up to ``batch_max``, stores it in one transaction, hands
-the outcomes back to the event loop and takes the next batch at once: it never waits for the
-loop. A batch holding a durable write (an accepted event, the mark before a chat post) commits
-with ``synchronous = FULL`` (one fsync shared by the batch), other batches with ``NORMAL``.
+Writes are queued from the event loop (:meth:`GroupCommit.submit`; everything submitted in one
+turn of the loop is handed over at once); the writer thread (:meth:`GroupCommit.run`, on the
+store's single-thread writer executor, which owns the write connection) takes what is queued,
+stores it in one transaction, hands the outcomes back to the event loop and takes the next
+batch at once: it never waits for the loop. Durable writes (an accepted event, the mark
+before a chat post) go first, up to ``batch_max`` per batch, with 1 to ``background_max``
+other writes (the dispatcher's), so a webhook never waits behind a dispatcher cycle's
+hundreds of writes and those are never starved. A batch holding a durable write commits with
+``synchronous = FULL`` (one fsync shared by the batch), other batches with ``NORMAL``.
 
 One failing write fails only itself: a batch first runs without savepoints (writes almost
 never fail, and two statements less per write matter under load); if one fails, the
@@ -85,7 +88,7 @@ class GroupCommit:
         """The writer thread's loop (returns after :meth:`stop`)."""
         # Durable writes (events, the mark before a post) first: a webhook waits for its
         # batch, the dispatcher's writes can wait a little. A batch takes every durable
-        # write waiting (up to ``batch_max``) and at most ``background_max`` others, so
+        # write waiting (up to ``batch_max``) and 1 to ``background_max`` others, so
         # that a dispatcher cycle's hundreds of writes never make one long batch that the
         # next webhooks wait behind.
         urgent: deque[_Job] = deque()
@@ -112,7 +115,8 @@ class GroupCommit:
                 else:
                     self._sort(jobs, urgent, background)
             batch = [urgent.popleft() for _ in range(min(self.batch_max, len(urgent)))]
-            room = min(self.background_max, self.batch_max - len(batch))
+            # At least one background write per batch: a flood of events never starves them.
+            room = min(self.background_max, max(self.batch_max - len(batch), 1))
             batch.extend(background.popleft() for _ in range(min(room, len(background))))
             outcome: list[Outcome] | Exception
             try:

@@ -50,6 +50,32 @@ async def test_durable_writes_go_first_and_background_batches_are_bounded(
     assert len(per_commit) == 3  # 10 background writes, at most 4 per transaction
 
 
+async def test_a_flood_of_events_never_starves_background_writes(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "bridge.db", batch_max=2)
+    await store.open()
+    ran: list[tuple[str, int]] = []
+
+    def write(name: str) -> Callable[[sqlite3.Connection], None]:
+        def work(conn: sqlite3.Connection) -> None:
+            ran.append((name, store.commits))
+
+        return work
+
+    try:
+        await asyncio.gather(
+            store._write(write("background")),
+            *(store._write(write(f"durable{n}"), durable=True) for n in range(6)),
+        )
+    finally:
+        await store.close()
+    first = min(commit for _name, commit in ran)
+    assert [name for name, commit in ran if commit == first] == [
+        "durable0",
+        "durable1",
+        "background",
+    ]
+
+
 async def test_stop_first_hands_over_what_was_submitted(tmp_path: Path) -> None:
     """A write submitted in the same turn of the loop as stop() (not yet handed to the
     writer thread) is still stored before the writer returns."""

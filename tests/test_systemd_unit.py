@@ -490,7 +490,10 @@ WORKLOAD = textwrap.dedent(
                 assert await r.json() == {"ok": True}
         await runner.cleanup()
 
-    asyncio.run(roundtrip())
+    from bridge import runtime  # on the loop `serve` runs on (uvloop: compiled, libuv)
+    with asyncio.Runner(loop_factory=runtime.factory("auto")) as runner:
+        assert runtime.describe(runner.get_loop()) == "uvloop"
+        runner.run(roundtrip())
     print("workload ok")
     """
 )
@@ -514,5 +517,85 @@ def test_the_runtime_works_without_writable_executable_memory(tmp_path: Path) ->
     )
     if result.returncode == 100 + errno.EINVAL:
         pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3): cannot emulate the setting")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("workload ok")
+
+
+# The unit's SystemCallFilter may refuse io_uring (not in every systemd's @system-service),
+# and uvloop's libuv uses it when its loop starts. SystemCallErrorNumber=EPERM makes the
+# refusal an error, not SIGSYS: emulate that with a seccomp filter and run serve's loop.
+IO_URING_SYSCALLS = (425, 426, 427)  # io_uring_setup/enter/register (one numbering everywhere)
+
+LAUNCH_WITHOUT_IO_URING = textwrap.dedent(
+    f"""
+    import ctypes, os, sys
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
+                    ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    LOAD_NR, JEQ, RET = 0x20, 0x15, 0x06
+    ALLOW, EPERM = 0x7FFF0000, 0x00050000 | 1
+    a, b, c = {IO_URING_SYSCALLS}
+    code = [(LOAD_NR, 0, 0, 0), (JEQ, 3, 0, a), (JEQ, 2, 0, b), (JEQ, 1, 0, c),
+            (RET, 0, 0, ALLOW), (RET, 0, 0, EPERM)]
+    filters = (Filter * len(code))(*(Filter(*f) for f in code))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        sys.exit(100 + ctypes.get_errno())
+    if libc.prctl(22, 2, ctypes.byref(Program(len(code), filters)), 0, 0) != 0:  # SECCOMP
+        sys.exit(100 + ctypes.get_errno())
+    os.execv(sys.executable, [sys.executable, "-c", sys.argv[1], *sys.argv[2:]])
+    """
+)
+
+LOOP_WORKLOAD = textwrap.dedent(
+    f"""
+    import asyncio, ctypes, errno, sys
+    import aiohttp
+    from aiohttp import web
+    from bridge import runtime
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall({IO_URING_SYSCALLS[0]}, 8, None) != -1 or ctypes.get_errno() != errno.EPERM:
+        sys.exit("io_uring_setup was not refused: the filter is not in force")
+
+    async def roundtrip() -> None:
+        async def hello(request):
+            return web.json_response(await request.json())
+        app = web.Application()
+        app.router.add_post("/", hello)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{{port}}/", json={{"ok": True}}) as r:
+                assert await r.json() == {{"ok": True}}
+        await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=runtime.factory("auto")) as runner:
+        assert runtime.describe(runner.get_loop()) == "uvloop"
+        runner.run(roundtrip())
+    print("workload ok")
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="seccomp is Linux")
+def test_uvloop_runs_when_the_unit_refuses_io_uring() -> None:
+    unit = UNIT.read_text(encoding="utf-8")
+    assert "SystemCallErrorNumber=EPERM" in unit  # a refused call errs, it does not kill
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCH_WITHOUT_IO_URING, LOOP_WORKLOAD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("workload ok")

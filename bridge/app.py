@@ -36,7 +36,6 @@ from bridge.render.teams import render as teams_render
 from bridge.render.text import render as text_render
 from bridge.rulestate import RulesHolder
 from bridge.runtime import describe as describe_loop
-from bridge.runtime import freeze_startup
 from bridge.sdnotify import SdNotifier
 from bridge.settings import Settings, sqlite_path
 from bridge.store import Store, StoreError
@@ -348,7 +347,6 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             log.error("serve.listen_failed", listen=str(settings.listen), error=err.strerror)
             return 1
         port = _bound_port(runner, settings.listen.port)
-        freeze_startup()
         log.info(
             "serve.listening",
             version=__version__,

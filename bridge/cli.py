@@ -26,9 +26,9 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(fmt=config.log_format, level=config.log_level, secrets=config.secrets())
     from bridge.app import serve  # imported late: `check`/`simulate` need not load it
 
-    runtime.tune_gc()
+    runtime.tune_gc()  # process-wide, so here and not in serve() (tests run several)
     with asyncio.Runner(loop_factory=new_loop) as runner:
-        return runner.run(serve(config))
+        return runner.run(serve(config, ready=lambda _port: runtime.freeze_startup()))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,13 +7,14 @@ import gc
 import signal
 import sys
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import uvloop
 
-from bridge import runtime
+import bridge.app
+from bridge import cli, runtime
 from bridge.settings import SettingsError, load
 from tests.support.process import serve
 
@@ -103,3 +104,22 @@ async def test_serve_reports_its_loop_and_stops_cleanly_on_it(
         listening = next(line for line in server.lines if line["event"] == "serve.listening")
         assert listening["event_loop"] == expected
         assert await server.stop(signal.SIGTERM) == 0
+
+
+def test_the_serve_command_tunes_the_gc_and_freezes_once_listening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    async def fake_serve(settings: object, *, ready: Callable[[int], None]) -> int:
+        calls.append(f"serve on {runtime.describe(asyncio.get_running_loop())}")
+        ready(8080)
+        return 0
+
+    monkeypatch.setattr(bridge.app, "serve", fake_serve)
+    monkeypatch.setattr(runtime, "tune_gc", lambda: calls.append("tune_gc"))
+    monkeypatch.setattr(runtime, "freeze_startup", lambda: calls.append("freeze"))
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["serve", "--event-loop", "asyncio", "--log-format", "json"])
+    assert code == 0
+    assert calls == ["tune_gc", "serve on asyncio", "freeze"]

@@ -447,8 +447,40 @@ LAUNCH_UNDER_MDWE = textwrap.dedent(
     """
 )
 
-WORKLOAD = textwrap.dedent(
+# An aiohttp round trip on the loop `serve` runs on (uvloop: compiled, libuv), the end of
+# the workloads below.
+ROUNDTRIP_ON_SERVES_LOOP = textwrap.dedent(
     """
+    import asyncio
+    import aiohttp
+    from aiohttp import web
+    from bridge import runtime
+
+    async def roundtrip() -> None:
+        async def hello(request):
+            return web.json_response(await request.json())
+        app = web.Application()
+        app.router.add_post("/", hello)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{port}/", json={"ok": True}) as r:
+                assert await r.json() == {"ok": True}
+        await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=runtime.factory("auto")) as runner:
+        assert runtime.describe(runner.get_loop()) == "uvloop"
+        runner.run(roundtrip())
+    print("workload ok")
+    """
+)
+
+WORKLOAD = (
+    textwrap.dedent(
+        """
     import asyncio, mmap, pathlib, sqlite3, ssl, sys
     try:
         mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
@@ -475,28 +507,27 @@ WORKLOAD = textwrap.dedent(
     assert db.execute("pragma journal_mode=wal").fetchone() == ("wal",)
     prometheus_client.generate_latest()
 
-    async def roundtrip() -> None:
-        async def hello(request):
-            return web.json_response(msgspec.json.decode(await request.read()))
-        app = web.Application()
-        app.router.add_post("/", hello)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"http://127.0.0.1:{port}/", data=b'{"ok": true}') as r:
-                assert await r.json() == {"ok": True}
-        await runner.cleanup()
-
-    from bridge import runtime  # on the loop `serve` runs on (uvloop: compiled, libuv)
-    with asyncio.Runner(loop_factory=runtime.factory("auto")) as runner:
-        assert runtime.describe(runner.get_loop()) == "uvloop"
-        runner.run(roundtrip())
-    print("workload ok")
     """
+    )
+    + ROUNDTRIP_ON_SERVES_LOOP
 )
+
+
+def run_restricted(launcher: str, workload: str, *args: str) -> None:
+    """Run ``workload`` in a fresh Python that ``launcher`` restricted first, and require it
+    to finish ("workload ok"); skip when this kernel cannot apply the restriction (the
+    launcher exits 100 + errno)."""
+    result = subprocess.run(
+        [sys.executable, "-c", launcher, workload, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode == 100 + errno.EINVAL:
+        pytest.skip("this kernel cannot apply the restriction, so it cannot be emulated")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("workload ok")
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_MDWE is a Linux prctl")
@@ -508,17 +539,7 @@ def test_the_runtime_works_without_writable_executable_memory(tmp_path: Path) ->
         ' "caller": {"number": "+31612345678", "name": "Klant"},'
         ' "destination": {"number": "+31508009000"}}'
     )
-    result = subprocess.run(
-        [sys.executable, "-c", LAUNCH_UNDER_MDWE, WORKLOAD, str(fixture), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode == 100 + errno.EINVAL:
-        pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3): cannot emulate the setting")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().endswith("workload ok")
+    run_restricted(LAUNCH_UNDER_MDWE, WORKLOAD, str(fixture), str(tmp_path))
 
 
 # The unit's SystemCallFilter may refuse io_uring (not in every systemd's @system-service),
@@ -552,50 +573,21 @@ LAUNCH_WITHOUT_IO_URING = textwrap.dedent(
     """
 )
 
-LOOP_WORKLOAD = textwrap.dedent(
-    f"""
-    import asyncio, ctypes, errno, sys
-    import aiohttp
-    from aiohttp import web
-    from bridge import runtime
-
+LOOP_WORKLOAD = (
+    textwrap.dedent(
+        f"""
+    import ctypes, errno, sys
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.syscall({IO_URING_SYSCALLS[0]}, 8, None) != -1 or ctypes.get_errno() != errno.EPERM:
         sys.exit("io_uring_setup was not refused: the filter is not in force")
-
-    async def roundtrip() -> None:
-        async def hello(request):
-            return web.json_response(await request.json())
-        app = web.Application()
-        app.router.add_post("/", hello)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"http://127.0.0.1:{{port}}/", json={{"ok": True}}) as r:
-                assert await r.json() == {{"ok": True}}
-        await runner.cleanup()
-
-    with asyncio.Runner(loop_factory=runtime.factory("auto")) as runner:
-        assert runtime.describe(runner.get_loop()) == "uvloop"
-        runner.run(roundtrip())
-    print("workload ok")
     """
+    )
+    + ROUNDTRIP_ON_SERVES_LOOP
 )
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="seccomp is Linux")
 def test_uvloop_runs_when_the_unit_refuses_io_uring() -> None:
-    unit = UNIT.read_text(encoding="utf-8")
-    assert "SystemCallErrorNumber=EPERM" in unit  # a refused call errs, it does not kill
-    result = subprocess.run(
-        [sys.executable, "-c", LAUNCH_WITHOUT_IO_URING, LOOP_WORKLOAD],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().endswith("workload ok")
+    for unit in (UNIT, TEMPLATE):  # a refused call errs, it does not kill the service
+        assert "SystemCallErrorNumber=EPERM" in unit.read_text(encoding="utf-8")
+    run_restricted(LAUNCH_WITHOUT_IO_URING, LOOP_WORKLOAD)

@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 from urllib.parse import urlsplit
 
+from bridge.runtime import EventLoopChoice
+
 LogFormat = Literal["auto", "json", "console"]
-EventLoop = Literal["auto", "uvloop", "asyncio"]
 
 CHECKOUT_ROOT: Final = Path(__file__).resolve().parent.parent
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
@@ -84,7 +85,7 @@ class Settings:
     shutdown_timeout: timedelta = timedelta(seconds=15)
     log_format: LogFormat = "auto"
     log_level: str = "info"
-    event_loop: EventLoop = "auto"
+    event_loop: EventLoopChoice = "auto"
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> tuple[str, ...]:
@@ -295,7 +296,7 @@ def load(
     reader.teams()
     reader.choice("log_format", ("auto", "json", "console"))
     reader.choice("log_level", ("debug", "info", "warning", "error"))
-    reader.choice("event_loop", ("auto", "uvloop", "asyncio"))
+    reader.choice("event_loop", get_args(EventLoopChoice))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**reader.values)  # type: ignore[arg-type]

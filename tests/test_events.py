@@ -12,7 +12,7 @@ import pytest
 
 from bridge.events import Event, InvalidEvent, NotJSON, decode, decode_stored, encode_event
 
-FIXTURES = Path(__file__).parents[2] / "shared" / "fixtures" / "voys"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "voys"
 
 
 def fixture_files() -> list[Path]:

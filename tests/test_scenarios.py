@@ -1,4 +1,4 @@
-"""The scenario payloads look like the provider's own (shapes of ../shared/fixtures/voys)."""
+"""The scenario payloads look like the provider's own (shapes of tests/fixtures/voys)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ fold of its events must produce, written by hand from the flow (they are the spe
 the flow, never computed by :mod:`bridge.calls`).
 
 The payloads are plain ``dict[str, Any]`` on purpose: they are wire documents (what goes into
-the HTTP body), not domain objects. Shapes follow /work/shared/fixtures/voys/: ``account_number``
+the HTTP body), not domain objects. Shapes follow tests/fixtures/voys/: ``account_number``
 an integer or null, ``user_emails`` sometimes missing, redirectors named by extension, timestamps
 sometimes whole seconds (several events then share one) and sometimes with microseconds.
 

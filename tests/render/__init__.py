@@ -1,6 +1,6 @@
 """Builders for rendering tests: provider JSON documents -> decoded events -> folded calls.
 
-The documents follow /work/shared/fixtures/voys/ (v2 shapes, nullable names and account
+The documents follow tests/fixtures/voys/ (v2 shapes, nullable names and account
 numbers, extensions as redirector numbers). Times are seconds after ``T0`` =
 2024-03-05 09:41:07 UTC, which is 10:41:07 in Europe/Amsterdam (CET, UTC+1).
 """

@@ -31,7 +31,7 @@ from tests.render import (
     warm_transfer_call,
 )
 
-FIXTURES = Path("/work/shared/fixtures/voys")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "voys"
 
 
 def v(*events: Event, now: datetime | None = None, **kw: dict[str, str]) -> CallView:

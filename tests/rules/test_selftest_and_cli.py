@@ -209,7 +209,7 @@ def test_route_with_bad_rules_exits_1(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_route_provider_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
-    fixtures = Path("/work/shared/fixtures/voys")
+    fixtures = REPO / "tests" / "fixtures" / "voys"
     if not fixtures.is_dir():
         pytest.fail("provider fixtures missing")
     names = ["ringing.json", "in-progress.json", "ended.json"]

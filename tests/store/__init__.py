@@ -1,7 +1,7 @@
 """Store tests; this module builds realistic provider events for them.
 
 Events are made with the real ``bridge.events.decode`` from JSON bodies shaped like the
-provider's v2 notifications (see /work/shared/fixtures/voys), never by constructing Event.
+provider's v2 notifications (see tests/fixtures/voys), never by constructing Event.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from bridge.notify import MessageRef, OutgoingMessage
 from bridge.render.text import render as text_render
 from bridge.settings import Secret, Settings
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "voys"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "voys"
 
 MINIMAL_RULES = """\
 version: 1

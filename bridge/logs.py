@@ -1,6 +1,6 @@
 """structlog configuration: JSON lines to stdout (human-readable on a TTY), secrets redacted.
 
-Secrets are kept out of log calls by construction (:class:`bridge.settings.Secret` never
+Secrets are kept out of log calls by construction (:class:`bridge.service.settings.Secret` never
 shows its value); :class:`Redactor` is the safety net that scrubs any configured secret
 value from every rendered field, whatever path it took to get there.
 """

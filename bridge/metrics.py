@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bridge.events import STATUSES
+from bridge.core.events import STATUSES
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -1,6 +1,6 @@
 """The call fold, table-driven and without an event loop.
 
-Expected facts come from :class:`bridge.scenarios.Expected` (hand-written per flow) or, in the
+Expected facts come from :class:`bridge.simulate.Expected` (hand-written per flow) or, in the
 focused cases below, from the events written out in the test itself.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bridge.calls import Call, fold
-from bridge.events import Destination, Event, Participant, decode
-from bridge.scenarios import SCENARIOS, ScenarioContext, build
+from bridge.core.calls import Call, fold
+from bridge.core.events import Destination, Event, Participant, decode
+from bridge.simulate import SCENARIOS, ScenarioContext, build
 
 T0 = datetime(2024, 3, 5, 9, 41, 7, tzinfo=UTC)
 

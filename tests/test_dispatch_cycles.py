@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from bridge.dispatcher import Dispatcher, DispatchOptions
+from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.metrics import Metrics
-from bridge.rulestate import RulesHolder
+from bridge.service.rulestate import RulesHolder
 from bridge.store import Emitted, PlanRequest, Store, StoreError, Story
 from bridge.store.sqlite import SqliteStore
 from tests.store import T0, answered, consult_ringing, ended, ringing, warm_transfer

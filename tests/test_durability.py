@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.events import decode
+from bridge.core.events import decode
 from bridge.store.sqlite import SqliteStore
 from tests.support.harness import payload
 from tests.support.process import serve

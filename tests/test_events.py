@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bridge.events import Event, InvalidEvent, NotJSON, decode, decode_stored, encode_event
+from bridge.core.events import Event, InvalidEvent, NotJSON, decode, decode_stored, encode_event
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "voys"
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.calls import fold
-from bridge.events import Event, decode
-from bridge.scenarios import SCENARIOS, ScenarioContext, build
+from bridge.core.calls import fold
+from bridge.core.events import Event, decode
+from bridge.simulate import SCENARIOS, ScenarioContext, build
 
 T0 = datetime(2024, 3, 5, 9, 41, 7, tzinfo=UTC)
 PROPERTY = settings(max_examples=150, deadline=None)

@@ -30,7 +30,7 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from bridge.scenarios import SCENARIOS, ScenarioContext
+from bridge.simulate import SCENARIOS, ScenarioContext
 from tests.store import pg
 from tests.support.fake_slack import FakeSlack, Limits, Message
 from tests.support.harness import write_rules

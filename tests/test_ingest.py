@@ -10,8 +10,8 @@ import pytest
 import structlog
 
 from bridge import logs
-from bridge.app import open_store
-from bridge.settings import Secret
+from bridge.secret import Secret
+from bridge.service.app import open_store
 from bridge.store import StoreError
 from tests.support.harness import (
     FIXTURES,

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import uvloop
 
-import bridge.app
-from bridge import cli, runtime
-from bridge.settings import SettingsError, load
+import bridge.service.app
+from bridge import cli
+from bridge.service import runtime
+from bridge.service.settings import SettingsError, load
 from tests.support.process import serve
 
 
@@ -116,7 +117,7 @@ def test_the_serve_command_tunes_the_gc_and_freezes_once_listening(
         ready(8080)
         return 0
 
-    monkeypatch.setattr(bridge.app, "serve", fake_serve)
+    monkeypatch.setattr(bridge.service.app, "serve", fake_serve)
     monkeypatch.setattr(runtime, "tune_gc", lambda: calls.append("tune_gc"))
     monkeypatch.setattr(runtime, "freeze_startup", lambda: calls.append("freeze"))
     monkeypatch.chdir(tmp_path)

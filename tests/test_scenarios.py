@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bridge.events import decode
-from bridge.scenarios import SCENARIOS, Leg, ScenarioContext, build
+from bridge.core.events import decode
+from bridge.simulate import SCENARIOS, Leg, ScenarioContext, build
 
 T0 = datetime(2024, 3, 5, 9, 41, 7, tzinfo=UTC)
 CALL_ID = re.compile(r"^ua9-grq-prd-\d{10}\.\d{8}$")  # like ua9-grq-prd-1693575683.22973164

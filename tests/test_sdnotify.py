@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from bridge.sdnotify import SdNotifier
+from bridge.service.sdnotify import SdNotifier
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.settings import Listen, SettingsError, add_arguments, load, parse_duration
+from bridge.service.settings import Listen, SettingsError, add_arguments, load, parse_duration
 
 
 def flags(*argv: str) -> argparse.Namespace:

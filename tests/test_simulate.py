@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bridge import simulate as sim
-from bridge import simulate_cmd
-from bridge.events import decode
-from bridge.scenarios import SCENARIOS
+from bridge.cli import simulate as simulate_cmd
+from bridge.core.events import decode
+from bridge.simulate import SCENARIOS
+from bridge.simulate import client as sim
 
-# Events per scenario, counted by hand from the flows in bridge/scenarios/flows.py.
+# Events per scenario, counted by hand from the flows in bridge/simulate/flows.py.
 EVENTS_PER_SCENARIO = {
     "answered": 4,  # created, ringing, in-progress, ended
     "no-answer": 3,  # created, ringing, ended

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.scenarios import SCENARIOS
+from bridge.simulate import SCENARIOS
 from tests.support.slack_env import ALL, ONCALL, SUPPORT, scenario_calls, slack_bridge
 from tests.test_slack_delivery import check_scenario
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from bridge.scenarios import SCENARIOS
+from bridge.simulate import SCENARIOS
 from tests.support.fake_slack import FakeSlack, Fault, Limits
 from tests.support.harness import write_rules
 from tests.support.process import serve

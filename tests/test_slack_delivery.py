@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bridge.scenarios import SCENARIOS
+from bridge.simulate import SCENARIOS
 from tests.support.fake_slack import Fault, Limits
 from tests.support.slack_env import ALL, ONCALL, SUPPORT, Env, scenario_calls, slack_bridge
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge import settings
+from bridge.service import settings
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 UNIT = SYSTEMD / "callbridge.service"
@@ -180,7 +180,9 @@ def test_unit_runs_the_service_as_a_notify_service_with_watchdog_and_restart(
     assert one(service, "ExecReload") == "/bin/kill -HUP $MAINPID"  # SIGHUP reloads the rules
     assert int(one(service, "WatchdogSec")) > 0
     assert one(service, "Restart") == "on-failure"
-    assert one(service, "RestartPreventExitStatus") == "2"  # bad settings: see bridge/cli.py
+    assert (
+        one(service, "RestartPreventExitStatus") == "2"
+    )  # bad settings: see bridge/cli/__init__.py
     assert one(unit["Install"], "WantedBy") == "multi-user.target"
 
 
@@ -454,7 +456,7 @@ ROUNDTRIP_ON_SERVES_LOOP = textwrap.dedent(
     import asyncio
     import aiohttp
     from aiohttp import web
-    from bridge import runtime
+    from bridge.service import runtime
 
     async def roundtrip() -> None:
         async def hello(request):
@@ -493,11 +495,11 @@ WORKLOAD = (
     import msal, slack_sdk
     from aiohttp import web
     from cryptography.hazmat.primitives.asymmetric import ec
-    import bridge.app, bridge.cli, bridge.events
+    import bridge.service.app, bridge.cli, bridge.core.events
 
     fixture = pathlib.Path(sys.argv[1])
-    event = bridge.events.decode(fixture.read_bytes())
-    assert bridge.events.decode_stored(bridge.events.encode_event(event)) == event
+    event = bridge.core.events.decode(fixture.read_bytes())
+    assert bridge.core.events.decode_stored(bridge.core.events.encode_event(event)) == event
     assert yaml.load("a: [1, 2]", Loader=yaml.CSafeLoader) == {"a": [1, 2]}
     assert phonenumbers.is_valid_number(phonenumbers.parse("+31508009000"))
     ec.generate_private_key(ec.SECP256R1()).sign(b"x", ec.ECDSA(

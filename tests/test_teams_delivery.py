@@ -21,15 +21,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.calls import fold
-from bridge.delivery import DeliveryOptions, Platform
-from bridge.events import decode
+from bridge.core.calls import fold
+from bridge.core.events import decode
+from bridge.deliver.delivery import DeliveryOptions, Platform
+from bridge.deliver.pacing import TEAMS, Rate
 from bridge.notify import AuthError
 from bridge.notify.teams import TeamsNotifier
-from bridge.pacing import TEAMS, Rate
 from bridge.render.teams import render as teams_render
 from bridge.render.text import render as text_render
-from bridge.scenarios import SCENARIOS, ScenarioContext
+from bridge.simulate import SCENARIOS, ScenarioContext
 from tests.support.fake_teams import FakeTeams, FakeTokens, Fault, Thread
 from tests.support.harness import RecordingNotifier, make_settings, running_bridge, write_rules
 
@@ -47,7 +47,7 @@ routes:
     live: sales
     missed: sales
 """
-# From the scenario descriptions (bridge/scenarios/__init__.py): nobody answered these.
+# From the scenario descriptions (bridge/simulate/__init__.py): nobody answered these.
 MISSED = {"no-answer", "caller-hangs-up", "unavailable"}
 PACING = {
     "teams": {

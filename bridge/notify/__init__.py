@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from bridge.notify.errors import AuthError, NotifyError, PermanentError, RetryableError
+from bridge.render.message import Json, MessageMetadata, OutgoingMessage
 
 __all__ = [
     "AuthError",
     "CallObserver",
     "CallResult",
+    "Json",
     "MessageMetadata",
     "MessageRef",
     "Notifier",
@@ -28,9 +30,6 @@ __all__ = [
     "RetryableError",
     "ignore_call",
 ]
-
-Json = Mapping[str, Any]
-"""One JSON object as the platform documents it (a Block Kit block, an Adaptive Card)."""
 
 CallResult = Literal["ok", "not_found", "ratelimited", "retryable", "permanent", "auth"]
 
@@ -57,34 +56,6 @@ class MessageRef:
     channel: str
     ts_or_id: str
     thread: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageMetadata:
-    """Invisible machine-readable tag on a message (Slack message metadata), used to find the
-    message again after a crash between the platform's answer and the store's commit.
-
-    ``event_type`` is an identifier like ``callbridge_root``; ``payload`` holds short strings
-    such as the story id and slot.
-    """
-
-    event_type: str
-    payload: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
-    """A rendered message, ready for one platform.
-
-    ``text`` is always set: Slack shows it in notifications and to screen readers, Teams as the
-    activity text. ``blocks`` is the Slack Block Kit body; ``card`` the Teams Adaptive Card.
-    A renderer fills the one for its platform; a notifier ignores the other.
-    """
-
-    text: str
-    blocks: tuple[Json, ...] = ()
-    card: Json | None = None
-    metadata: MessageMetadata | None = None
 
 
 class Notifier(Protocol):

@@ -46,7 +46,7 @@ from bridge.notify.slack_api import (
     metadata_of,
     parse,
 )
-from bridge.settings import Secret
+from bridge.secret import Secret
 
 log = structlog.get_logger("bridge.notify.slack")
 

@@ -27,7 +27,7 @@ import structlog
 from msal.exceptions import MsalServiceError
 
 from bridge.notify.errors import AuthError, RetryableError
-from bridge.settings import Secret
+from bridge.secret import Secret
 
 log = structlog.get_logger("bridge.notify.teams_auth")
 

@@ -1,4 +1,4 @@
-"""Stored render input (bridge.plan.Content) -> a platform's message, through its builders.
+"""Stored render input (bridge.core.plan.Content) -> a platform's message, through its builders.
 
 Each platform renderer supplies four pure builders (live root, thread reply, missed alert,
 summary); this module picks the one the content asks for and builds its view (pure)."""
@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from bridge.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
+from bridge.core.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
 from bridge.render.view import CallView, StepView, step_view, view
 
 M = TypeVar("M")

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from bridge.notify import OutgoingMessage
-from bridge.plan import Content
+from bridge.core.plan import Content
 from bridge.render.content import build
+from bridge.render.message import OutgoingMessage
 from bridge.render.view import (
     STATUS_EMOJI,
     CallView,

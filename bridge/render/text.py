@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from bridge.calls import Call, Step
-from bridge.events import Participant
-from bridge.notify import OutgoingMessage
-from bridge.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
+from bridge.core.calls import Call, Step
+from bridge.core.events import Participant
+from bridge.core.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
+from bridge.render.message import OutgoingMessage
 
 _PHASE_ICON = {"new": "📞", "ringing": "🔔", "answered": "🟢", "ended": "⏹"}
 

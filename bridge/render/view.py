@@ -1,6 +1,6 @@
 """A call as people should read it, for every chat platform (pure).
 
-:func:`view` turns a folded :class:`~bridge.calls.Call` into a :class:`CallView`: status
+:func:`view` turns a folded :class:`~bridge.core.calls.Call` into a :class:`CallView`: status
 emoji and word, the caller with a formatted number, who is being rung, who answered, who is
 on the line now, the transfers, the end reason in words, durations, local times in the rules'
 time zone, and one :class:`StepView` per step of the story.
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Final, Literal
 
-from bridge.calls import Call, Step, StepKind, Transfer
-from bridge.events import Direction, Participant, TransferKind
+from bridge.core.calls import Call, Step, StepKind, Transfer
+from bridge.core.events import Direction, Participant, TransferKind
 from bridge.render.phone import format_number
 from bridge.render.text import duration
 

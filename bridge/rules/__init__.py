@@ -17,6 +17,7 @@ from bridge.rules.model import (
     SlackTarget,
     TeamsTarget,
 )
+from bridge.rules.targets import targets
 
 __all__ = [
     "Delivery",
@@ -32,4 +33,5 @@ __all__ = [
     "load_file",
     "load_text",
     "route",
+    "targets",
 ]

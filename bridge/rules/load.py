@@ -13,8 +13,8 @@ from types import MappingProxyType
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from bridge.calls import STALE_REASON
-from bridge.events import END_REASONS
+from bridge.core.calls import STALE_REASON
+from bridge.core.events import END_REASONS
 from bridge.rules import hours as hours_mod
 from bridge.rules import patterns
 from bridge.rules.destinations import read_destinations

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
-from bridge.calls import Call
-from bridge.events import Participant
+from bridge.core.calls import Call
+from bridge.core.events import Participant
 from bridge.rules.hours import is_open
 from bridge.rules.model import (
     KINDS,

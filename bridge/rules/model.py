@@ -9,8 +9,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-Kind = Literal["live", "missed", "summary"]
-KINDS: tuple[Kind, ...] = ("live", "missed", "summary")
+# The routing decision's types live in the pure core; re-exported for the rules' modules.
+from bridge.core.routing import KINDS as KINDS  # noqa: PLC0414 (re-export)
+from bridge.core.routing import Delivery as Delivery  # noqa: PLC0414 (re-export)
+from bridge.core.routing import Kind as Kind  # noqa: PLC0414 (re-export)
+from bridge.core.routing import RouteResult as RouteResult  # noqa: PLC0414 (re-export)
+
 Direction = Literal["inbound", "outbound"]
 
 
@@ -181,18 +185,3 @@ class Ruleset:
     routes: tuple[Route, ...]
     unmatched: Actions | None = None
     tests: tuple[RuleTest, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class Delivery:
-    destination: str
-    kind: Kind
-    route: str
-    mentions: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RouteResult:
-    matched_routes: tuple[str, ...]
-    deliveries: tuple[Delivery, ...]
-    unmatched: bool

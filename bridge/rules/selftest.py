@@ -1,7 +1,7 @@
 """The rules file's own ``tests:``: sample calls and the deliveries they must produce.
 
 Each sample call is turned into the provider events such a call would produce and folded
-with :func:`bridge.calls.fold`, so a test exercises exactly what a real call would.
+with :func:`bridge.core.calls.fold`, so a test exercises exactly what a real call would.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from bridge.calls import Call, fold
-from bridge.events import END_REASONS, Event, Participant
-from bridge.events import Destination as EventDestination
+from bridge.core.calls import Call, fold
+from bridge.core.events import END_REASONS, Event, Participant
+from bridge.core.events import Destination as EventDestination
 from bridge.rules.fields import Reader
 from bridge.rules.match import UNMATCHED_ROUTE, route
 from bridge.rules.model import (

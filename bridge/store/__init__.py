@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from bridge.events import Event
-from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
+from bridge.core.events import Event
+from bridge.core.slots import Decided, Planned
+from bridge.store.outbox import Outgoing, SlotKey
 
 __all__ = [
     "Added",
@@ -167,7 +168,7 @@ class Store(Protocol):
     async def purge(self, ended_before: datetime) -> int:
         """Delete stories that ended before the cutoff, with their events; return how many."""
 
-    # -- delivery outbox (bridge/store/outbox.py) ----------------------------------------------
+    # -- delivery outbox (bridge/core/slots.py) ----------------------------------------------
 
     async def plan(
         self,

@@ -25,9 +25,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, cast
 
-from bridge.events import Event
+from bridge.core.events import Event
+from bridge.core.slots import Decided, Planned
 from bridge.store import Added, Emitted, PlanRequest, Story
-from bridge.store.outbox import Decided, Outgoing, Planned, SlotKey
+from bridge.store.outbox import Outgoing, SlotKey
 from bridge.store.rows import (
     PlanRow,
     Row,

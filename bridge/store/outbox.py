@@ -1,4 +1,4 @@
-"""Types of the delivery outbox: per (story, destination, platform, slot) the message a call
+"""The delivery outbox as stored: per (story, destination, platform, slot) the message a call
 story should have (*desired*, versioned) and what was *posted* (the platform's reference and
 the version it shows). Delivery is reconciliation: make posted match desired.
 
@@ -6,6 +6,8 @@ Slots: ``root`` (the live message), ``reply:<id>`` (one thread reply per story s
 derived from the step so that out-of-order steps never collide), ``missed`` (the alert) and
 ``summary``. A slot whose desired content is ``None`` must be retracted: its posted message
 is deleted (a missed alert for a call that turned out answered, an orphaned consult call).
+What the slots should be is decided in the pure core (:mod:`bridge.core.slots`); this module
+holds the rows delivery reads and the SQL both backends share.
 """
 
 # SQL here is built only from constants and placeholders.
@@ -16,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final
 
-Kind = Literal["live", "missed", "summary"]
+from bridge.core.routing import Kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,31 +29,6 @@ class SlotKey:
     destination: str
     platform: str
     slot: str
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """One message a story should have, as the dispatcher decided it."""
-
-    destination: str
-    platform: str
-    channel: str
-    slot: str
-    kind: Kind
-    order: int  # posting order among the story's replies in one destination
-    content: bytes  # encoded render input (bridge.plan)
-    final: bool  # the call has ended: this is the root's last version
-
-
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """A (destination, kind) decision stored with a story, as its root/alert/summary slot."""
-
-    destination: str
-    platform: str
-    channel: str
-    kind: Kind
-    content: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,138 +122,3 @@ def ranked(windows: Iterable[Sequence[Outgoing]], limit: int) -> list[Outgoing]:
                 out.append((item.priority, n, item))
     out.sort(key=lambda entry: entry[:2])
     return [item for _, _, item in out[:limit]]
-
-
-# -- decisions shared by the store backends (pure; each backend only runs the SQL) -----------
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """A stored slot as the planning and merging decisions need it."""
-
-    story_id: str
-    destination: str
-    platform: str
-    slot: str
-    kind: Kind
-    content: bytes | None
-    desired_version: int
-    posted_version: int
-    ref: str | None
-
-    @property
-    def thread(self) -> tuple[str, str]:
-        return (self.destination, self.platform)
-
-    @property
-    def is_reply(self) -> bool:
-        return self.slot.startswith("reply:")
-
-
-@dataclass(frozen=True, slots=True)
-class Insert:
-    planned: Planned
-    due_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    planned: Planned
-    due_us: int | None  # None: keep the slot's due time (a retry is backing off)
-
-
-@dataclass(frozen=True, slots=True)
-class Retract:
-    """Set content to NULL (a new desired version): delete what was posted."""
-
-    slot: Slot
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Delete the row: nothing was posted, nothing to undo."""
-
-    slot: Slot
-
-
-@dataclass(frozen=True, slots=True)
-class Move:
-    """Give an absorbed story's slot to the surviving story."""
-
-    slot: Slot
-
-
-@dataclass(frozen=True, slots=True)
-class Orphan:
-    """A posted slot of a thread that lost a merge: re-key it and retract it."""
-
-    slot: Slot
-
-
-PlanChange = Insert | Update | Retract | Drop
-MergeChange = Move | Orphan | Drop
-
-
-def decide_plan(
-    existing: list[Slot],
-    planned: list[Planned],
-    *,
-    now_us: int,
-    missed_due_us: int,
-    allow_new: bool,
-) -> list[PlanChange]:
-    """What :meth:`Store.plan` changes.
-
-    - A slot's desired version moves only when its content changes (bursts coalesce).
-    - New (destination, kind) decisions only when ``allow_new``; once a decision exists its
-      slots follow the call (new thread replies, the final root).
-    - A missed alert no longer planned (a late answer arrived) is retracted.
-    - A reply no longer planned under a root that is, and not yet posted, is dropped (its step
-      was replaced, e.g. by a late event or a merge); posted replies stay: a thread is a log.
-    """
-    by_key = {(s.destination, s.platform, s.slot): s for s in existing}
-    decided = {(s.destination, s.platform, s.kind) for s in existing}
-    threads = {(p.destination, p.platform) for p in planned if p.slot == "root"}
-    changes: list[PlanChange] = []
-    for p in planned:
-        due = missed_due_us if p.kind == "missed" else now_us
-        row = by_key.pop((p.destination, p.platform, p.slot), None)
-        if row is None:
-            if allow_new or (p.destination, p.platform, p.kind) in decided:
-                changes.append(Insert(p, due))
-        elif row.content != p.content:
-            up_to_date = row.posted_version >= row.desired_version
-            changes.append(Update(p, due if up_to_date else None))
-    for row in by_key.values():
-        if row.kind == "missed" and row.content is not None:
-            changes.append(Retract(row))
-        elif row.is_reply and row.thread in threads and row.ref is None:
-            changes.append(Drop(row))
-    return changes
-
-
-def decide_merge(keep: str, gone: str, rows: list[Slot]) -> list[MergeChange]:
-    """What happens to the slots of two stories that a transfer joined (``gone`` into
-    ``keep``), per destination thread: the thread already posted wins (the survivor's when
-    both are) and keeps its replies; the other thread's root and replies become orphans
-    (retracted if posted, dropped if not). Alerts and summaries move unless they collide."""
-    changes: list[MergeChange] = []
-    threads = {r.thread for r in rows}
-    for thread in threads:
-        mine = [r for r in rows if r.thread == thread]
-        keep_rows = {r.slot: r for r in mine if r.story_id == keep}
-        gone_rows = {r.slot: r for r in mine if r.story_id == gone}
-        keep_root, gone_root = keep_rows.get("root"), gone_rows.get("root")
-        gone_wins = gone_root is not None and (
-            keep_root is None or (gone_root.ref is not None and keep_root.ref is None)
-        )
-        winner, loser = (gone_rows, keep_rows) if gone_wins else (keep_rows, gone_rows)
-        for name, row in loser.items():
-            threaded = name == "root" or row.is_reply
-            if threaded or name in winner:
-                changes.append(Orphan(row) if row.ref is not None else Drop(row))
-            elif row.story_id == gone:
-                changes.append(Move(row))
-        if gone_wins:
-            changes.extend(Move(row) for row in gone_rows.values())
-    return changes

@@ -1,5 +1,5 @@
 """Outbox statements of the PostgreSQL store: the same steps as bridge/store/sqlite_outbox.py
-(see bridge/store/outbox.py for the model). Each runs inside the caller's transaction."""
+(see bridge/core/slots.py for the model). Each runs inside the caller's transaction."""
 
 # SQL is built only from constants and $n placeholders (like sqlite_*.py, which pyproject
 # exempts by name).
@@ -10,25 +10,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from bridge.core.routing import Kind
+from bridge.core.slots import (
+    Decided,
+    Drop,
+    Insert,
+    Move,
+    Orphan,
+    Planned,
+    Retract,
+    Slot,
+    Update,
+    decide_merge,
+    decide_plan,
+)
 from bridge.store.outbox import (
     AWAITED_SQL,
     PER_CHANNEL,
     RELINK_SQL,
     WINDOW_SQL,
-    Decided,
-    Drop,
-    Insert,
-    Kind,
-    Move,
-    Orphan,
     Outgoing,
-    Planned,
-    Retract,
-    Slot,
     SlotKey,
-    Update,
-    decide_merge,
-    decide_plan,
     pending,
     ranked,
 )

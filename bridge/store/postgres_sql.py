@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg  # type: ignore[import-untyped]
 
-from bridge.events import Event, decode_stored
+from bridge.core.events import Event, decode_stored
+from bridge.core.slots import Decided
 from bridge.store import Added, StoreError, Story
 from bridge.store import postgres_outbox as outbox
-from bridge.store.outbox import Decided
 from bridge.store.rows import PlanRow, Row, StateRow, from_us
 
 if TYPE_CHECKING:

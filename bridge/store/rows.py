@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from bridge.events import Event, dedupe_key, encode_event
+from bridge.core.events import Event, dedupe_key, encode_event
+from bridge.core.slots import Planned
 from bridge.store import Emitted, PlanRequest
-from bridge.store.outbox import Planned
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)

@@ -1,4 +1,4 @@
-"""Outbox statements of the SQLite store (see bridge/store/outbox.py for the model)."""
+"""Outbox statements of the SQLite store (see bridge/core/slots.py for the model)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,27 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, cast
 
+from bridge.core.routing import Kind
+from bridge.core.slots import (
+    Decided,
+    Drop,
+    Insert,
+    Move,
+    Orphan,
+    Planned,
+    Retract,
+    Slot,
+    Update,
+    decide_merge,
+    decide_plan,
+)
 from bridge.store.outbox import (
     AWAITED_SQL,
     PER_CHANNEL,
     RELINK_SQL,
     WINDOW_SQL,
-    Decided,
-    Drop,
-    Insert,
-    Kind,
-    Move,
-    Orphan,
     Outgoing,
-    Planned,
-    Retract,
-    Slot,
     SlotKey,
-    Update,
-    decide_merge,
-    decide_plan,
     pending,
     ranked,
 )

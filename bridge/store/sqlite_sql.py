@@ -6,10 +6,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
-from bridge.events import decode_stored
+from bridge.core.events import decode_stored
+from bridge.core.slots import Decided
 from bridge.store import Added, Story
 from bridge.store import sqlite_outbox as outbox
-from bridge.store.outbox import Decided
 from bridge.store.rows import PlanRow, Row, StateRow, from_us
 
 

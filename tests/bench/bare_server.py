@@ -9,7 +9,7 @@ import sys
 
 from aiohttp import web
 
-from bridge import runtime
+from bridge.service import runtime
 
 
 async def handle(request: web.Request) -> web.Response:

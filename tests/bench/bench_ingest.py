@@ -31,8 +31,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
-from bridge.scenarios import SCENARIOS, ScenarioContext, build
-from bridge.simulate import Options, Summary, simulate
+from bridge.simulate import SCENARIOS, ScenarioContext, build
+from bridge.simulate.client import Options, Summary, simulate
 from tests.store.pg import MAINTENANCE_DSN, fresh_database
 from tests.support.harness import write_rules
 

@@ -1,5 +1,5 @@
 """Slack burst benchmark (issue 4): 200 calls started over 60 s into one channel, a realistic
-mix of :mod:`bridge.scenarios`, Slack's limits enforced by the fake Slack Web API.
+mix of :mod:`bridge.simulate`, Slack's limits enforced by the fake Slack Web API.
 
 Run by hand: ``.venv/bin/python -m tests.bench.bench_slack_burst [--scale 25] [--runs 2]``.
 
@@ -40,9 +40,9 @@ from typing import Any
 
 import tests.support.slack_env
 from bridge import logs
-from bridge.delivery import DeliveryOptions
-from bridge.dispatcher import DispatchOptions
-from bridge.scenarios import SCENARIOS
+from bridge.deliver.delivery import DeliveryOptions
+from bridge.deliver.dispatcher import DispatchOptions
+from bridge.simulate import SCENARIOS
 from tests.support.fake_slack import FakeSlack, Params
 from tests.support.slack_env import ALL, ONCALL, SUPPORT, Env, scenario_calls, slack_bridge
 from tests.test_slack_delivery import check_scenario

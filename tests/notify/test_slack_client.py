@@ -20,7 +20,7 @@ from bridge.notify import (
     RetryableError,
 )
 from bridge.notify.slack import SlackNotifier
-from bridge.settings import Secret
+from bridge.secret import Secret
 from tests.support.fake_slack import FakeSlack, Fault, Limits, ManualClock
 
 TOKEN = "xoxb-1111-2222-SECRETSECRET"

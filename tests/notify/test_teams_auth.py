@@ -10,7 +10,7 @@ import structlog
 
 from bridge.notify.errors import AuthError, RetryableError
 from bridge.notify.teams_auth import BOT_SCOPE, MsalTokenProvider
-from bridge.settings import Secret
+from bridge.secret import Secret
 from tests.support.fake_teams import FakeEntra, HttpAnswer
 
 TENANT = "11111111-2222-3333-4444-555555555555"

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.calls import Call, fold
-from bridge.events import Event, decode
+from bridge.core.calls import Call, fold
+from bridge.core.events import Event, decode
 
 AMS = ZoneInfo("Europe/Amsterdam")
 T0 = datetime(2024, 3, 5, 9, 41, 7, tzinfo=UTC)

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.calls import Call, fold
-from bridge.events import Event, decode
+from bridge.core.calls import Call, fold
+from bridge.core.events import Event, decode
 from bridge.render import slack
 from bridge.render.slack import SlackMessage
 from bridge.render.view import CallView, view
-from bridge.scenarios import SCENARIOS, ScenarioContext
+from bridge.simulate import SCENARIOS, ScenarioContext
 from tests.render import (
     AMS,
     CUSTOMER,

@@ -6,11 +6,11 @@ import json
 import re
 from datetime import UTC, datetime
 
-from bridge.calls import fold
-from bridge.events import decode
-from bridge.plan import MissedContent, RootContent
+from bridge.core.calls import fold
+from bridge.core.events import decode
+from bridge.core.plan import MissedContent, RootContent
 from bridge.render.teams import MAX_CARD_BYTES, card_bytes, escape, render
-from bridge.scenarios import SCENARIOS, ScenarioContext
+from bridge.simulate import SCENARIOS, ScenarioContext
 from tests.support.fake_teams import card_texts
 
 TZ = "Europe/Amsterdam"

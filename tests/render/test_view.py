@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.events import Event, decode
+from bridge.core.events import Event, decode
 from bridge.render.phone import format_number
 from bridge.render.view import CallView, PersonView, plain, view
 from tests.render import (

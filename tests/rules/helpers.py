@@ -1,4 +1,4 @@
-"""Build calls honestly: provider JSON documents -> bridge.events.decode -> bridge.calls.fold."""
+"""Build calls honestly: provider JSON documents -> events.decode -> calls.fold (bridge.core)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.calls import Call, fold
-from bridge.events import Event, decode
+from bridge.core.calls import Call, fold
+from bridge.core.events import Event, decode
 from bridge.rules import Ruleset, load_text
 
 HEADER = """\

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.calls import Call
+from bridge.core.calls import Call
 from bridge.rules import Delivery, is_internal, route
 
 from .helpers import call, person, rules

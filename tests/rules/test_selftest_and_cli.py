@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.rules import RulesError, cli, load_text
+from bridge.cli import rules as cli
+from bridge.rules import RulesError, load_text
 
 from .helpers import HEADER
 

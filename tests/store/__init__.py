@@ -1,6 +1,6 @@
 """Store tests; this module builds realistic provider events for them.
 
-Events are made with the real ``bridge.events.decode`` from JSON bodies shaped like the
+Events are made with the real ``bridge.core.events.decode`` from JSON bodies shaped like the
 provider's v2 notifications (see tests/fixtures/voys), never by constructing Event.
 """
 
@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.events import Event, decode
+from bridge.core.events import Event, decode
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 

@@ -1,4 +1,4 @@
-"""The delivery outbox contract (bridge/store/outbox.py), run on every backend.
+"""The delivery outbox contract (bridge/core/slots.py), run on every backend.
 
 Expected values follow the docstrings of ``Store.plan`` and friends: the desired version
 only moves when content changes; new (destination, kind) decisions need ``allow_new``; a

@@ -1,6 +1,6 @@
 """Which due work the store hands out first (``Store.due``), run on every backend.
 
-Expected values follow the delivery priority in bridge/delivery.py's docstring: missed
+Expected values follow the delivery priority in bridge/deliver/delivery.py's docstring: missed
 alerts (and the live root an alert waits for), then new roots and summaries, then thread
 replies, then the final root update, then intermediate root updates, then retractions; per
 channel a window of PER_CHANNEL new posts and another of edits, so a backlog never hides an

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from bridge.events import Event
+from bridge.core.events import Event
 from bridge.store import StoreError
 from bridge.store.migrate import load
 from bridge.store.postgres import DERIVED_BATCH, PostgresStore, migrate_only

@@ -13,12 +13,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bridge.app import Bridge, PlatformFactory
-from bridge.delivery import Platform
-from bridge.dispatcher import DispatchOptions
+from bridge.deliver.delivery import Platform
+from bridge.deliver.dispatcher import DispatchOptions
 from bridge.notify import MessageRef, OutgoingMessage
 from bridge.render.text import render as text_render
-from bridge.settings import Secret, Settings
+from bridge.secret import Secret
+from bridge.service.app import Bridge, PlatformFactory
+from bridge.service.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "voys"
 

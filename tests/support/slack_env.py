@@ -17,11 +17,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bridge.app import Bridge, chat_platforms
-from bridge.delivery import DeliveryOptions
-from bridge.dispatcher import DispatchOptions
-from bridge.scenarios import SCENARIOS, ScenarioContext, build
-from bridge.settings import Secret
+from bridge.deliver.delivery import DeliveryOptions
+from bridge.deliver.dispatcher import DispatchOptions
+from bridge.secret import Secret
+from bridge.service.app import Bridge, chat_platforms
+from bridge.simulate import SCENARIOS, ScenarioContext, build
 from tests.support.fake_slack import FakeSlack, Limits, Message
 from tests.support.harness import make_settings, running_bridge, write_rules
 

@@ -34,7 +34,7 @@ class Person:
 
     @property
     def label(self) -> str:
-        """How :class:`bridge.events.Participant` labels this person (name, else number)."""
+        """How :class:`bridge.core.events.Participant` labels this person (name, else number)."""
         return self.name or self.number
 
     def wire(self, *, number: str | None = None) -> Payload:

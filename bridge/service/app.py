@@ -21,28 +21,28 @@ import structlog
 from aiohttp import web
 
 from bridge import __version__
-from bridge.delivery import Delivery, DeliveryOptions, Platform
-from bridge.dispatcher import Dispatcher, DispatchOptions
-from bridge.ingest import Services, make_app
+from bridge.deliver.delivery import Delivery, DeliveryOptions, Platform
+from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
+from bridge.deliver.pacing import SLACK, TEAMS, Action, Pacer, Rate
+from bridge.ingest.http import Services, make_app
 from bridge.metrics import Metrics
 from bridge.notify import NotifyError
 from bridge.notify.dryrun import DryRunNotifier
 from bridge.notify.slack import SlackNotifier
 from bridge.notify.teams import TeamsNotifier
 from bridge.notify.teams_auth import MsalTokenProvider
-from bridge.pacing import SLACK, TEAMS, Action, Pacer, Rate
 from bridge.render.slack import render as slack_render
 from bridge.render.teams import render as teams_render
 from bridge.render.text import render as text_render
-from bridge.rulestate import RulesHolder
-from bridge.runtime import describe as describe_loop
-from bridge.sdnotify import SdNotifier
-from bridge.settings import Settings, sqlite_path
+from bridge.service.rulestate import RulesHolder
+from bridge.service.runtime import describe as describe_loop
+from bridge.service.sdnotify import SdNotifier
+from bridge.service.settings import Settings, sqlite_path
 from bridge.store import Store, StoreError
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 
-log = structlog.get_logger("bridge.app")
+log = structlog.get_logger("bridge.service.app")
 
 Clock = Callable[[], datetime]
 

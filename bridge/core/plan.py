@@ -1,7 +1,7 @@
 """From a call and its routing decision to the chat messages it should have (pure).
 
-``plan(ruleset, call, result)`` lists, per destination and platform, the slots of
-:mod:`bridge.store.outbox` with their render input (:data:`Content`), encoded so the store
+``plan(call, tz, targets)`` lists, per destination and platform, the slots of
+:mod:`bridge.core.slots` with their render input (:data:`Content`), encoded so the store
 can tell whether anything a person would see has changed. Rendering to Block Kit or an
 Adaptive Card happens at send time (it needs the platform's user ids for mentions).
 """
@@ -13,9 +13,9 @@ from typing import Final
 
 import msgspec
 
-from bridge.calls import Call, Step
-from bridge.rules.model import Delivery, RouteResult, Ruleset
-from bridge.store.outbox import Decided, Planned
+from bridge.core.calls import Call, Step
+from bridge.core.routing import Delivery, Target
+from bridge.core.slots import Decided, Planned
 
 DECIDED: Final = "(decided earlier)"  # the route name of a delivery taken from the store
 
@@ -83,26 +83,6 @@ def reply_slot(step: Step) -> str:
     return "reply:" + hashlib.sha256(_encoder.encode(step)).hexdigest()[:20]
 
 
-Target = tuple[Delivery, str, str]  # (delivery, platform, channel)
-
-
-def plan(ruleset: Ruleset, call: Call, result: RouteResult) -> list[Planned]:
-    """The slots of a call routed by the rules in force."""
-    targets: list[Target] = []
-    for delivery in result.deliveries:
-        destination = ruleset.destinations.get(delivery.destination)
-        if destination is None:  # the rules loader guarantees this cannot happen
-            continue
-        if destination.slack is not None:
-            targets.append((delivery, "slack", destination.slack.channel))
-        if destination.teams is not None:
-            teams = destination.teams
-            # A destination may name its own Bot Connector service URL (government clouds).
-            where = f"{teams.service_url} {teams.conversation}" if teams.service_url else None
-            targets.append((delivery, "teams", where or teams.conversation))
-    return plan_targets(call, str(ruleset.timezone), targets)
-
-
 def plan_decided(call: Call, tz: str, decided: list[Decided]) -> list[Planned]:
     """The slots of a call whose routing was decided before it ended: the stored decisions
     (not the rules in force, which a reload may have changed) say where it goes."""
@@ -115,15 +95,17 @@ def plan_decided(call: Call, tz: str, decided: list[Decided]) -> list[Planned]:
             content = decode(d.content)
             if isinstance(content, MissedContent | SummaryContent):
                 mentions = content.mentions
-        targets.append((Delivery(d.destination, d.kind, DECIDED, mentions), d.platform, d.channel))
-    return plan_targets(call, tz, targets)
+        delivery = Delivery(d.destination, d.kind, DECIDED, mentions)
+        targets.append(Target(delivery, d.platform, d.channel))
+    return plan(call, tz, targets)
 
 
-def plan_targets(call: Call, tz: str, targets: list[Target]) -> list[Planned]:
+def plan(call: Call, tz: str, targets: list[Target]) -> list[Planned]:
+    """The slots of a call for its routing targets (``tz``: the rules' time zone)."""
     shown = visible(call)
     out: list[Planned] = []
-    for delivery, platform, channel in targets:
-        out.extend(_slots(delivery, platform, channel, shown, tz))
+    for target in targets:
+        out.extend(_slots(target.delivery, target.platform, target.channel, shown, tz))
     return out
 
 

@@ -4,15 +4,15 @@ Pure: no I/O. Each :class:`Scenario` builds the JSON documents the provider woul
 call, in the order it would send them, from a :class:`ScenarioContext` (start time, seeded
 randomness, fresh call ids). Each scenario also carries :class:`Expected`: the facts a correct
 fold of its events must produce, written by hand from the flow (they are the specification of
-the flow, never computed by :mod:`bridge.calls`).
+the flow, never computed by :mod:`bridge.core.calls`).
 
 The payloads are plain ``dict[str, Any]`` on purpose: they are wire documents (what goes into
 the HTTP body), not domain objects. Shapes follow tests/fixtures/voys/: ``account_number``
 an integer or null, ``user_emails`` sometimes missing, redirectors named by extension, timestamps
 sometimes whole seconds (several events then share one) and sometimes with microseconds.
 
-Modules: :mod:`bridge.scenarios.wire` (lines, people, a call's context, payload builders),
-:mod:`bridge.scenarios.flows` (one function per flow); this one is the catalogue.
+Modules: :mod:`bridge.simulate.wire` (lines, people, a call's context, payload builders),
+:mod:`bridge.simulate.flows` (one function per flow); this one is the catalogue.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bridge.scenarios import flows
-from bridge.scenarios.wire import (
+from bridge.simulate import flows
+from bridge.simulate.wire import (
     FATIMA,
     JOHAN,
     LUCAS,

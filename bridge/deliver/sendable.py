@@ -1,17 +1,17 @@
 """Pure decisions of the delivery loop: which due outbox items may be sent now (and with what
 priority), which API action an item needs, who a message mentions, and how a posted
-message's reference is kept in the store. No I/O; :mod:`bridge.delivery` acts on them."""
+message's reference is kept in the store. No I/O; :mod:`bridge.deliver.delivery` acts on them."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 
-from bridge import plan
-from bridge.calls import Call
-from bridge.events import Participant
+from bridge.core import plan
+from bridge.core.calls import Call
+from bridge.core.events import Participant
+from bridge.deliver.pacing import Action
 from bridge.notify import MessageRef
-from bridge.pacing import Action
 from bridge.store import Outgoing
 
 

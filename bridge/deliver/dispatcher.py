@@ -29,13 +29,13 @@ import msgspec
 import structlog
 
 from bridge import logs
-from bridge.calls import Call, fold
+from bridge.core.calls import Call, fold
+from bridge.core.plan import DECIDED, plan, plan_decided, visible
 from bridge.metrics import Metrics
-from bridge.plan import DECIDED, plan, plan_decided, visible
-from bridge.rules import Ruleset, route
+from bridge.rules import Ruleset, route, targets
 from bridge.store import CorruptData, Emitted, PlanRequest, Store, StoreError, Story
 
-log = structlog.get_logger("bridge.dispatcher")
+log = structlog.get_logger("bridge.deliver.dispatcher")
 
 Clock = Callable[[], datetime]
 
@@ -256,7 +256,7 @@ class Dispatcher:
                         line = call.dialled if call.direction == "inbound" else "outbound"
                         self._metrics.unmatched.labels(line).inc()
                         log.info("dispatch.unmatched", dialled=call.dialled)
-                    planned = plan(ruleset, call, result)
+                    planned = plan(call, str(ruleset.timezone), targets(ruleset, result))
                     routes = list(result.matched_routes)
                 else:  # a finished call keeps its decisions, whatever a reload changed
                     decided = await self._store.decided(story.story_id)

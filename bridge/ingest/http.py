@@ -14,17 +14,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, get_args
+from typing import Final, Protocol, get_args
 
 import structlog
 from aiohttp import web
 
-from bridge import events, logs
-from bridge.dispatcher import Dispatcher
+from bridge import logs
+from bridge.core import events
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.store import AddStatus, Store, StoreError
 
-log = structlog.get_logger("bridge.ingest")
+log = structlog.get_logger("bridge.ingest.http")
 
 MAX_BODY = 64 * 1024
 RETRY_AFTER_SECONDS = "5"
@@ -36,12 +36,18 @@ _ANSWERS: Final = {
 Check = Callable[[], Awaitable[str]]  # returns a short OK detail, raises with the problem
 
 
+class Refolds(Protocol):
+    """Told which story got a new event (the dispatcher; ingest never waits for it)."""
+
+    def notify(self, story_id: str) -> None: ...
+
+
 @dataclass
 class Services:
-    """What the HTTP handlers need; built and owned by :mod:`bridge.app`."""
+    """What the HTTP handlers need; built and owned by :mod:`bridge.service.app`."""
 
     store: Store
-    dispatcher: Dispatcher
+    dispatcher: Refolds
     metrics: Metrics
     clock: Callable[[], datetime]
     token: bytes | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.scenarios.wire import (
+from bridge.simulate.wire import (
     FATIMA,
     JOHAN,
     LUCAS,

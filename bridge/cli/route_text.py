@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.calls import Call
+from bridge.core.calls import Call
 from bridge.render.text import headline, step_line
 from bridge.rules.match import UNMATCHED_ROUTE
 from bridge.rules.model import Delivery, RouteResult, Ruleset

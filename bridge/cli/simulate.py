@@ -1,6 +1,6 @@
 """The ``callbridge simulate`` command: options, environment, progress bar, exit status.
 
-The work itself is :func:`bridge.simulate.simulate`.
+The work itself is :func:`bridge.simulate.client.simulate`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable
 import aiohttp
 from yarl import URL
 
-from bridge.scenarios import SCENARIOS
-from bridge.simulate import (
+from bridge.simulate import SCENARIOS
+from bridge.simulate.client import (
     DEFAULT_URL,
     Options,
     Progress,

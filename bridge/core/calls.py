@@ -21,7 +21,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from bridge.events import Direction, Event, Participant, Rank, TransferKind
+from bridge.core.events import Direction, Event, Participant, Rank, TransferKind
 
 Phase = Literal["new", "ringing", "answered", "ended"]
 StepKind = Literal["created", "ringing", "answered", "transfer", "ended"]

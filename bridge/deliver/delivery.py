@@ -29,7 +29,9 @@ from typing import Final
 
 import structlog
 
-from bridge import plan
+from bridge.core import plan
+from bridge.deliver.pacing import Action, Pacer
+from bridge.deliver.sendable import action_of, candidates, decode_ref, encode_ref, people_of
 from bridge.metrics import Metrics
 from bridge.notify import (
     AuthError,
@@ -40,11 +42,9 @@ from bridge.notify import (
     PermanentError,
     RetryableError,
 )
-from bridge.pacing import Action, Pacer
-from bridge.sendable import action_of, candidates, decode_ref, encode_ref, people_of
 from bridge.store import Outgoing, Store, StoreError
 
-log = structlog.get_logger("bridge.delivery")
+log = structlog.get_logger("bridge.deliver.delivery")
 
 EVENT_TYPE: Final = "callbridge_message"
 FIND_MARGIN: Final = timedelta(minutes=5)  # clock skew between us and the platform

@@ -18,7 +18,7 @@ from typing import Final
 
 import structlog
 
-log = structlog.get_logger("bridge.sdnotify")
+log = structlog.get_logger("bridge.service.sdnotify")
 
 _USEC_PER_SECOND: Final = 1_000_000
 

@@ -1,6 +1,6 @@
 """`callbridge check [RULES]` and `callbridge route [--rules RULES] EVENTS...`.
 
-``bridge/cli.py`` owns argv and exit; these functions only configure a sub-parser and run
+``bridge/cli/__init__.py`` owns argv and exit; these functions only configure a sub-parser and run
 with the parsed arguments, printing to stdout (results) and stderr (problems).
 """
 
@@ -16,12 +16,12 @@ from typing import Final
 
 import msgspec
 
-from bridge.calls import fold
-from bridge.events import Event, InvalidEvent, NotJSON, decode
+from bridge.cli.route_text import describe
+from bridge.core.calls import fold
+from bridge.core.events import Event, InvalidEvent, NotJSON, decode
 from bridge.rules.load import load_file
 from bridge.rules.match import route
 from bridge.rules.model import RulesError, Ruleset
-from bridge.rules.preview import describe
 
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
 

@@ -19,35 +19,13 @@ from pathlib import Path
 from typing import Final, Literal, get_args
 from urllib.parse import urlsplit
 
-from bridge.runtime import EventLoopChoice
+from bridge.secret import Secret
+from bridge.service.runtime import EventLoopChoice
 
 LogFormat = Literal["auto", "json", "console"]
 
 CHECKOUT_ROOT: Final = Path(__file__).resolve().parent.parent
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
-
-
-class Secret:
-    """A string that never shows itself in repr/str/logs; call :meth:`reveal` to use it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ per second and at most ``--concurrency`` requests are in flight.
 
 The core, :func:`simulate`, takes the HTTP session, the clocks and the progress sink as
 arguments so that tests can drive it against a local server; the command line around it
-(options, progress bar, exit status) is :mod:`bridge.simulate_cmd`.
+(options, progress bar, exit status) is :mod:`bridge.cli.simulate`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from bridge.scenarios import SCENARIOS, Payload, ScenarioContext
+from bridge.simulate import SCENARIOS, Payload, ScenarioContext
 
 DEFAULT_URL: Final = "http://127.0.0.1:8080/notifications"
 MAX_PROBLEMS: Final = 5

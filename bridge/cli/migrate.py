@@ -15,7 +15,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bridge import logs, settings
+from bridge import logs
+from bridge.service import settings
 from bridge.store import StoreError
 from bridge.store.migrate import load
 

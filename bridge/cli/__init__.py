@@ -7,7 +7,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bridge import __version__, logs, runtime, settings
+from bridge import __version__, logs
+from bridge.service import runtime, settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"callbridge: {err}", file=sys.stderr)
         return 2
     logs.configure(fmt=config.log_format, level=config.log_level, secrets=config.secrets())
-    from bridge.app import serve  # imported late: `check`/`simulate` need not load it
+    from bridge.service.app import serve  # imported late: `check`/`simulate` need not load it
 
     runtime.tune_gc()  # process-wide, so here and not in serve() (tests run several)
     with asyncio.Runner(loop_factory=new_loop) as runner:
@@ -32,8 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bridge import migrate_cmd, simulate_cmd
-    from bridge.rules import cli as rules_cli
+    from bridge.cli import migrate as migrate_cmd
+    from bridge.cli import rules as rules_cli
+    from bridge.cli import simulate as simulate_cmd
 
     parser = argparse.ArgumentParser(
         prog="callbridge",

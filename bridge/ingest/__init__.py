@@ -1,0 +1,1 @@
+"""The HTTP surface: the provider's webhook, health, readiness and metrics."""

@@ -127,6 +127,17 @@ def test_stale_closing_needs_now_and_the_full_interval() -> None:
     assert custom.stale
 
 
+def test_silence_measured_by_the_caller_decides_staleness_over_timestamps() -> None:
+    """The dispatcher measures silence from when it last received an event: a provider
+    clock that is hours behind must not close a call that is ringing right now."""
+    events = [ev("created", 0), ev("ringing", 1, people=(ALICE,))]
+    hours_later = T0 + timedelta(hours=9)
+    assert not fold(events, now=hours_later, silence=timedelta(minutes=1)).ended
+    stale = fold(events, now=hours_later, silence=timedelta(hours=4))
+    assert stale.stale
+    assert stale.ended_at == T0 + timedelta(seconds=1)  # the last event, as without silence
+
+
 def test_an_ended_call_is_never_made_stale() -> None:
     events = [ev("ringing", 0, people=(ALICE,)), ev("ended", 20, reason="no-answer")]
     call = fold(events, now=T0 + timedelta(days=2))

@@ -120,3 +120,60 @@ async def test_retention_purges_ended_calls_and_keeps_open_ones(tmp_path: Path) 
         text = await (await client.get("/metrics")).text()
         assert metric_value(text, "callbridge_calls_purged_total") == 1
         assert metric_value(text, "callbridge_active_calls") == 1
+
+
+async def test_a_redelivery_after_retention_is_a_duplicate_and_posts_nothing(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    settings = make_settings(tmp_path, rules=write_rules(tmp_path, RULES, name="r.yaml"))
+    async with running_bridge(settings, clock=clock) as (bridge, client, chat):
+        assert bridge.delivery is not None
+        ended = payload(
+            call_id="done-1",
+            status="ended",
+            reason="completed",
+            timestamp=clock.now.isoformat(),
+            destination={"number": "+31508009000"},
+        )
+        await client.post("/notifications", data=json.dumps(ended), headers=AUTH)
+        await bridge.dispatcher.drained()
+        clock.advance(timedelta(seconds=10))
+        await bridge.delivery.settled()
+        posted = len(chat.sent)
+
+        clock.advance(timedelta(days=14, hours=1))
+        await bridge.dispatcher.sweep()
+        assert await bridge.store.story("done-1") is None
+        again = await client.post("/notifications", data=json.dumps(ended), headers=AUTH)
+        assert (again.status, await again.json()) == (200, {"status": "duplicate"})
+        await bridge.dispatcher.drained()
+        await bridge.delivery.settled()
+        assert len(chat.sent) == posted
+
+
+async def test_staleness_and_retention_count_from_receipt_not_provider_timestamps(
+    tmp_path: Path,
+) -> None:
+    """A provider clock five hours behind, and an `ended` stamped a month ago: received now,
+    neither is closed as stale nor purged at the next sweep."""
+    clock = FakeClock()
+    settings = make_settings(tmp_path, rules=write_rules(tmp_path, RULES, name="r.yaml"))
+    async with running_bridge(settings, clock=clock) as (bridge, client, _chat):
+        behind = payload(call_id="behind-1", timestamp=(clock.now - timedelta(hours=5)).isoformat())
+        old_end = payload(
+            call_id="old-1",
+            status="ended",
+            reason="completed",
+            timestamp=(clock.now - timedelta(days=30)).isoformat(),
+            destination={"number": "+31508009000"},
+        )
+        for doc in (behind, old_end):
+            await client.post("/notifications", data=json.dumps(doc), headers=AUTH)
+        await bridge.dispatcher.drained()
+        await bridge.dispatcher.sweep()
+        await bridge.dispatcher.drained()
+        story = await bridge.store.story("behind-1")
+        assert story is not None
+        assert story.ended_at is None, "not stale: it was heard of just now"
+        assert await bridge.store.story("old-1") is not None, "not purged: received just now"

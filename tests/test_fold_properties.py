@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.core.calls import fold
+from bridge.core.calls import fold, step_identity
 from bridge.core.events import Event, decode
+from bridge.core.plan import reply_slot
 from bridge.simulate import SCENARIOS, ScenarioContext, build
 
 T0 = datetime(2024, 3, 5, 9, 41, 7, tzinfo=UTC)
@@ -80,3 +82,36 @@ def test_every_scenario_has_distinct_events() -> None:
     for name in SCENARIOS:
         events = events_of(name, 1)
         assert len({e.dedupe_key() for e in events}) == len(events), name
+
+
+def respelled(doc: dict[str, Any]) -> dict[str, Any]:
+    """The same notification as a redelivery may spell it: names and e-mails missing."""
+    copy = json.loads(json.dumps(doc))
+
+    def strip(person: dict[str, Any] | None) -> None:
+        if person is not None:
+            person["name"] = None
+            person.pop("user_emails", None)
+
+    strip(copy["caller"])
+    strip(copy.get("redirector"))
+    strip(copy["destination"].get("target"))
+    for person in copy["destination"].get("targets", []):
+        strip(person)
+    return copy
+
+
+@PROPERTY
+@given(st.sampled_from(sorted(SCENARIOS)), st.integers(0, 2**16), st.data())
+def test_a_step_delivered_in_two_spellings_is_told_once(
+    name: str, seed: int, data: st.DataObject
+) -> None:
+    docs = build(name, ScenarioContext(T0, seed=seed))
+    again = data.draw(st.lists(st.sampled_from(docs), min_size=1, max_size=len(docs)))
+    plain = [decode(json.dumps(d).encode()) for d in docs]
+    both = plain + [decode(json.dumps(respelled(d)).encode()) for d in again]
+    one, two = fold(plain), fold(data.draw(st.permutations(both)))
+    assert [step_identity(s) for s in two.steps] == [step_identity(s) for s in one.steps]
+    assert [reply_slot(s) for s in two.steps] == [reply_slot(s) for s in one.steps]
+    assert len(two.transfers) == len(one.transfers)
+    assert (two.phase, two.missed, two.answered) == (one.phase, one.missed, one.answered)

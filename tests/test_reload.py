@@ -7,9 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from datetime import timedelta
 from pathlib import Path
 
-from tests.support.harness import body, make_settings, payload, running_bridge, write_rules
+from tests.support.harness import (
+    FakeClock,
+    body,
+    make_settings,
+    payload,
+    running_bridge,
+    write_rules,
+)
 from tests.support.process import serve
 
 AUTH = {"Authorization": "Bearer s3cret-webhook-token"}
@@ -120,6 +128,86 @@ async def test_reload_does_not_repost_calls_already_decided(tmp_path: Path) -> N
         new = chat.sent[before:]
         assert new, "the late event adds to the story"
         assert {s.channel for s in new} == {"C0123456789"}
+
+
+async def test_a_call_already_seen_keeps_its_rules_and_new_calls_take_the_reload(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, rules=write_rules(tmp_path, GOOD, name="r.yaml"))
+    async with running_bridge(settings) as (bridge, client, chat):
+        assert bridge.delivery is not None
+        first = payload(call_id="first-call")
+        await client.post("/notifications", data=json.dumps(first), headers=AUTH)
+        await bridge.dispatcher.drained()
+        settings.rules.write_text(OTHER)
+        assert await bridge.reload_rules()
+        answered = payload(
+            call_id="first-call",
+            status="in-progress",
+            timestamp="2026-11-24T12:00:09+00:00",
+            destination={
+                "number": "+31508009000",
+                "target": {"number": "+31508009000", "name": "B", "account_number": 201},
+            },
+        )
+        second = payload(call_id="second-call")
+        for doc in (answered, second):
+            await client.post("/notifications", data=json.dumps(doc), headers=AUTH)
+        await bridge.dispatcher.drained()
+        await bridge.delivery.settled()
+        channels = {s.story: {x.channel for x in chat.for_story(s.story)} for s in chat.sent}
+        assert channels == {"first-call": {"C0123456789"}, "second-call": {"C0999999999"}}
+
+
+MISSED_AFTER_10S = """\
+version: 1
+timezone: Europe/Amsterdam
+destinations:
+  support: {slack: {channel: C0123456789}}
+  oncall: {slack: {channel: C0999999999}}
+routes:
+  - name: everything
+    live: support
+    missed: support
+    min_ring: 10s
+"""
+
+
+async def test_late_events_after_a_reload_and_a_restart_use_the_calls_own_rules(
+    tmp_path: Path,
+) -> None:
+    """`ended` is folded first (0 s of ringing: min_ring holds the alert back); the bridge
+    restarts with other rules; the call's `ringing` arrives: the call is re-decided with the
+    rules it was first routed by (kept in the store), so the alert goes to support."""
+    rules = write_rules(tmp_path, MISSED_AFTER_10S, name="r.yaml")
+    settings = make_settings(tmp_path, rules=rules)
+    ringing = payload(call_id="late-call")
+    ended = payload(
+        call_id="late-call",
+        status="ended",
+        reason="no-answer",
+        timestamp="2026-11-24T12:00:30+00:00",
+        destination={"number": "+31508009000"},
+    )
+    clock = FakeClock()
+    async with running_bridge(settings, clock=clock) as (bridge, client, chat):
+        assert bridge.delivery is not None
+        await client.post("/notifications", data=json.dumps(ended), headers=AUTH)
+        await bridge.dispatcher.drained()
+        await bridge.delivery.settled()
+        assert chat.sent, "the call is posted"
+        assert "missed" not in {s.slot for s in chat.sent}
+    rules.write_text(MISSED_AFTER_10S.replace("support\n", "oncall\n"))
+    async with running_bridge(settings, clock=clock) as (bridge, client, chat):
+        assert bridge.delivery is not None
+        assert bridge.rules.current is not None
+        assert "live: oncall" in bridge.rules.current.text
+        await client.post("/notifications", data=json.dumps(ringing), headers=AUTH)
+        await bridge.dispatcher.drained()
+        clock.advance(timedelta(seconds=10))  # past the missed alert's settle time
+        await bridge.delivery.settled()
+        assert "missed" in {s.slot for s in chat.sent}
+        assert {s.channel for s in chat.sent} == {"C0123456789"}
 
 
 async def test_sighup_reloads_the_running_service(tmp_path: Path) -> None:

@@ -137,11 +137,14 @@ def fold(
     *,
     now: datetime | None = None,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
+    silence: timedelta | None = None,
 ) -> Call:
     """Fold a story's events into a :class:`Call`.
 
-    ``now`` is only used to close a call as stale when no ``ended`` arrived within
-    ``stale_after`` of its last event; without it the fold depends on the events alone.
+    A call with no ``ended`` is closed as stale once nothing was heard of it for
+    ``stale_after``: ``silence`` says for how long (the caller measures it on its own clock,
+    from when the last event was *received*); without it, ``now`` minus the last event's
+    timestamp. Without either the fold depends on the events alone.
     """
     seq = ordered(events)
     if not seq:
@@ -199,9 +202,9 @@ def fold(
         answered_at, answered_by = _any_answer(seq)
 
     last_at = seq[-1].timestamp
-    closing = _closing(end, primary, last_at, now, stale_after)
-    if closing is not None:
-        steps.append(closing)
+    quiet = silence if silence is not None else (None if now is None else now - last_at)
+    closing = _closing(end, primary, last_at, quiet is not None and quiet >= stale_after)
+    steps = _distinct([*steps, closing] if closing is not None else steps)
 
     rung_keys = set(rung)
     return Call(
@@ -218,12 +221,52 @@ def fold(
         # Auto-answer (nothing rang at all) is not a pickup.
         picked_up=answered_by is not None and bool(rung_keys) and answered_by.key not in rung_keys,
         connected=connected,
-        transfers=tuple(transfers),
+        transfers=_distinct_transfers(transfers),
         ended_at=closing.at if closing else None,
         end_reason=closing.reason if closing else None,
         steps=tuple(steps),
         event_count=len(seq),
     )
+
+
+def step_identity(step: Step) -> tuple[str | bool | None, ...]:
+    """What makes two steps the same step: who and what, not how the provider spelled it.
+
+    Two events of one step may differ in content (a redelivered ``created`` without the
+    caller's name, a transfer whose redirector lost its account number): they are told once,
+    in the spelling of the first in fold order (which does not depend on arrival order)."""
+    second = step.at.replace(microsecond=0).isoformat()
+    people = " ".join(p.key for p in step.people)
+    by = None if step.by is None else step.by.key
+    return (step.kind, step.call_id, second, people, by, step.transfer_kind, step.consult)
+
+
+def _distinct(steps: list[Step]) -> list[Step]:
+    seen: set[tuple[str | bool | None, ...]] = set()
+    out: list[Step] = []
+    for step in steps:
+        identity = step_identity(step)
+        if identity not in seen:
+            seen.add(identity)
+            out.append(step)
+    return out
+
+
+def _distinct_transfers(transfers: list[Transfer]) -> tuple[Transfer, ...]:
+    """One entry per transfer however its event was spelled (as :func:`step_identity`)."""
+    seen: set[tuple[str | None, ...]] = set()
+    out: list[Transfer] = []
+    for t in transfers:
+        identity = (
+            t.at.replace(microsecond=0).isoformat(),
+            t.kind,
+            None if t.by is None else t.by.key,
+            " ".join(p.key for p in t.to),
+        )
+        if identity not in seen:
+            seen.add(identity)
+            out.append(t)
+    return tuple(out)
 
 
 def _step(event: Event, kind: StepKind, people: tuple[Participant, ...], consult: bool) -> Step:
@@ -252,17 +295,11 @@ def _transfer_step(event: Event) -> Step:
     )
 
 
-def _closing(
-    end: Event | None,
-    primary: str,
-    last_at: datetime,
-    now: datetime | None,
-    stale_after: timedelta,
-) -> Step | None:
+def _closing(end: Event | None, primary: str, last_at: datetime, stale: bool) -> Step | None:
     """The final ``ended`` step: the provider's, or a stale close when it never came."""
     if end is not None:
         return Step(at=end.timestamp, kind="ended", call_id=end.call_id, reason=end.reason)
-    if now is not None and now - last_at >= stale_after:
+    if stale:
         return Step(at=last_at, kind="ended", call_id=primary, reason=STALE_REASON)
     return None
 

@@ -13,7 +13,7 @@ from typing import Final
 
 import msgspec
 
-from bridge.core.calls import Call, Step
+from bridge.core.calls import Call, Step, step_identity
 from bridge.core.routing import Delivery, Target
 from bridge.core.slots import Decided, Planned
 
@@ -79,8 +79,10 @@ def reply_context(call: Call, step: Step) -> Call:
 
 
 def reply_slot(step: Step) -> str:
-    """A slot id that depends only on the step, so late steps never shift earlier ones."""
-    return "reply:" + hashlib.sha256(_encoder.encode(step)).hexdigest()[:20]
+    """A slot id that depends only on the step's identity (who and what, when; not how the
+    provider spelled names), so late steps never shift earlier ones and two spellings of one
+    step share one reply."""
+    return "reply:" + hashlib.sha256(_encoder.encode(step_identity(step))).hexdigest()[:20]
 
 
 def plan_decided(call: Call, tz: str, decided: list[Decided]) -> list[Planned]:
@@ -132,4 +134,16 @@ def _slots(delivery: Delivery, platform: str, channel: str, call: Call, tz: str)
         content = ReplyContent(step=step, tz=tz, context=reply_context(call, step), again=rang)
         slots.append(slot(reply_slot(step), content, order=n))
         rang = rang or (step.kind == "ringing" and not step.consult)
-    return slots
+    return _first_per_slot(slots)
+
+
+def _first_per_slot(slots: list[Planned]) -> list[Planned]:
+    """One entry per slot (the fold keeps steps distinct; this keeps the store's key unique
+    whatever a future fold change does: two rows for one slot would fail every write)."""
+    seen: set[str] = set()
+    out: list[Planned] = []
+    for planned in slots:
+        if planned.slot not in seen:
+            seen.add(planned.slot)
+            out.append(planned)
+    return out

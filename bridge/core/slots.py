@@ -12,6 +12,7 @@ retracted: its posted message is deleted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from bridge.core.routing import Kind
 
@@ -54,14 +55,29 @@ class Slot:
     desired_version: int
     posted_version: int
     ref: str | None
+    attempted: bool = False  # a post may have reached the platform (its answer was lost)
 
     @property
     def thread(self) -> tuple[str, str]:
         return (self.destination, self.platform)
 
     @property
+    def maybe_posted(self) -> bool:
+        """Something may show on the platform: withdrawing it means deleting it."""
+        return self.ref is not None or self.attempted
+
+    @property
+    def decision(self) -> tuple[str, str, str]:
+        return (self.destination, self.platform, self.kind)
+
+    @property
     def is_reply(self) -> bool:
         return self.slot.startswith("reply:")
+
+    @property
+    def posted_reply(self) -> bool:
+        """A reply that shows on the platform with content (not a retracted one)."""
+        return self.is_reply and self.ref is not None and self.content is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +120,23 @@ class Orphan:
     slot: Slot
 
 
+ORPHAN: Final = "orphan:"
+
+
+def orphan_slot(story_id: str, slot: str) -> str:
+    """The name of a slot of a merged-away story once it is moved to the survivor."""
+    return f"{ORPHAN}{story_id}:{slot}"
+
+
+def posted_as(story_id: str, slot: str) -> tuple[str, str]:
+    """The (story, slot) a message was posted under (its metadata): an orphan of a merge
+    was renamed after it was posted."""
+    if slot.startswith(ORPHAN):
+        story, _, original = slot.removeprefix(ORPHAN).partition(":")
+        return story, original
+    return story_id, slot
+
+
 PlanChange = Insert | Update | Retract | Drop
 MergeChange = Move | Orphan | Drop
 
@@ -118,16 +151,22 @@ def decide_plan(
 ) -> list[PlanChange]:
     """What :meth:`Store.plan` changes.
 
-    - A slot's desired version moves only when its content changes (bursts coalesce).
-    - New (destination, kind) decisions only when ``allow_new``; once a decision exists its
-      slots follow the call (new thread replies, the final root).
-    - A missed alert no longer planned (a late answer arrived) is retracted.
-    - A reply no longer planned under a root that is, and not yet posted, is dropped (its step
-      was replaced, e.g. by a late event or a merge); posted replies stay: a thread is a log.
+    ``planned`` is everything the story should show now: each (destination, platform, kind)
+    decision in it with all its slots. So:
+
+    - A slot's desired version moves only when its content changes (bursts coalesce). A posted
+      thread reply is never edited (a thread is a log): only its first spelling is shown.
+    - New decisions only when ``allow_new``; once a decision exists its slots follow the call.
+    - A decision no longer made (a missed alert for a call answered after all, a live thread
+      in a channel the whole call does not belong in, e.g. a consult leg's before the merge
+      told the bridge whose call it was) is withdrawn: what may show on the platform is
+      retracted (deleted), the rest dropped.
+    - A reply no longer planned in a thread that is, and not posted, is dropped (its step was
+      replaced, e.g. by a late event or a merge); posted replies stay.
     """
     by_key = {(s.destination, s.platform, s.slot): s for s in existing}
-    decided = {(s.destination, s.platform, s.kind) for s in existing}
-    threads = {(p.destination, p.platform) for p in planned if p.slot == "root"}
+    decided = {s.decision for s in existing}
+    decided_now = {(p.destination, p.platform, p.kind) for p in planned}
     changes: list[PlanChange] = []
     for p in planned:
         due = missed_due_us if p.kind == "missed" else now_us
@@ -135,13 +174,15 @@ def decide_plan(
         if row is None:
             if allow_new or (p.destination, p.platform, p.kind) in decided:
                 changes.append(Insert(p, due))
-        elif row.content != p.content:
+        elif row.content != p.content and not row.posted_reply:
             up_to_date = row.posted_version >= row.desired_version
             changes.append(Update(p, due if up_to_date else None))
     for row in by_key.values():
-        if row.kind == "missed" and row.content is not None:
-            changes.append(Retract(row))
-        elif row.is_reply and row.thread in threads and row.ref is None:
+        if row.content is None:
+            continue  # already retracted
+        if row.decision not in decided_now:
+            changes.append(Retract(row) if row.maybe_posted else Drop(row))
+        elif row.is_reply and row.ref is None:
             changes.append(Drop(row))
     return changes
 
@@ -165,7 +206,7 @@ def decide_merge(keep: str, gone: str, rows: list[Slot]) -> list[MergeChange]:
         for name, row in loser.items():
             threaded = name == "root" or row.is_reply
             if threaded or name in winner:
-                changes.append(Orphan(row) if row.ref is not None else Drop(row))
+                changes.append(Orphan(row) if row.maybe_posted else Drop(row))
             elif row.story_id == gone:
                 changes.append(Move(row))
         if gone_wins:

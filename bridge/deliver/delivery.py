@@ -30,8 +30,15 @@ from typing import Final
 import structlog
 
 from bridge.core import plan
+from bridge.core.slots import posted_as
 from bridge.deliver.pacing import Action, Pacer
-from bridge.deliver.sendable import action_of, candidates, decode_ref, encode_ref, people_of
+from bridge.deliver.sendable import (
+    action_of,
+    candidates,
+    decode_ref,
+    encode_ref,
+    people_of,
+)
 from bridge.metrics import Metrics
 from bridge.notify import (
     AuthError,
@@ -275,14 +282,16 @@ class Delivery:
         """Do what the slot needs; returns the encoded ref the platform now shows."""
         notifier, channel = platform.notifier, item.channel
         ref = decode_ref(item.ref)
+        root = decode_ref(item.root_ref)
+        thread = root if item.key.slot.startswith("reply:") else None
         if item.content is None:
+            if ref is None and item.attempted:  # it may have been posted: look, then delete
+                ref = await self._find(item, notifier, thread)
             if ref is not None:
                 self._pacer.take(item.key.platform, "delete", channel)
                 await notifier.delete(ref)
             return None
         content = plan.decode(item.content)
-        root = decode_ref(item.root_ref)
-        thread = root if item.key.slot.startswith("reply:") else None
         users = await self._users(notifier, content)
         link = platform.link(root) if root is not None and item.kind != "live" else None
         message = replace(
@@ -297,19 +306,9 @@ class Delivery:
             ),
         )
         if ref is None and item.attempted:
-            self._pacer.take(item.key.platform, "find", channel)
-            ref = await notifier.find(
-                channel,
-                EVENT_TYPE,
-                {"story": item.key.story_id, "slot": item.key.slot},
-                item.created_at - FIND_MARGIN,
-                thread=thread,
-            )
-            if ref is not None:
-                log.info("delivery.recovered", story=item.key.story_id, slot=item.key.slot)
-                self._metrics.recovered.labels(item.key.platform).inc()
-                if thread is not None:  # a reply is a log line: found is posted, never edited
-                    return encode_ref(ref)
+            ref = await self._find(item, notifier, thread)
+            if ref is not None and thread is not None:
+                return encode_ref(ref)  # a reply is a log line: found is posted, never edited
         if ref is None:
             await self._store.begin_attempt(item.key, self._clock())
             self._pacer.take(item.key.platform, "post", channel)
@@ -318,6 +317,27 @@ class Delivery:
             self._pacer.take(item.key.platform, "update", channel)
             await notifier.update(ref, message)
         return encode_ref(ref)
+
+    async def _find(
+        self, item: Outgoing, notifier: Notifier, thread: MessageRef | None
+    ) -> MessageRef | None:
+        """The message an earlier attempt may have posted (its answer was lost), if any.
+
+        Messages carry their slot in their metadata; a slot renamed since (an orphan of a
+        merge) is found by the name it was posted under."""
+        self._pacer.take(item.key.platform, "find", item.channel)
+        story, slot = posted_as(item.key.story_id, item.key.slot)
+        ref = await notifier.find(
+            item.channel,
+            EVENT_TYPE,
+            {"story": story, "slot": slot},
+            item.created_at - FIND_MARGIN,
+            thread=thread,
+        )
+        if ref is not None:
+            log.info("delivery.recovered", story=item.key.story_id, slot=item.key.slot)
+            self._metrics.recovered.labels(item.key.platform).inc()
+        return ref
 
     async def _users(self, notifier: Notifier, content: plan.Content) -> dict[str, str]:
         """E-mail -> platform user id for the people in the message (best effort)."""

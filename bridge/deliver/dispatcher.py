@@ -23,7 +23,6 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import msgspec
 import structlog
@@ -31,20 +30,14 @@ import structlog
 from bridge import logs
 from bridge.core.calls import Call, fold
 from bridge.core.plan import DECIDED, plan, plan_decided, visible
+from bridge.deliver.rulebook import Rulebook, Rules
 from bridge.metrics import Metrics
-from bridge.rules import Ruleset, route, targets
+from bridge.rules import route, targets
 from bridge.store import CorruptData, Emitted, PlanRequest, Store, StoreError, Story
 
 log = structlog.get_logger("bridge.deliver.dispatcher")
 
 Clock = Callable[[], datetime]
-
-
-class Rules(Protocol):
-    """The rules in force (None until a valid file was loaded)."""
-
-    @property
-    def current(self) -> Ruleset | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +51,9 @@ class DispatchOptions:
     janitor_interval: float = 60.0
     stale_after: timedelta = timedelta(hours=4)
     retention: timedelta = timedelta(days=14)
+    # How long a purged call's ids are remembered, so that a provider's redelivery after
+    # retention is answered as a duplicate instead of being posted again.
+    redelivery_window: timedelta = timedelta(days=7)
     missed_settle: timedelta = timedelta(seconds=8)  # a late `in-progress` may still come
 
     def __post_init__(self) -> None:
@@ -90,7 +86,7 @@ class Dispatcher:
         on_planned: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
-        self._rules = rules
+        self._rulebook = Rulebook(store, rules, clock)
         self._on_planned = on_planned
         self._metrics = metrics
         self._clock = clock
@@ -236,50 +232,59 @@ class Dispatcher:
             log.exception("dispatch.failed", story_id=story_id)
 
     async def process(self, story: Story, *, now: datetime | None = None) -> bool:
-        """Refold one story and plan its messages if it changed. Returns True if it did."""
+        """Refold one story and plan its messages if it changed. Returns True if it did.
+
+        A story is routed, from all its events, by the rules it was first routed by
+        (:mod:`bridge.deliver.rulebook`): late events and merges re-decide it, a reload
+        does not."""
         if not story.events:
             return False
-        ruleset = self._rules.current
-        if ruleset is None:
-            raise RuntimeError("no rules loaded")
+        current = self._rulebook.current()
         when = now or self._clock()
-        call = fold(story.events, now=when, stale_after=self._options.stale_after)
+        heard = story.last_received_at
+        call = fold(
+            story.events,
+            now=when,
+            stale_after=self._options.stale_after,
+            silence=None if heard is None else when - heard,
+        )
         new_digest = digest(call)
         changed = new_digest != story.digest
-        state = Emitted(story.max_seq, new_digest, call.ended_at, call.last_event_at)
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):
-            request = None
+            request, pinned, routes = None, None, []
             if changed:
-                if story.ended_at is None:
+                ruleset = await self._rulebook.for_story(story)
+                if ruleset is not None:
                     result = route(ruleset, call)
                     if story.digest is None and result.unmatched:
                         line = call.dialled if call.direction == "inbound" else "outbound"
                         self._metrics.unmatched.labels(line).inc()
                         log.info("dispatch.unmatched", dialled=call.dialled)
                     planned = plan(call, str(ruleset.timezone), targets(ruleset, result))
-                    routes = list(result.matched_routes)
-                else:  # a finished call keeps its decisions, whatever a reload changed
+                    routes, pinned = list(result.matched_routes), ruleset.version
+                else:  # ended before its rules were kept: its decisions stand
                     decided = await self._store.decided(story.story_id)
-                    planned = plan_decided(call, str(ruleset.timezone), decided)
+                    planned = plan_decided(call, str(current.timezone), decided)
                     routes = [DECIDED]
                 request = PlanRequest(
                     planned,
                     now=when,
                     missed_due=when + self._options.missed_settle,
-                    allow_new=story.ended_at is None,
+                    allow_new=ruleset is not None,
                 )
+            state = Emitted(story.max_seq, new_digest, call.ended_at, call.last_event_at, pinned)
             # One transaction: the messages the story should have and what was emitted.
             work, clean = await self._store.dispatched(story.story_id, state, request)
             if work:
                 self._on_planned()
             if changed and call.stale and story.ended_at is None:
                 self._metrics.stale_closed.inc()
-            if changed and logs.debug_enabled():
+            if request is not None and logs.debug_enabled():
                 log.debug(
                     "dispatch.planned",
                     phase=call.phase,
                     routes=routes,
-                    slots=len(planned),
+                    slots=len(request.planned),
                     work=work,
                 )
             self._metrics.dispatched.labels("changed" if changed else "unchanged").inc()
@@ -306,12 +311,16 @@ class Dispatcher:
             await asyncio.sleep(self._options.janitor_interval)
 
     async def sweep(self) -> None:
-        """Close stale calls, purge ended calls past retention, refresh the active gauge."""
+        """Close stale calls, purge ended calls past retention (both counted from when the
+        bridge last received an event of the call), forget what retention purged once a
+        provider can no longer redeliver it, refresh the active gauge."""
         now = self._clock()
         for story_id in await self._store.open_stories(now - self._options.stale_after):
             self.notify(story_id)  # the worker's fold closes it as stale
-        purged = await self._store.purge(now - self._options.retention)
+        purged = await self._store.purge(now - self._options.retention, now=now)
         if purged:
             self._metrics.purged.inc(purged)
             log.info("retention.purged", calls=purged, older_than=str(self._options.retention))
+        await self._rulebook.keep(self._rulebook.current(), refresh=True)
+        await self._store.forget(now - self._options.redelivery_window)
         self._metrics.active_calls.set(await self._store.count_open())

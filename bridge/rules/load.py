@@ -105,6 +105,7 @@ def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | 
     return Ruleset(
         source=filename,
         version=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        text=text,
         timezone=tz,
         destinations=MappingProxyType(destinations),
         hours=MappingProxyType(hours),

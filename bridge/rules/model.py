@@ -185,3 +185,4 @@ class Ruleset:
     routes: tuple[Route, ...]
     unmatched: Actions | None = None
     tests: tuple[RuleTest, ...] = field(default=())
+    text: str = field(default="", repr=False)  # the file as loaded (``version`` is its hash)

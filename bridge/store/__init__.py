@@ -70,6 +70,8 @@ class Story:
     first_stored_at: datetime  # when the first event of the story was received
     digest: str | None  # what save_state recorded last (None: never emitted)
     ended_at: datetime | None  # as recorded by save_state
+    rules_version: str | None = None  # the rules the story is routed by (pinned at first)
+    last_received_at: datetime | None = None  # when an event of it was last received
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class Emitted:
     digest: str
     ended_at: datetime | None
     last_event_at: datetime
+    rules_version: str | None = None  # pinned unless the story already has a version
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,8 @@ class Store(Protocol):
 
         Concurrent calls share one commit (group commit). An event whose
         ``event.dedupe_key()`` is already stored changes nothing and returns
-        ``status="duplicate"``.
+        ``status="duplicate"``; so does an event of a call purged by retention whose id is
+        still remembered (:meth:`purge`, :meth:`forget`): it is not stored.
         """
 
     async def resolve(self, call_id: str) -> str | None:
@@ -146,11 +150,13 @@ class Store(Protocol):
         digest: str,
         ended_at: datetime | None,
         last_event_at: datetime,
+        rules_version: str | None = None,
     ) -> bool:
         """Record what was emitted for the story after folding events up to ``upto_seq``.
 
         Clears the dirty mark unless an event with a higher seq arrived meanwhile; returns
         True when the story is clean afterwards.
+        ``rules_version`` pins the rules the story is routed by, unless one is pinned already.
         """
 
     async def dispatched(
@@ -159,14 +165,27 @@ class Store(Protocol):
         """:meth:`plan` (when given) and :meth:`save_state` in one transaction: the
         dispatcher's one write per refold. Returns (slots needing work, clean afterwards)."""
 
-    async def open_stories(self, last_event_before: datetime, limit: int = 1000) -> list[str]:
-        """Stories not ended whose last event is older than the cutoff (stale candidates)."""
+    async def open_stories(self, received_before: datetime, limit: int = 1000) -> list[str]:
+        """Stories not ended of which no event was received since the cutoff (stale
+        candidates; this bridge's clock, not the provider's timestamps)."""
 
     async def count_open(self) -> int:
         """Stories not yet ended (the "active calls" gauge)."""
 
-    async def purge(self, ended_before: datetime) -> int:
-        """Delete stories that ended before the cutoff, with their events; return how many."""
+    async def purge(self, received_before: datetime, *, now: datetime) -> int:
+        """Delete stories that ended and of which no event was received since the cutoff,
+        with their events; remember their call ids (at ``now``) so that a redelivery is
+        answered as a duplicate. Returns how many stories."""
+
+    async def forget(self, before: datetime) -> None:
+        """Forget call ids purged before ``before``, and rules versions stored before it
+        that no story is routed by."""
+
+    async def save_ruleset(self, version: str, source: str, text: str, now: datetime) -> None:
+        """Keep a rules file's text under its version (refreshing ``now`` if it is kept)."""
+
+    async def ruleset(self, version: str) -> tuple[str, str] | None:
+        """(source, text) of a kept rules version, or None."""
 
     # -- delivery outbox (bridge/core/slots.py) ----------------------------------------------
 

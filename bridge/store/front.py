@@ -54,7 +54,12 @@ class SqlOps(Protocol):
     def dirty_stories(self, conn: Any, limit: int) -> Any: ...
     def open_stories(self, conn: Any, before_us: int, limit: int) -> Any: ...
     def count_open(self, conn: Any) -> Any: ...
-    def purge_chunk(self, conn: Any, *, cutoff: int, n: int) -> Any: ...
+    def purge_chunk(self, conn: Any, *, cutoff: int, now_us: int, n: int) -> Any: ...
+    def forget(self, conn: Any, *, before_us: int) -> Any: ...
+    def save_ruleset(
+        self, conn: Any, *, version: str, source: str, text: str, now_us: int
+    ) -> Any: ...
+    def ruleset(self, conn: Any, version: str) -> Any: ...
     def save_state(self, conn: Any, story_id: str, state: StateRow) -> Any: ...
     def plan_story(self, conn: Any, story_id: str, plan: PlanRow) -> Any: ...
     def dispatched(
@@ -115,20 +120,34 @@ class StoreFront:
         digest: str,
         ended_at: datetime | None,
         last_event_at: datetime,
+        rules_version: str | None = None,
     ) -> bool:
-        state = state_row(Emitted(upto_seq, digest, ended_at, last_event_at))
+        state = state_row(Emitted(upto_seq, digest, ended_at, last_event_at, rules_version))
         op = partial(self._sql.save_state, story_id=story_id, state=state)
         return cast(bool, await self._write_story(op))
 
-    async def purge(self, ended_before: datetime) -> int:
+    async def purge(self, received_before: datetime, *, now: datetime) -> int:
         """Delete ended stories in chunks (one short transaction each); return how many."""
-        cutoff, total = to_us(ended_before), 0
+        cutoff, now_us, total = to_us(received_before), to_us(now), 0
         while True:
-            op = partial(self._sql.purge_chunk, cutoff=cutoff, n=self._purge_chunk)
+            op = partial(self._sql.purge_chunk, cutoff=cutoff, now_us=now_us, n=self._purge_chunk)
             done = cast(int, await self._write_story(op))
             total += done
             if done < self._purge_chunk:
                 return total
+
+    async def forget(self, before: datetime) -> None:
+        await self._write_story(partial(self._sql.forget, before_us=to_us(before)))
+
+    async def save_ruleset(self, version: str, source: str, text: str, now: datetime) -> None:
+        op = partial(
+            self._sql.save_ruleset, version=version, source=source, text=text, now_us=to_us(now)
+        )
+        await self._write_story(op)
+
+    async def ruleset(self, version: str) -> tuple[str, str] | None:
+        op = partial(self._sql.ruleset, version=version)
+        return cast(tuple[str, str] | None, await self._read(op))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -146,8 +165,8 @@ class StoreFront:
     async def dirty_stories(self, limit: int = 1000) -> list[str]:
         return cast(list[str], await self._read(partial(self._sql.dirty_stories, limit=limit)))
 
-    async def open_stories(self, last_event_before: datetime, limit: int = 1000) -> list[str]:
-        op = partial(self._sql.open_stories, before_us=to_us(last_event_before), limit=limit)
+    async def open_stories(self, received_before: datetime, limit: int = 1000) -> list[str]:
+        op = partial(self._sql.open_stories, before_us=to_us(received_before), limit=limit)
         return cast(list[str], await self._read(op))
 
     async def count_open(self) -> int:

@@ -23,6 +23,7 @@ from bridge.core.slots import (
     Update,
     decide_merge,
     decide_plan,
+    orphan_slot,
 )
 from bridge.store.outbox import (
     AWAITED_SQL,
@@ -51,7 +52,8 @@ def _key(key: SlotKey) -> tuple[str, str, str, str]:
 async def _slots(conn: Connection, story_ids: list[str]) -> list[Slot]:
     rows = await conn.fetch(
         "SELECT story_id, destination, platform, slot, kind, content, desired_version,"
-        " posted_version, ref FROM outbox WHERE story_id = ANY($1::text[]) FOR UPDATE",
+        " posted_version, ref, attempt_us IS NOT NULL FROM outbox"
+        " WHERE story_id = ANY($1::text[]) FOR UPDATE",
         story_ids,
     )
     return [Slot(*row) for row in rows]
@@ -246,7 +248,7 @@ async def merge(conn: Connection, keep: str, gone: str, now_us: int) -> None:
                     f"UPDATE outbox SET story_id = $5 WHERE {_KEY_WHERE}", *_row_key(row), keep
                 )
             case Orphan():
-                await _retract(conn, row, keep, f"orphan:{row.story_id}:{row.slot}", now_us)
+                await _retract(conn, row, keep, orphan_slot(row.story_id, row.slot), now_us)
             case Drop():
                 await conn.execute(f"DELETE FROM outbox WHERE {_KEY_WHERE}", *_row_key(row))
 

@@ -35,6 +35,7 @@ __all__ = [
     "dirty_stories",
     "dispatched",
     "failure",
+    "forget",
     "lock_writers",
     "open_stories",
     "plan_story",
@@ -42,6 +43,8 @@ __all__ = [
     "read_stories",
     "read_story",
     "redact",
+    "ruleset",
+    "save_ruleset",
     "save_state",
     "story_of",
 ]
@@ -126,10 +129,14 @@ async def add(conn: Connection, row: Row) -> Added:
     if story_id is None:
         story_id = other
         if story_id is None:
+            if await _purged(conn, row):  # a redelivery after retention: never posted again
+                await conn.execute("DELETE FROM events WHERE seq = $1", seq)
+                return Added("duplicate", row.call_id, seq)
             story_id, fresh = row.call_id, True
             await conn.execute(
                 "INSERT INTO stories (story_id, first_seq, first_received_us, max_seq,"
-                " last_event_us, dirty, dirty_seq) VALUES ($1, $2, $3, $2, $4, TRUE, $2)",
+                " last_event_us, last_received_us, dirty, dirty_seq)"
+                " VALUES ($1, $2, $3, $2, $4, $3, TRUE, $2)",
                 story_id,
                 seq,
                 row.received_us,
@@ -150,6 +157,7 @@ async def add(conn: Connection, row: Row) -> Added:
         "UPDATE stories SET max_seq = greatest(max_seq, $1),"
         " last_event_us = greatest(last_event_us, $2),"
         " first_received_us = least(first_received_us, $3),"
+        " last_received_us = greatest(last_received_us, $3),"
         " dirty_seq = CASE WHEN dirty THEN dirty_seq ELSE $1 END, dirty = TRUE"
         " WHERE story_id = $4",
         seq,
@@ -160,10 +168,19 @@ async def add(conn: Connection, row: Row) -> Added:
     return Added("accepted", story_id, seq, merged_from)
 
 
+async def _purged(conn: Connection, row: Row) -> bool:
+    ids = [row.call_id] if row.merged_id is None else [row.call_id, row.merged_id]
+    found = await conn.fetchval(
+        "SELECT 1 FROM purged_calls WHERE call_id = ANY($1::text[]) LIMIT 1", ids
+    )
+    return found is not None
+
+
 async def _merge(conn: Connection, a: str, b: str, seq: int, now_us: int) -> tuple[str, str]:
     """Join stories ``a`` and ``b``: the one first seen survives. Returns (survivor, absorbed)."""
     keep, gone = await conn.fetch(
-        "SELECT story_id, first_received_us, max_seq, last_event_us, dirty, dirty_seq"
+        "SELECT story_id, first_received_us, max_seq, last_event_us, dirty, dirty_seq,"
+        " last_received_us, rules_version"
         " FROM stories WHERE story_id = ANY($1::text[]) ORDER BY first_seq FOR UPDATE",
         [a, b],
     )
@@ -174,11 +191,15 @@ async def _merge(conn: Connection, a: str, b: str, seq: int, now_us: int) -> tup
     await conn.execute("UPDATE links SET story_id = $1 WHERE story_id = $2", keep_id, gone_id)
     await conn.execute(
         "UPDATE stories SET first_received_us = $1, max_seq = $2, last_event_us = $3,"
-        " dirty = TRUE, dirty_seq = $4 WHERE story_id = $5",
+        " dirty = TRUE, dirty_seq = $4, last_received_us = $5, rules_version = $6"
+        " WHERE story_id = $7",
         min(keep["first_received_us"], gone["first_received_us"]),
         max(keep["max_seq"], gone["max_seq"]),
         max(keep["last_event_us"], gone["last_event_us"]),
         min([*dirty_since, seq]),
+        max(keep["last_received_us"], gone["last_received_us"]),
+        # the survivor's rules, else those the other was routed by
+        keep["rules_version"] or gone["rules_version"],
         keep_id,
     )
     await conn.execute("DELETE FROM stories WHERE story_id = $1", gone_id)
@@ -192,23 +213,36 @@ async def save_state(conn: Connection, story_id: str, state: StateRow) -> bool:
         "UPDATE stories SET digest = $1, ended_us = $2,"
         " last_event_us = greatest(last_event_us, $3),"
         " dirty = CASE WHEN max_seq <= $4 THEN FALSE ELSE dirty END,"
-        " dirty_seq = CASE WHEN max_seq <= $4 THEN NULL ELSE dirty_seq END"
+        " dirty_seq = CASE WHEN max_seq <= $4 THEN NULL ELSE dirty_seq END,"
+        " rules_version = coalesce(rules_version, $6)"
         " WHERE story_id = (SELECT story_id FROM links WHERE call_id = $5) RETURNING dirty",
         state.digest,
         state.ended_us,
         state.last_event_us,
         state.upto_seq,
         story_id,
+        state.rules_version,
     )
     return dirty is None or not dirty
 
 
-async def purge_chunk(conn: Connection, *, cutoff: int, n: int) -> int:
+async def purge_chunk(conn: Connection, *, cutoff: int, now_us: int, n: int) -> int:
+    """Delete up to ``n`` stories that ended and were last heard of before ``cutoff``,
+    remembering their call ids (see migration 0004's ``purged_calls``)."""
     rows = await conn.fetch(
-        "SELECT story_id FROM stories WHERE ended_us < $1 ORDER BY ended_us LIMIT $2", cutoff, n
+        "SELECT story_id FROM stories WHERE ended_us IS NOT NULL AND last_received_us < $1"
+        " ORDER BY last_received_us LIMIT $2",
+        cutoff,
+        n,
     )
     ids = [str(r["story_id"]) for r in rows]
     if ids:
+        await conn.execute(
+            "INSERT INTO purged_calls (call_id, purged_us) SELECT call_id, $2 FROM links"
+            " WHERE story_id = ANY($1::text[]) ON CONFLICT (call_id) DO NOTHING",
+            ids,
+            now_us,
+        )
         await conn.execute(
             "DELETE FROM events WHERE call_id IN"
             " (SELECT call_id FROM links WHERE story_id = ANY($1::text[]))",
@@ -218,6 +252,34 @@ async def purge_chunk(conn: Connection, *, cutoff: int, n: int) -> int:
         await conn.execute("DELETE FROM stories WHERE story_id = ANY($1::text[])", ids)
         await outbox.purge(conn, ids)
     return len(ids)
+
+
+async def forget(conn: Connection, *, before_us: int) -> None:
+    """Forget purged call ids and unused rules versions older than ``before_us``."""
+    await conn.execute("DELETE FROM purged_calls WHERE purged_us < $1", before_us)
+    await conn.execute(
+        "DELETE FROM rulesets WHERE stored_us < $1 AND version NOT IN"
+        " (SELECT rules_version FROM stories WHERE rules_version IS NOT NULL)",
+        before_us,
+    )
+
+
+async def save_ruleset(
+    conn: Connection, *, version: str, source: str, text: str, now_us: int
+) -> None:
+    await conn.execute(
+        "INSERT INTO rulesets (version, source, text, stored_us) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (version) DO UPDATE SET stored_us = excluded.stored_us",
+        version,
+        source,
+        text,
+        now_us,
+    )
+
+
+async def ruleset(conn: Connection, version: str) -> tuple[str, str] | None:
+    row = await conn.fetchrow("SELECT source, text FROM rulesets WHERE version = $1", version)
+    return None if row is None else (str(row["source"]), str(row["text"]))
 
 
 async def read_story(conn: Connection, call_id: str) -> Story | None:
@@ -233,8 +295,8 @@ async def read_stories(conn: Connection, call_ids: Sequence[str]) -> dict[str, S
     wanted = {str(r["call_id"]): str(r["story_id"]) for r in links}
     story_ids = sorted(set(wanted.values()))
     rows = await conn.fetch(
-        "SELECT story_id, max_seq, first_received_us, digest, ended_us FROM stories"
-        " WHERE story_id = ANY($1::text[])",
+        "SELECT story_id, max_seq, first_received_us, digest, ended_us, rules_version,"
+        " last_received_us FROM stories WHERE story_id = ANY($1::text[])",
         story_ids,
     )
     members = await conn.fetch(
@@ -262,6 +324,8 @@ async def read_stories(conn: Connection, call_ids: Sequence[str]) -> dict[str, S
             first_stored_at=from_us(int(row["first_received_us"])),
             digest=row["digest"],
             ended_at=None if row["ended_us"] is None else from_us(int(row["ended_us"])),
+            rules_version=row["rules_version"],
+            last_received_at=from_us(int(row["last_received_us"])),
         )
         for row in rows
     }
@@ -275,8 +339,8 @@ async def dirty_stories(conn: Connection, limit: int) -> list[str]:
 
 async def open_stories(conn: Connection, before_us: int, limit: int) -> list[str]:
     query = (
-        "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_event_us < $1"
-        " ORDER BY last_event_us LIMIT $2"
+        "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_received_us < $1"
+        " ORDER BY last_received_us LIMIT $2"
     )
     return [str(r[0]) for r in await conn.fetch(query, before_us, limit)]
 

@@ -63,11 +63,13 @@ class StateRow:
     digest: str
     ended_us: int | None
     last_event_us: int
+    rules_version: str | None
 
 
 def state_row(state: Emitted) -> StateRow:
     ended = None if state.ended_at is None else to_us(state.ended_at)
-    return StateRow(state.upto_seq, state.digest, ended, to_us(state.last_event_at))
+    last = to_us(state.last_event_at)
+    return StateRow(state.upto_seq, state.digest, ended, last, state.rules_version)
 
 
 @dataclass(frozen=True, slots=True)

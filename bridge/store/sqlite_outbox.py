@@ -20,6 +20,7 @@ from bridge.core.slots import (
     Update,
     decide_merge,
     decide_plan,
+    orphan_slot,
 )
 from bridge.store.outbox import (
     AWAITED_SQL,
@@ -49,10 +50,13 @@ def _slots(conn: sqlite3.Connection, story_ids: Sequence[str]) -> list[Slot]:
     marks = ", ".join("?" * len(story_ids))
     rows = conn.execute(
         "SELECT story_id, destination, platform, slot, kind, content, desired_version,"
-        f" posted_version, ref FROM outbox WHERE story_id IN ({marks})",
+        f" posted_version, ref, attempt_us IS NOT NULL FROM outbox WHERE story_id IN ({marks})",
         tuple(story_ids),
     ).fetchall()
-    return [Slot(*row) for row in rows]
+    return [
+        Slot(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], bool(row[9]))
+        for row in rows
+    ]
 
 
 def plan(
@@ -246,7 +250,7 @@ def merge(conn: sqlite3.Connection, keep: str, gone: str, now_us: int) -> None:
                 conn.execute(f"UPDATE outbox SET story_id = ? WHERE {_KEY_WHERE}",
                              (keep, *_row_key(row)))  # fmt: skip
             case Orphan():
-                _retract(conn, row, keep, f"orphan:{row.story_id}:{row.slot}", now_us)
+                _retract(conn, row, keep, orphan_slot(row.story_id, row.slot), now_us)
             case Drop():
                 conn.execute(f"DELETE FROM outbox WHERE {_KEY_WHERE}", _row_key(row))
 

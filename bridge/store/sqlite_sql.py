@@ -41,7 +41,7 @@ def add(conn: sqlite3.Connection, row: Row) -> Added:
         known = conn.execute(
             f"{_TOUCH} WHERE story_id = (SELECT story_id FROM links WHERE call_id = ?)"
             " RETURNING story_id",
-            (seq, row.timestamp_us, row.received_us, seq, row.call_id),
+            (seq, row.timestamp_us, row.received_us, row.received_us, seq, row.call_id),
         ).fetchone()
         if known is not None:
             return Added("accepted", str(known[0]), seq)
@@ -49,11 +49,15 @@ def add(conn: sqlite3.Connection, row: Row) -> Added:
     if story_id is None:
         story_id = story_of(conn, row.merged_id) if row.merged_id else None
         if story_id is None:
+            if _purged(conn, row):  # a redelivery after retention: never posted again
+                conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+                return Added("duplicate", row.call_id, seq)
             story_id = row.call_id
             conn.execute(
                 "INSERT INTO stories (story_id, first_seq, first_received_us, max_seq,"
-                " last_event_us, dirty, dirty_seq) VALUES (?, ?, ?, ?, ?, 1, ?)",
-                (story_id, seq, row.received_us, seq, row.timestamp_us, seq),
+                " last_event_us, last_received_us, dirty, dirty_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                (story_id, seq, row.received_us, seq, row.timestamp_us, row.received_us, seq),
             )
         link(conn, row.call_id, story_id, seq)
     merged_from = None
@@ -65,22 +69,33 @@ def add(conn: sqlite3.Connection, row: Row) -> Added:
             story_id, merged_from = merge(conn, story_id, other, seq, row.received_us)
     conn.execute(
         f"{_TOUCH} WHERE story_id = ?",
-        (seq, row.timestamp_us, row.received_us, seq, story_id),
+        (seq, row.timestamp_us, row.received_us, row.received_us, seq, story_id),
     )
     return Added("accepted", story_id, seq, merged_from)
+
+
+def _purged(conn: sqlite3.Connection, row: Row) -> bool:
+    ids = (row.call_id,) if row.merged_id is None else (row.call_id, row.merged_id)
+    marks = ", ".join("?" * len(ids))
+    query = f"SELECT 1 FROM purged_calls WHERE call_id IN ({marks}) LIMIT 1"
+    return conn.execute(query, ids).fetchone() is not None
 
 
 # A new event of a story: bookkeeping, and the dirty mark (kept from the oldest unemitted seq).
 _TOUCH: Final = (
     "UPDATE stories SET max_seq = max(max_seq, ?), last_event_us = max(last_event_us, ?),"
     " first_received_us = min(first_received_us, ?),"
+    " last_received_us = max(last_received_us, ?),"
     " dirty_seq = CASE WHEN dirty = 1 THEN dirty_seq ELSE ? END, dirty = 1"
 )
 
 
 def merge(conn: sqlite3.Connection, a: str, b: str, seq: int, now_us: int) -> tuple[str, str]:
     """Join stories ``a`` and ``b``: the one first seen survives. Returns (survivor, absorbed)."""
-    cols = "story_id, first_seq, first_received_us, max_seq, last_event_us, dirty, dirty_seq"
+    cols = (
+        "story_id, first_seq, first_received_us, max_seq, last_event_us, dirty, dirty_seq,"
+        " last_received_us, rules_version"
+    )
     rows = conn.execute(
         f"SELECT {cols} FROM stories WHERE story_id IN (?, ?) ORDER BY first_seq",
         (a, b),
@@ -90,12 +105,14 @@ def merge(conn: sqlite3.Connection, a: str, b: str, seq: int, now_us: int) -> tu
     conn.execute("UPDATE links SET story_id = ? WHERE story_id = ?", (keep[0], gone[0]))
     conn.execute(
         "UPDATE stories SET first_received_us = ?, max_seq = ?, last_event_us = ?,"
-        " dirty = 1, dirty_seq = ? WHERE story_id = ?",
+        " dirty = 1, dirty_seq = ?, last_received_us = ?, rules_version = ? WHERE story_id = ?",
         (
             min(keep[2], gone[2]),
             max(keep[3], gone[3]),
             max(keep[4], gone[4]),
             min(dirty_since),
+            max(keep[7], gone[7]),
+            keep[8] or gone[8],  # the survivor's rules, else those the other was routed by
             keep[0],
         ),
     )
@@ -108,6 +125,7 @@ def save_state(conn: sqlite3.Connection, story_id: str, state: StateRow) -> bool
     # The story the id resolves to now (a merge may have absorbed it); none: purged meanwhile.
     row = conn.execute(
         "UPDATE stories SET digest = ?, ended_us = ?, last_event_us = max(last_event_us, ?),"
+        " rules_version = coalesce(rules_version, ?),"
         " dirty = CASE WHEN max_seq <= ? THEN 0 ELSE dirty END,"
         " dirty_seq = CASE WHEN max_seq <= ? THEN NULL ELSE dirty_seq END"
         " WHERE story_id = (SELECT story_id FROM links WHERE call_id = ?) RETURNING dirty",
@@ -115,6 +133,7 @@ def save_state(conn: sqlite3.Connection, story_id: str, state: StateRow) -> bool
             state.digest,
             state.ended_us,
             state.last_event_us,
+            state.rules_version,
             state.upto_seq,
             state.upto_seq,
             story_id,
@@ -123,16 +142,24 @@ def save_state(conn: sqlite3.Connection, story_id: str, state: StateRow) -> bool
     return row is None or row[0] == 0
 
 
-def purge_chunk(conn: sqlite3.Connection, *, cutoff: int, n: int) -> int:
+def purge_chunk(conn: sqlite3.Connection, *, cutoff: int, now_us: int, n: int) -> int:
+    """Delete up to ``n`` stories that ended and were last heard of before ``cutoff``,
+    remembering their call ids (see migration 0004's ``purged_calls``)."""
     ids = [
         r[0]
         for r in conn.execute(
-            "SELECT story_id FROM stories WHERE ended_us < ? ORDER BY ended_us LIMIT ?",
+            "SELECT story_id FROM stories WHERE ended_us IS NOT NULL AND last_received_us < ?"
+            " ORDER BY last_received_us LIMIT ?",
             (cutoff, n),
         )
     ]
     if ids:
         marks = ", ".join("?" * len(ids))
+        conn.execute(
+            "INSERT INTO purged_calls (call_id, purged_us) SELECT call_id, ? FROM links"
+            f" WHERE story_id IN ({marks}) ON CONFLICT (call_id) DO NOTHING",
+            (now_us, *ids),
+        )
         conn.execute(
             "DELETE FROM events WHERE call_id IN"
             f" (SELECT call_id FROM links WHERE story_id IN ({marks}))",
@@ -144,12 +171,38 @@ def purge_chunk(conn: sqlite3.Connection, *, cutoff: int, n: int) -> int:
     return len(ids)
 
 
+def forget(conn: sqlite3.Connection, *, before_us: int) -> None:
+    """Forget purged call ids and unused rules versions older than ``before_us``."""
+    conn.execute("DELETE FROM purged_calls WHERE purged_us < ?", (before_us,))
+    conn.execute(
+        "DELETE FROM rulesets WHERE stored_us < ? AND version NOT IN"
+        " (SELECT rules_version FROM stories WHERE rules_version IS NOT NULL)",
+        (before_us,),
+    )
+
+
+def save_ruleset(
+    conn: sqlite3.Connection, *, version: str, source: str, text: str, now_us: int
+) -> None:
+    conn.execute(
+        "INSERT INTO rulesets (version, source, text, stored_us) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (version) DO UPDATE SET stored_us = excluded.stored_us",
+        (version, source, text, now_us),
+    )
+
+
+def ruleset(conn: sqlite3.Connection, version: str) -> tuple[str, str] | None:
+    row = conn.execute("SELECT source, text FROM rulesets WHERE version = ?", (version,)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
 def read_story(conn: sqlite3.Connection, call_id: str) -> Story | None:
     story_id = story_of(conn, call_id)
     if story_id is None:
         return None
     row = conn.execute(
-        "SELECT max_seq, first_received_us, digest, ended_us FROM stories WHERE story_id = ?",
+        "SELECT max_seq, first_received_us, digest, ended_us, rules_version, last_received_us"
+        " FROM stories WHERE story_id = ?",
         (story_id,),
     ).fetchone()
     if row is None:
@@ -170,6 +223,8 @@ def read_story(conn: sqlite3.Connection, call_id: str) -> Story | None:
         first_stored_at=from_us(row[1]),
         digest=row[2],
         ended_at=None if row[3] is None else from_us(row[3]),
+        rules_version=row[4],
+        last_received_at=from_us(row[5]),
     )
 
 
@@ -186,8 +241,8 @@ def dirty_stories(conn: sqlite3.Connection, limit: int) -> list[str]:
 
 def open_stories(conn: sqlite3.Connection, before_us: int, limit: int) -> list[str]:
     query = (
-        "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_event_us < ?"
-        " ORDER BY last_event_us LIMIT ?"
+        "SELECT story_id FROM stories WHERE ended_us IS NULL AND last_received_us < ?"
+        " ORDER BY last_received_us LIMIT ?"
     )
     return [str(r[0]) for r in conn.execute(query, (before_us, limit))]
 

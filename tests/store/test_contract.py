@@ -77,7 +77,7 @@ async def test_seq_increases_with_every_accepted_event_even_after_purge(
 
     assert await save(store, A, seqs[3], "done", ended_at=at(60))
     assert await save(store, B, seqs[4], "b-digest", ended_at=at(60))
-    assert await store.purge(at(3600)) == 2
+    assert await store.purge(at(3600), now=at(3600)) == 2
     later = await store.add_event(created(C), RECEIVED)
     assert later.seq > seqs[-1]
 
@@ -216,7 +216,8 @@ async def test_transfer_naming_an_unseen_call_id_joins_the_known_story(
 
 async def test_merge_folds_bookkeeping_into_the_survivor(store: CountingStore) -> None:
     a1 = await store.add_event(ringing(A, 1), RECEIVED)
-    b1 = await store.add_event(consult_ringing(B, 7200), RECEIVED)  # two hours later
+    two_hours = RECEIVED + timedelta(hours=2)
+    b1 = await store.add_event(consult_ringing(B, 7200), two_hours)  # two hours later
     assert await save(store, A, a1.seq, "digest-a")
     assert await save(store, B, b1.seq, "digest-b")
     assert await store.dirty_stories() == []
@@ -228,7 +229,8 @@ async def test_merge_folds_bookkeeping_into_the_survivor(store: CountingStore) -
     assert story.digest == "digest-a"  # the survivor's digest is kept
     assert await store.dirty_stories() == [A]
     assert await store.count_open() == 1
-    # The last event of the merged story is B's (at 7200 s): not older than 1 h after T0.
+    # The last event received of the merged story is B's (two hours after A's).
+    assert story.last_received_at == two_hours
     assert await store.open_stories(at(3600)) == []
     assert await store.open_stories(at(7201)) == [A]
 
@@ -297,8 +299,8 @@ async def test_dirty_stories_oldest_first(store: CountingStore) -> None:
 
 
 async def test_open_stories_and_count_open(store: CountingStore) -> None:
-    await store.add_event(ringing(A, 0), RECEIVED)  # last event at T0
-    await store.add_event(ringing(B, 3 * 3600), RECEIVED)  # last event at T0 + 3 h
+    await store.add_event(ringing(A, 0), RECEIVED)  # last received at T0
+    await store.add_event(ringing(B, 0), RECEIVED + timedelta(hours=3))  # at T0 + 3 h
     c = await store.add_event(ringing(C, 0), RECEIVED)
     assert await store.count_open() == 3
     assert await save(store, C, c.seq, "ended", ended_at=at(10))
@@ -310,17 +312,27 @@ async def test_open_stories_and_count_open(store: CountingStore) -> None:
     assert await store.open_stories(at(-1)) == []
 
 
+async def test_staleness_counts_from_receipt_not_the_providers_clock(
+    store: CountingStore,
+) -> None:
+    """A provider clock five hours behind must not make a call that is ringing now stale."""
+    await store.add_event(ringing(A, -5 * 3600), RECEIVED)
+    stale_after = 4 * 3600
+    assert await store.open_stories(at(3600 - stale_after)) == []  # an hour later: not stale
+    assert await store.open_stories(at(4 * 3600 + 1 - stale_after)) == [A]
+
+
 async def test_purge_removes_ended_stories_with_their_events(store: CountingStore) -> None:
-    # A (merged with B) ended at T0+60 s, C ended at T0+2 h, D is still open.
+    # A (merged with B) was last heard of at T0, C at T0+2 h, D is still open.
     await store.add_event(ringing(A), RECEIVED)
     await store.add_event(consult_ringing(B), RECEIVED)
     ab = await store.add_event(warm_transfer(A, B), RECEIVED)
-    c = await store.add_event(ended(C, 7200), RECEIVED)
+    c = await store.add_event(ended(C, 60), RECEIVED + timedelta(hours=2))
     await store.add_event(ringing("open-call"), RECEIVED)
     assert await save(store, A, ab.seq, "ab", ended_at=at(60))
-    assert await save(store, C, c.seq, "c", ended_at=at(7200))
+    assert await save(store, C, c.seq, "c", ended_at=at(60))
 
-    assert await store.purge(at(3600)) == 1
+    assert await store.purge(at(3600), now=at(3600)) == 1
 
     for gone in (A, B):
         assert await store.resolve(gone) is None
@@ -328,10 +340,91 @@ async def test_purge_removes_ended_stories_with_their_events(store: CountingStor
     assert await store.resolve(C) == C
     assert await store.resolve("open-call") == "open-call"
     assert await store.count_open() == 1
-    # The events went too: the same notification is new again, in a new story.
-    again = await store.add_event(consult_ringing(B), RECEIVED)
+    assert await store.purge(at(3600), now=at(3600)) == 0
+
+
+async def test_retention_counts_from_receipt_not_the_providers_clock(
+    store: CountingStore,
+) -> None:
+    """An `ended` stamped a day ago by the provider, received now, is not purged now."""
+    e = await store.add_event(ended(A, -24 * 3600), RECEIVED)
+    assert await save(store, A, e.seq, "a", ended_at=at(-24 * 3600))
+    assert await store.purge(at(-3600), now=at(0)) == 0
+    assert await store.purge(at(3600), now=at(3600)) == 1
+
+
+async def test_a_purged_call_is_remembered_until_forgotten(store: CountingStore) -> None:
+    """A provider may redeliver after retention: the call is not posted again, and a
+    transfer naming a purged id does not resurrect it either; once forgotten, it is new."""
+    await store.add_event(ringing(A), RECEIVED)
+    await store.add_event(consult_ringing(B), RECEIVED)
+    ab = await store.add_event(warm_transfer(A, B), RECEIVED)
+    assert await save(store, A, ab.seq, "ab", ended_at=at(60))
+    assert await store.purge(at(3600), now=at(3600)) == 1
+
+    for event in (ringing(A), consult_ringing(B), warm_transfer(B, A, 40)):
+        again = await store.add_event(event, at(3700))
+        assert again.status == "duplicate", event
+        assert await store.resolve(event.call_id) is None
+    assert await store.dirty_stories() == []
+
+    await store.forget(at(3600))  # purged at 3600: not before it, kept
+    assert (await store.add_event(ringing(A), at(3800))).status == "duplicate"
+    await store.forget(at(3601))
+    again = await store.add_event(consult_ringing(B), at(3900))
     assert (again.status, again.story_id) == ("accepted", B)
-    assert await store.purge(at(3600)) == 0
+
+
+# -- the rules a story is routed by ------------------------------------------------------------
+
+
+async def test_a_story_keeps_the_rules_version_it_was_first_routed_by(
+    store: CountingStore,
+) -> None:
+    a = await store.add_event(ringing(A), RECEIVED)
+    assert (await store.story(A)).rules_version is None  # type: ignore[union-attr]
+    await store.save_state(
+        A, upto_seq=a.seq, digest="d1", ended_at=None, last_event_at=at(1), rules_version="v1"
+    )
+    await store.save_state(
+        A, upto_seq=a.seq, digest="d2", ended_at=None, last_event_at=at(1), rules_version="v2"
+    )
+    story = await store.story(A)
+    assert story is not None
+    assert (story.rules_version, story.digest) == ("v1", "d2")
+
+
+async def test_a_merge_keeps_the_survivors_rules_else_the_absorbed_ones(
+    store: CountingStore,
+) -> None:
+    a = await store.add_event(ringing(A), RECEIVED)
+    b = await store.add_event(consult_ringing(B), RECEIVED)
+    await store.save_state(
+        B, upto_seq=b.seq, digest="b", ended_at=None, last_event_at=at(1), rules_version="vB"
+    )
+    await store.add_event(warm_transfer(A, B), RECEIVED)
+    story = await store.story(B)
+    assert story is not None
+    assert (story.story_id, story.rules_version) == (A, "vB")  # A had none yet
+    assert a.story_id == A
+
+
+async def test_rulesets_are_kept_by_version(store: CountingStore) -> None:
+    assert await store.ruleset("v1") is None
+    await store.save_ruleset("v1", "rules.yaml", "version: 1\n", at(0))
+    await store.save_ruleset("v1", "rules.yaml", "version: 1\n", at(10))  # refreshes
+    assert await store.ruleset("v1") == ("rules.yaml", "version: 1\n")
+    await store.save_ruleset("v2", "other.yaml", "version: 1 # two\n", at(0))
+    a = await store.add_event(ringing(A), RECEIVED)
+    await store.save_state(
+        A, upto_seq=a.seq, digest="d", ended_at=None, last_event_at=at(1), rules_version="v2"
+    )
+    await store.forget(at(5))  # v2 is older but a story is routed by it; v1 was refreshed
+    assert await store.ruleset("v1") is not None
+    assert await store.ruleset("v2") is not None
+    await store.forget(at(11))
+    assert await store.ruleset("v1") is None
+    assert await store.ruleset("v2") == ("other.yaml", "version: 1 # two\n")
 
 
 # -- durability and concurrency --------------------------------------------------------------

@@ -199,6 +199,53 @@ async def test_missed_alert_no_longer_planned_is_retracted(store: CountingStore)
     assert await plan(store, A, [live("root", b"answered")], at=later) == 0
 
 
+async def test_a_missed_alert_withdrawn_before_it_was_posted_is_dropped(
+    store: CountingStore,
+) -> None:
+    await story_with(store, A)
+    await plan(store, A, [missed(b"alert")], at=ZERO)
+    assert await plan(store, A, [live("root", b"answered")], at=timedelta(seconds=5)) == 2
+    due = await due_by_key(store, timedelta(days=1))
+    assert set(due) == {key(A, "root")}  # nothing was posted: nothing to delete
+
+
+async def test_a_live_thread_no_longer_decided_is_withdrawn(store: CountingStore) -> None:
+    """The whole call belongs elsewhere (its late events, or a merge, showed whose call it
+    is): the thread's posted messages are deleted, its unposted ones dropped, and what may
+    have been posted (an attempt whose answer was lost) is deleted too."""
+    await story_with(store, A)
+    thread = [
+        live("root", b"internal", dest="lost"),
+        live("reply:1", b"rang", order=1, dest="lost"),
+        live("reply:2", b"answered", order=2, dest="lost"),
+        live("reply:3", b"talking", order=3, dest="lost"),
+    ]
+    await plan(store, A, thread, at=ZERO)
+    await store.posted(key(A, "root", "lost"), 1, "ref-root")
+    await store.posted(key(A, "reply:1", "lost"), 1, "ref-1")
+    await store.begin_attempt(key(A, "reply:2", "lost"), NOW)  # its answer was lost
+    later = timedelta(seconds=9)
+    assert await plan(store, A, [live("root", b"customer")], at=later) == 5
+    due = await due_by_key(store, later)
+    withdrawn = {k.slot: (o.content, o.ref) for k, o in due.items() if k.destination == "lost"}
+    assert withdrawn == {
+        "root": (None, "ref-root"),
+        "reply:1": (None, "ref-1"),
+        "reply:2": (None, None),  # retracted all the same: delivery looks before deleting
+    }
+    assert key(A, "root") in due
+
+
+async def test_a_posted_reply_is_never_edited(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"r"), live("reply:1", b"A rang", order=1)], at=ZERO)
+    await store.posted(key(A, "root"), 1, "ref-root")
+    await store.posted(key(A, "reply:1"), 1, "ref-1")
+    respelled = [live("root", b"r"), live("reply:1", b"(no name) rang", order=1)]
+    assert await plan(store, A, respelled, at=timedelta(seconds=1)) == 0
+    assert await store.due(NOW + timedelta(days=1)) == []
+
+
 async def test_without_allow_new_only_existing_decisions_grow(store: CountingStore) -> None:
     await story_with(store, A)
     await plan(store, A, [live("root", b"r")], at=ZERO)
@@ -233,7 +280,8 @@ async def test_merge_keeps_posted_threads_and_retracts_the_orphan(store: Countin
 
     later = timedelta(seconds=20)
     await store.add_event(warm_transfer(A, B, 20), T0 + later)
-    await plan(store, A, [], at=later)  # nothing new: only what the merge left
+    same = [live("root", b"a-root"), live("reply:1", b"a1", order=1)]
+    await plan(store, A, same, at=later)  # nothing new: only what the merge left
 
     due = await due_by_key(store, later)
     # B's posted root collides with A's posted root: B's is retracted (A's survives).
@@ -280,9 +328,11 @@ async def test_purge_removes_the_outbox_of_purged_stories(store: CountingStore) 
     await store.save_state(
         A, upto_seq=a.seq, digest="d", ended_at=T0, last_event_at=T0 + timedelta(seconds=1)
     )
-    assert await store.purge(T0 + timedelta(hours=1)) == 1
+    hour = T0 + timedelta(hours=1)
+    assert await store.purge(hour, now=hour) == 1
     assert [o.key for o in await store.due(NOW)] == [key(B, "root")]
-    # The same call id is new again after a purge: it gets a fresh outbox.
+    # Once its purge is forgotten the same call id is new again: it gets a fresh outbox.
+    await store.forget(hour + timedelta(seconds=1))
     await store.add_event(warm_transfer(A, "call-c"), T0)
     assert await plan(store, A, [live("root", b"again")], at=ZERO) == 1
 

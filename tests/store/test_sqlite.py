@@ -163,7 +163,7 @@ async def test_purge_runs_in_chunks(tmp_path: Path) -> None:
                 f"c{n}", upto_seq=added.seq, digest="d", ended_at=at(60), last_event_at=at(60)
             )
         before = store.commits
-        assert await store.purge(at(3600)) == 5
+        assert await store.purge(at(3600), now=at(3600)) == 5
         assert store.commits - before == 3  # chunks of 2, 2 and 1
     finally:
         await store.close()

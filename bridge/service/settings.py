@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Final, Literal, get_args
 from urllib.parse import urlsplit
 
+from bridge.core.duration import parse_duration
 from bridge.secret import Secret
 from bridge.service.runtime import EventLoopChoice
 
@@ -118,21 +118,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + dest.replace("_", "-")
         note = " (prefer the variable or a credential file: flags show in `ps`)" if secret else ""
         parser.add_argument(flag, dest=dest, default=None, help=f"overrides {variable}{note}")
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90``, ``90s``, ``15m``, ``4h``, ``14d``, ``1h30m``."""
-    value = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return timedelta(seconds=float(value))
-    if not value or _DURATION.sub("", value).strip():
-        raise ValueError(f"expected a duration like 90s, 15m, 4h or 14d, got {text!r}")
-    seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _DURATION.findall(value))
-    return timedelta(seconds=seconds)
 
 
 def parse_listen(text: str) -> Listen:

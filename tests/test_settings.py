@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.cli import build_parser
 from bridge.service.settings import Listen, SettingsError, add_arguments, load
 
 
@@ -93,3 +94,52 @@ def test_open_listener_without_token_warns() -> None:
     assert len(settings.warnings) == 1
     assert "without CALLBRIDGE_WEBHOOK_TOKEN" in settings.warnings[0]
     assert load({"CALLBRIDGE_LISTEN": "[::1]:8080"}).listen == Listen("::1", 8080)
+
+
+def serve_help() -> dict[str, str]:
+    """``callbridge serve --help``: flag -> its help text, on one line."""
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    return {a.option_strings[0]: " ".join((a.help or "").split()) for a in serve._actions[1:]}
+
+
+# Written by hand from the README's settings table.
+DEFAULTS = {
+    "--listen": "127.0.0.1:8080",
+    "--rules": "rules/example.yaml beside the checkout, else /etc/callbridge/rules.yaml",
+    "--store": "sqlite:///$STATE_DIRECTORY/bridge.db, else ./var/bridge.db",
+    "--webhook-token": "none",
+    "--slack-bot-token": "none",
+    "--slack-api-url": "https://slack.com/api/",
+    "--teams-app-id": "none",
+    "--teams-app-password": "none",
+    "--teams-tenant-id": "none",
+    "--teams-service-url": "https://smba.trafficmanager.net/teams/",
+    "--teams-mention-emails": "on",
+    "--teams-authority-host": "https://login.microsoftonline.com",
+    "--teams-bot-scope": "https://api.botframework.com/.default",
+    "--proxy": "none",
+    "--retention": "14d",
+    "--stale-after": "4h",
+    "--shutdown-timeout": "15s",
+    "--log-format": "auto",
+    "--log-level": "info",
+    "--event-loop": "auto",
+}
+ALLOWED = {
+    "--log-format": ("auto", "json", "console"),
+    "--log-level": ("debug", "info", "warning", "error"),
+    "--event-loop": ("auto", "uvloop", "asyncio"),
+    "--teams-mention-emails": ("on", "off"),
+    "--retention": ("90s", "15m", "1.5h", "14d", "2w"),
+}
+
+
+def test_serve_help_shows_each_flags_default_and_values() -> None:
+    helps = serve_help()
+    assert set(helps) == set(DEFAULTS)
+    for flag, default in DEFAULTS.items():
+        assert f"(default: {default};" in helps[flag], flag
+        assert helps[flag].split("(default:")[0].strip(), f"{flag} says what it is"
+    for flag, values in ALLOWED.items():
+        for value in values:
+            assert value in helps[flag].split("(default:")[0], (flag, value)

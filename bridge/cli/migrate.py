@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bridge import logs
-from bridge.service import settings
+from bridge.service import settings, settings_values
 from bridge.store import StoreError
 from bridge.store.migrate import load
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     where = redact(store)
     try:
         if store.startswith("sqlite:"):
-            applied = asyncio.run(_sqlite(settings.sqlite_path(store)))
+            applied = asyncio.run(_sqlite(settings_values.sqlite_path(store)))
         else:
             applied = asyncio.run(migrate_only(store))
     except StoreError as err:

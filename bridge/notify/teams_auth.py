@@ -19,10 +19,13 @@ Neither the client secret nor any token ever appears in an error message or a lo
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
 import msal
+import requests
 import structlog
 from msal.exceptions import MsalServiceError
 
@@ -78,6 +81,11 @@ class TokenProvider(Protocol):
 class MsalTokenProvider:
     """Client-credentials tokens for a single-tenant Azure Bot, cached by msal.
 
+    ``authority_host`` and ``scope`` change for government clouds (``TEAMS_AUTHORITY_HOST``,
+    ``TEAMS_BOT_SCOPE``). ``proxy`` (``CALLBRIDGE_PROXY``) is the proxy the chat session uses
+    too: msal's requests go through it, and the environment's ``HTTPS_PROXY`` is ignored, so
+    tokens and posts always take the same way out.
+
     ``http_client`` replaces msal's ``requests`` session (an object with ``post``/``get``
     answering objects with ``status_code``, ``text`` and ``headers``): tests answer msal
     in-process with it; production leaves it None.
@@ -92,14 +100,17 @@ class MsalTokenProvider:
         authority_host: str = AUTHORITY_HOST,
         scope: str = BOT_SCOPE,
         timeout: float = 10.0,
+        proxy: str | None = None,
         http_client: Any = None,
     ) -> None:
         self.app_id = app_id
         self.tenant_id = tenant_id
         self._password = password
+        self._host = urlsplit(authority_host).hostname or authority_host
         self._authority = f"{authority_host.rstrip('/')}/{tenant_id}"
         self._scopes = [scope]
         self._timeout = timeout
+        self._proxy = proxy
         self._http_client = http_client
         self._app: Any = None  # msal.ConfidentialClientApplication, built on first use
         self._lock = asyncio.Lock()
@@ -124,8 +135,11 @@ class MsalTokenProvider:
                         self.app_id,
                         client_credential=self._password.reveal(),
                         authority=self._authority,
-                        http_client=self._http_client,
+                        http_client=self._http_client or self._session(),
                         timeout=self._timeout,
+                        # The operator chose the host; validating it would ask the
+                        # commercial cloud, which a government cloud may not reach.
+                        instance_discovery=False,
                     )
                 except ValueError as exc:
                     # tenant discovery answered 4xx (or garbage): the tenant is unknown
@@ -136,12 +150,26 @@ class MsalTokenProvider:
             # ValueError: the token endpoint answered something that is not JSON (a proxy?).
             raise RetryableError(
                 f"Teams: could not get a token from {self._authority} ({type(exc).__name__}); "
-                "check network access to login.microsoftonline.com, will retry",
+                f"check network access to {self._host} (and CALLBRIDGE_PROXY), will retry",
                 platform=PLATFORM,
                 method=METHOD,
                 code="connection",
             ) from None
         return result if isinstance(result, Mapping) else {}
+
+    def _session(self) -> Any:
+        """What msal builds by default (a requests session retrying a failed connection
+        once, with the timeout), but with the proxy setting instead of the environment's."""
+        session = requests.Session()
+        session.trust_env = False  # no HTTPS_PROXY, NO_PROXY, .netrc: the settings decide
+        if self._proxy:
+            session.proxies = {"http": self._proxy, "https": self._proxy}
+        # as msal does for its own session: every request gets the timeout
+        session.request = functools.partial(session.request, timeout=self._timeout)  # type: ignore[method-assign]
+        adapter = requests.adapters.HTTPAdapter(max_retries=1)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
     # -- errors --------------------------------------------------------------------------------
 

@@ -211,6 +211,19 @@ def test_unit_reads_settings_file_and_keeps_state_in_its_state_directory(
     )
 
 
+def test_logs_go_to_the_journal_with_their_priority(
+    unit: dict[str, list[tuple[str, str]]],
+) -> None:
+    # callbridge writes `<3>{...}` when stdout is the journal; journald reads the prefix as
+    # the priority only with SyslogLevelPrefix=yes (tests/test_logs.py: the prefixes).
+    service = unit["Service"]
+    assert one(service, "StandardOutput") == "journal"
+    assert one(service, "StandardError") == "inherit"
+    assert one(service, "SyslogLevelPrefix") == "yes"
+    assert not values(service, "SyslogLevel")  # the default (info) only for unprefixed lines
+    assert "CALLBRIDGE_LOG_FORMAT" not in " ".join(values(service, "Environment"))
+
+
 def test_every_secret_is_an_optional_credential_named_as_the_service_expects(
     unit: dict[str, list[tuple[str, str]]],
 ) -> None:

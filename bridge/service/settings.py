@@ -25,7 +25,7 @@ from bridge.secret import Secret
 from bridge.service.runtime import EventLoopChoice
 from bridge.service.settings_values import Reader
 
-LogFormat = Literal["auto", "json", "console"]
+LogFormat = Literal["auto", "json", "journal", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 CHECKOUT_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -158,7 +158,8 @@ HELP: Final[Mapping[str, str]] = {
     "retention": f"delete ended calls after this ({DURATION_EXAMPLES})",
     "stale_after": "close a call after this much silence without an `ended` event",
     "shutdown_timeout": "on SIGTERM, how long in-flight requests and again queued work may take",
-    "log_format": "auto (console on a terminal, else json), json or console",
+    "log_format": "auto (console on a terminal, journal when stdout is the systemd journal, "
+    "else json), json, journal (json lines with a <N> syslog priority prefix) or console",
     "log_level": ", ".join(get_args(LogLevel)),
     "event_loop": "auto (uvloop when installed), uvloop or asyncio",
 }
@@ -250,7 +251,7 @@ def load(
     reader.boolean("teams_mention_emails")
     reader.teams_cloud()
     reader.proxy()
-    reader.choice("log_format", ("auto", "json", "console"))
+    reader.choice("log_format", get_args(LogFormat))
     reader.choice("log_level", get_args(LogLevel))
     reader.choice("event_loop", get_args(EventLoopChoice))
     if reader.problems:

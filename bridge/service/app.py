@@ -77,8 +77,12 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
     ``timeout``: seconds a single platform request may take before it counts as failed."""
 
     def build(session: aiohttp.ClientSession, metrics: Metrics) -> Mapping[str, Platform]:
+        def count(name: str) -> Callable[[str], None]:
+            return lambda action: metrics.dryrun.labels(name, action).inc()
+
         platforms: dict[str, Platform] = {
-            name: Platform(DryRunNotifier(name), text_render) for name in ("slack", "teams")
+            name: Platform(DryRunNotifier(name, count(name)), text_render)
+            for name in ("slack", "teams")
         }
         if settings.slack_bot_token is not None:
             notifier = SlackNotifier(

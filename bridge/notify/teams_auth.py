@@ -24,10 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
-import msal
-import requests
 import structlog
-from msal.exceptions import MsalServiceError
 
 from bridge.notify.errors import AuthError, RetryableError
 from bridge.secret import Secret
@@ -128,6 +125,11 @@ class MsalTokenProvider:
     # -- in the worker thread ------------------------------------------------------------------
 
     def _acquire(self) -> Mapping[str, Any]:
+        # msal (with requests, PyJWT, cryptography) is the `teams` extra: loaded only when a
+        # Teams token is needed (settings.load says which extra to install when it is missing).
+        import msal  # noqa: PLC0415
+        from msal.exceptions import MsalServiceError  # noqa: PLC0415
+
         try:
             if self._app is None:
                 try:
@@ -160,6 +162,8 @@ class MsalTokenProvider:
     def _session(self) -> Any:
         """What msal builds by default (a requests session retrying a failed connection
         once, with the timeout), but with the proxy setting instead of the environment's."""
+        import requests  # noqa: PLC0415  (msal's dependency: the `teams` extra)
+
         session = requests.Session()
         session.trust_env = False  # no HTTPS_PROXY, NO_PROXY, .netrc: the settings decide
         if self._proxy:

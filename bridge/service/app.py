@@ -40,7 +40,6 @@ from bridge.service.sdnotify import SdNotifier
 from bridge.service.settings import Settings
 from bridge.service.settings_values import sqlite_path
 from bridge.store import Store, StoreError
-from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 
 log = structlog.get_logger("bridge.service.app")
@@ -65,6 +64,10 @@ def default_pacing(settings: Settings) -> dict[str, Mapping[Action, tuple[tuple[
 def open_store(url: str) -> Store:
     if url.startswith("sqlite:"):
         return SqliteStore(sqlite_path(url))
+    # asyncpg is the `postgres` extra: imported only for a PostgreSQL store (settings.load
+    # has already said which extra to install when it is missing).
+    from bridge.store.postgres import PostgresStore  # noqa: PLC0415
+
     return PostgresStore(url)
 
 

@@ -251,6 +251,7 @@ def load(
     reader.boolean("teams_mention_emails")
     reader.teams_cloud()
     reader.proxy()
+    reader.extras()
     reader.choice("log_format", get_args(LogFormat))
     reader.choice("log_level", get_args(LogLevel))
     reader.choice("event_loop", get_args(EventLoopChoice))

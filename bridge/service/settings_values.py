@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
@@ -9,6 +10,14 @@ from urllib.parse import urlsplit
 
 _TRUE: Final = ("on", "true", "yes", "1")
 _FALSE: Final = ("off", "false", "no", "0")
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def default_store(environ: Mapping[str, str]) -> str:
@@ -118,6 +127,22 @@ class Reader:
                 )
             else:
                 self.values["teams_bot_scope"] = scope
+
+    def extras(self) -> None:
+        """A setting whose feature needs an optional dependency that is not installed."""
+        store = str(self.values.get("store", ""))
+        if store.startswith(("postgresql://", "postgres://")) and not installed("asyncpg"):
+            self.problems.append(
+                f"{self.where('store', 'CALLBRIDGE_STORE')}: a PostgreSQL store needs the "
+                "`postgres` extra (asyncpg), which is not installed: "
+                "pip install 'callbridge[postgres]'"
+            )
+        if self.values.get("teams_app_id") and not installed("msal"):
+            self.problems.append(
+                f"{self.where('teams_app_id', 'TEAMS_APP_ID')}: Teams needs the `teams` extra "
+                "(msal), which is not installed: pip install 'callbridge[teams]' (or unset "
+                "the TEAMS_ settings: Teams is then dry-run)"
+            )
 
     def store(self, environ: Mapping[str, str]) -> None:
         store = self.text("store") or default_store(environ)

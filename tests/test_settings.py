@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import build_parser
+from bridge.cli.rules import default_rules_path
 from bridge.service.settings import Listen, SettingsError, add_arguments, load
 
 
@@ -143,3 +144,13 @@ def test_serve_help_shows_each_flags_default_and_values() -> None:
     for flag, values in ALLOWED.items():
         for value in values:
             assert value in helps[flag].split("(default:")[0], (flag, value)
+
+
+def test_in_a_checkout_serve_and_check_default_to_its_example_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The README's demo runs `callbridge serve` without CALLBRIDGE_RULES in a fresh clone.
+    monkeypatch.delenv("CALLBRIDGE_RULES", raising=False)
+    example = Path(__file__).resolve().parent.parent / "rules" / "example.yaml"
+    assert load({}).rules == example
+    assert default_rules_path() == example

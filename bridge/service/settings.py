@@ -28,7 +28,7 @@ from bridge.service.settings_values import Reader
 LogFormat = Literal["auto", "json", "journal", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
-CHECKOUT_ROOT: Final = Path(__file__).resolve().parent.parent
+CHECKOUT_ROOT: Final = Path(__file__).resolve().parents[2]  # bridge/service/settings.py
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
 
 

@@ -1,5 +1,10 @@
 """structlog configuration: JSON lines to stdout (human-readable on a TTY), secrets redacted.
 
+Under systemd (stdout is the journal: ``$JOURNAL_STREAM`` names it) every line starts with
+its syslog priority, ``<3>`` for an error, which journald takes as the entry's priority
+(``SyslogLevelPrefix=yes``, the default) and strips, so ``journalctl -p err`` shows errors
+only. Non-ASCII text is written as it is, not escaped to ASCII (ensure_ascii=False).
+
 Secrets are kept out of log calls by construction (:class:`bridge.service.settings.Secret` never
 shows its value); :class:`Redactor` is the safety net that scrubs any configured secret
 value from every rendered field, whatever path it took to get there.
@@ -7,10 +12,12 @@ value from every rendered field, whatever path it took to get there.
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import sys
-from collections.abc import Iterable, MutableMapping
-from typing import Any, TextIO
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any, Final, TextIO
 
 import structlog
 
@@ -50,16 +57,73 @@ class Redactor:
         return {key: self._scrub(value) for key, value in event_dict.items()}
 
 
+# syslog(3) priorities by log level: what journald filters on (``journalctl -p``).
+PRIORITIES: Final[Mapping[str, int]] = {
+    "critical": 2,  # crit
+    "exception": 3,  # err
+    "error": 3,  # err
+    "warning": 4,  # warning
+    "warn": 4,
+    "info": 6,  # info
+    "debug": 7,  # debug
+}
+_DEFAULT_PRIORITY: Final = 6
+
+
+def priority(level: str) -> int:
+    """The syslog priority of a log level name (info for a name it does not know)."""
+    return PRIORITIES.get(level.lower(), _DEFAULT_PRIORITY)
+
+
+def is_journal(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``stream`` is connected to the journal: systemd sets ``JOURNAL_STREAM`` to
+    the device and inode of the stream it connected (systemd.exec(5))."""
+    device, _, inode = (
+        (os.environ if environ is None else environ).get("JOURNAL_STREAM", "").partition(":")
+    )
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        found = os.fstat(stream.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return (found.st_dev, found.st_ino) == (int(device), int(inode))
+
+
+def journal_prefix(level: str, stream: TextIO) -> str:
+    """``<3>`` for an error line written to ``stream`` when it is the journal, else ``""``
+    (for the few lines printed before logging is configured)."""
+    return f"<{priority(level)}>" if is_journal(stream) else ""
+
+
+class JournalPrefix:
+    """Renders with ``renderer`` and puts the level's syslog priority first: ``<4>{...}``."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        level = str(event_dict.get("level", method))
+        return f"<{priority(level)}>{self._renderer(logger, method, event_dict)}"
+
+
 def configure(
     *,
     fmt: str = "auto",
     level: str = "info",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> None:
-    """Configure structlog (and route stdlib logging, e.g. aiohttp's, through it)."""
+    """Configure structlog (and route stdlib logging, e.g. aiohttp's, through it).
+
+    ``fmt``: ``json``, ``journal`` (json lines with a ``<N>`` priority prefix), ``console``,
+    or ``auto``: console on a terminal, journal when the stream is the journal, else json.
+    """
     out = stream or sys.stdout
-    console = fmt == "console" or (fmt == "auto" and out.isatty())
+    if fmt == "auto":
+        fmt = "console" if out.isatty() else "journal" if is_journal(out, environ) else "json"
+    console = fmt == "console"
     numeric = logging.getLevelNamesMapping()[level.upper()]
     _Configured.level = numeric
     shared: list[Any] = [
@@ -72,8 +136,10 @@ def configure(
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False)
         if console
-        else structlog.processors.JSONRenderer(sort_keys=False)
+        else structlog.processors.JSONRenderer(sort_keys=False, ensure_ascii=False)
     )
+    if fmt == "journal":
+        renderer = JournalPrefix(renderer)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -1,13 +1,28 @@
-"""Prometheus metrics, one registry per running app (tests can run several side by side)."""
+"""Prometheus metrics, one registry per running app (tests can run several side by side).
+
+No ``*_created`` series: they double the series count and say only when the process
+started (``process_start_time_seconds`` is not exposed either, the registry is our own).
+prometheus-client has no per-registry switch, so :func:`disable_created_metrics` is called
+once for the process, which only ever runs callbridge's registries.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bridge.core.events import STATUSES
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
 
 
 class Metrics:
@@ -75,8 +90,9 @@ class Metrics:
         )
         self.dryrun = Counter(
             "callbridge_dryrun_messages",
-            "Messages the dry-run sink logged instead of posting, by kind",
-            ["kind"],
+            "Messages the dry-run sink logged instead of sending, by platform and action "
+            "(post, reply, update, delete)",
+            ["platform", "action"],
             registry=r,
         )
         self.chat_calls = Counter(

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.service.settings import Listen, SettingsError, add_arguments, load, parse_duration
+from bridge.cli import build_parser
+from bridge.cli.rules import default_rules_path
+from bridge.service.settings import Listen, SettingsError, add_arguments, load
 
 
 def flags(*argv: str) -> argparse.Namespace:
@@ -64,7 +66,8 @@ def test_every_problem_is_reported_at_once() -> None:
     assert caught.value.problems == (
         "CALLBRIDGE_LISTEN: expected HOST:PORT such as 127.0.0.1:8080 or [::1]:8080, "
         "got 'localhost'",
-        "CALLBRIDGE_RETENTION: expected a duration like 90s, 15m, 4h or 14d, got 'two weeks'",
+        "CALLBRIDGE_RETENTION: expected a duration like 90s, 15m, 1.5h, 14d or 2w (parts combine: "
+        "1h30m; a bare number is seconds), got 'two weeks'",
         "CALLBRIDGE_STORE: expected sqlite:///PATH or postgresql://..., got 'mysql://db'",
         "SLACK_API_URL: expected an http(s) URL, got 'slack.com/api'",
         "Teams is half configured: set TEAMS_APP_PASSWORD, TEAMS_TENANT_ID too "
@@ -94,23 +97,60 @@ def test_open_listener_without_token_warns() -> None:
     assert load({"CALLBRIDGE_LISTEN": "[::1]:8080"}).listen == Listen("::1", 8080)
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("90", timedelta(seconds=90)),
-        ("90s", timedelta(seconds=90)),
-        ("15m", timedelta(minutes=15)),
-        ("4h", timedelta(hours=4)),
-        ("14d", timedelta(days=14)),
-        ("1h30m", timedelta(minutes=90)),
-        ("2w", timedelta(days=14)),
-    ],
-)
-def test_durations(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
+def serve_help() -> dict[str, str]:
+    """``callbridge serve --help``: flag -> its help text, on one line."""
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    return {a.option_strings[0]: " ".join((a.help or "").split()) for a in serve._actions[1:]}
 
 
-@pytest.mark.parametrize("text", ["", "h", "4 hours", "-1h", "1x"])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(ValueError, match="expected a duration"):
-        parse_duration(text)
+# Written by hand from the README's settings table.
+DEFAULTS = {
+    "--listen": "127.0.0.1:8080",
+    "--rules": "rules/example.yaml beside the checkout, else /etc/callbridge/rules.yaml",
+    "--store": "sqlite:///$STATE_DIRECTORY/bridge.db, else ./var/bridge.db",
+    "--webhook-token": "none",
+    "--slack-bot-token": "none",
+    "--slack-api-url": "https://slack.com/api/",
+    "--teams-app-id": "none",
+    "--teams-app-password": "none",
+    "--teams-tenant-id": "none",
+    "--teams-service-url": "https://smba.trafficmanager.net/teams/",
+    "--teams-mention-emails": "on",
+    "--teams-authority-host": "https://login.microsoftonline.com",
+    "--teams-bot-scope": "https://api.botframework.com/.default",
+    "--proxy": "none",
+    "--retention": "14d",
+    "--stale-after": "4h",
+    "--shutdown-timeout": "15s",
+    "--log-format": "auto",
+    "--log-level": "info",
+    "--event-loop": "auto",
+}
+ALLOWED = {
+    "--log-format": ("auto", "json", "console"),
+    "--log-level": ("debug", "info", "warning", "error"),
+    "--event-loop": ("auto", "uvloop", "asyncio"),
+    "--teams-mention-emails": ("on", "off"),
+    "--retention": ("90s", "15m", "1.5h", "14d", "2w"),
+}
+
+
+def test_serve_help_shows_each_flags_default_and_values() -> None:
+    helps = serve_help()
+    assert set(helps) == set(DEFAULTS)
+    for flag, default in DEFAULTS.items():
+        assert f"(default: {default};" in helps[flag], flag
+        assert helps[flag].split("(default:")[0].strip(), f"{flag} says what it is"
+    for flag, values in ALLOWED.items():
+        for value in values:
+            assert value in helps[flag].split("(default:")[0], (flag, value)
+
+
+def test_in_a_checkout_serve_and_check_default_to_its_example_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The README's demo runs `callbridge serve` without CALLBRIDGE_RULES in a fresh clone.
+    monkeypatch.delenv("CALLBRIDGE_RULES", raising=False)
+    example = Path(__file__).resolve().parent.parent / "rules" / "example.yaml"
+    assert load({}).rules == example
+    assert default_rules_path() == example

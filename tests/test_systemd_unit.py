@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.service import settings
+from bridge.service import settings, settings_values
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 UNIT = SYSTEMD / "callbridge.service"
@@ -34,6 +34,7 @@ SECRETS = {
     "CALLBRIDGE_WEBHOOK_TOKEN": "webhook-token",
     "SLACK_BOT_TOKEN": "slack-bot-token",
     "TEAMS_APP_PASSWORD": "teams-app-password",
+    "CALLBRIDGE_PROXY": "proxy",
 }
 
 
@@ -205,9 +206,22 @@ def test_unit_reads_settings_file_and_keeps_state_in_its_state_directory(
     assert one(service, "DynamicUser") == "yes"
     assert one(service, "UMask") == "0077"
     # The default store is then /var/lib/callbridge/bridge.db.
-    assert settings.default_store({"STATE_DIRECTORY": "/var/lib/callbridge"}) == (
+    assert settings_values.default_store({"STATE_DIRECTORY": "/var/lib/callbridge"}) == (
         "sqlite:///var/lib/callbridge/bridge.db"
     )
+
+
+def test_logs_go_to_the_journal_with_their_priority(
+    unit: dict[str, list[tuple[str, str]]],
+) -> None:
+    # callbridge writes `<3>{...}` when stdout is the journal; journald reads the prefix as
+    # the priority only with SyslogLevelPrefix=yes (tests/test_logs.py: the prefixes).
+    service = unit["Service"]
+    assert one(service, "StandardOutput") == "journal"
+    assert one(service, "StandardError") == "inherit"
+    assert one(service, "SyslogLevelPrefix") == "yes"
+    assert not values(service, "SyslogLevel")  # the default (info) only for unprefixed lines
+    assert "CALLBRIDGE_LOG_FORMAT" not in " ".join(values(service, "Environment"))
 
 
 def test_every_secret_is_an_optional_credential_named_as_the_service_expects(
@@ -358,7 +372,7 @@ def serve_variables() -> set[str]:
     parser = argparse.ArgumentParser()
     settings.add_arguments(parser)
     helps = [action.help or "" for action in parser._actions]
-    found = {m.group(1) for text in helps if (m := re.match(r"overrides (\w+)", text))}
+    found = {m.group(1) for text in helps if (m := re.search(r"overrides (\w+)", text))}
     assert len(found) >= 10, found  # DESIGN §3 lists ten; the parsing above must work
     return found
 

@@ -15,14 +15,15 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         config = settings.load(flags=args)
     except settings.SettingsError as err:
+        error = logs.journal_prefix("error", sys.stderr)  # `<3>` when stderr is the journal
         for problem in err.problems:
-            print(f"callbridge: {problem}", file=sys.stderr)
-        print("callbridge: fix the settings above, then start again", file=sys.stderr)
+            print(f"{error}callbridge: {problem}", file=sys.stderr)
+        print(f"{error}callbridge: fix the settings above, then start again", file=sys.stderr)
         return 2
     try:
         new_loop = runtime.factory(config.event_loop)
     except runtime.LoopUnavailable as err:
-        print(f"callbridge: {err}", file=sys.stderr)
+        print(f"{logs.journal_prefix('error', sys.stderr)}callbridge: {err}", file=sys.stderr)
         return 2
     logs.configure(fmt=config.log_format, level=config.log_level, secrets=config.secrets())
     from bridge.service.app import serve  # imported late: `check`/`simulate` need not load it

@@ -9,8 +9,9 @@ from bridge.rules.model import Delivery, RouteResult, Ruleset
 
 
 def describe(ruleset: Ruleset, call: Call, result: RouteResult) -> list[str]:
-    """The call's headline, the routes it matched and each message that would be posted."""
-    lines = [headline(call)]
+    """The call's ids and headline, the routes it matched and each message that would be
+    posted."""
+    lines = [f"{name(call)}: {headline(call)}"]
     if result.unmatched:
         fallback = " (sent to `unmatched`)" if ruleset.unmatched is not None else ""
         lines.append(f"  routes: none matched{fallback}")
@@ -21,6 +22,12 @@ def describe(ruleset: Ruleset, call: Call, result: RouteResult) -> list[str]:
     for delivery in result.deliveries:
         lines.extend(_delivery(ruleset, call, delivery))
     return lines
+
+
+def name(call: Call) -> str:
+    """``call ID``, with the ids a transfer merged into it: ``call t1 (merged t2)``."""
+    merged = [i for i in call.call_ids if i != call.call_id]
+    return f"call {call.call_id}" + (f" (merged {', '.join(merged)})" if merged else "")
 
 
 def _delivery(ruleset: Ruleset, call: Call, delivery: Delivery) -> list[str]:

@@ -35,14 +35,17 @@ def default_rules_path() -> Path:
 
 
 def configure_check(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Validate a rules file and run its tests."
+    parser.description = (
+        "Validate rules files and run their tests: `callbridge check rules/*.yaml`. Every "
+        "file is checked and every problem shown; exit 1 if any file fails."
+    )
     parser.add_argument(
         "rules",
-        nargs="?",
+        nargs="*",
         type=Path,
-        default=None,
-        help="rules file (default: $CALLBRIDGE_RULES, else rules/example.yaml of the checkout, "
-        "else /etc/callbridge/rules.yaml)",
+        metavar="RULES",
+        help="rules files (default: $CALLBRIDGE_RULES, else rules/example.yaml of the "
+        "checkout, else /etc/callbridge/rules.yaml)",
     )
 
 
@@ -77,14 +80,22 @@ def _load(path: Path | None) -> Ruleset | None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    ruleset = _load(args.rules)
-    if ruleset is None:
-        return 1
-    print(
-        f"OK: {ruleset.source} ({len(ruleset.routes)} routes, "
-        f"{len(ruleset.destinations)} destinations, {len(ruleset.tests)} tests passed)"
-    )
-    return 0
+    paths: list[Path] = list(args.rules) or [default_rules_path()]
+    failed = []
+    for path in paths:
+        ruleset = _load(path)
+        if ruleset is None:
+            failed.append(path)
+            continue
+        print(
+            f"OK: {ruleset.source} ({len(ruleset.routes)} routes, "
+            f"{len(ruleset.destinations)} destinations, {len(ruleset.tests)} tests passed)"
+        )
+    if len(paths) > 1:
+        names = ", ".join(str(p) for p in failed)
+        verdict = f"{len(failed)} failed: {names}" if failed else "all OK"
+        print(f"{len(paths)} rules files checked; {verdict}", file=sys.stderr if failed else None)
+    return 1 if failed else 0
 
 
 @dataclass

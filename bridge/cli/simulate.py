@@ -14,6 +14,7 @@ from collections.abc import Callable
 import aiohttp
 from yarl import URL
 
+from bridge.cli.progress import ProgressLine
 from bridge.simulate import SCENARIOS
 from bridge.simulate.client import (
     DEFAULT_URL,
@@ -153,13 +154,9 @@ def run(args: argparse.Namespace) -> int:
     if problem := _check_url(options.url):
         print(f"callbridge simulate: {problem}", file=sys.stderr)
         return 2
-    from tqdm import tqdm  # noqa: PLC0415 - only this command needs it
-
     total = options.calls if options.calls is not None else len(options.scenarios)
     quiet = bool(args.quiet)
-    with tqdm(
-        total=total, unit="call", file=sys.stderr, disable=quiet or not sys.stderr.isatty()
-    ) as bar:
+    with ProgressLine(total, sys.stderr, disable=quiet or not sys.stderr.isatty()) as bar:
         try:
             summary = asyncio.run(_main(options, bar, args.wait))
         except Unreachable as err:

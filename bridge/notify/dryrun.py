@@ -8,7 +8,7 @@ rules change would do before connecting a workspace.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import structlog
@@ -18,16 +18,26 @@ from bridge.notify import MessageRef, OutgoingMessage
 log = structlog.get_logger("bridge.dryrun")
 
 
+def _no_count(action: str) -> None:
+    """The default ``on_message``: counts nothing."""
+
+
 class DryRunNotifier:
-    def __init__(self, platform: str) -> None:
+    """``on_message(action)`` is told of every message logged instead of sent (``post``,
+    ``reply``, ``update``, ``delete``): the service counts them in
+    ``callbridge_dryrun_messages_total``."""
+
+    def __init__(self, platform: str, on_message: Callable[[str], None] = _no_count) -> None:
         self.platform = platform
         self._ids = itertools.count(1)
+        self._on_message = on_message
 
     async def post(
         self, channel: str, message: OutgoingMessage, *, thread: MessageRef | None = None
     ) -> MessageRef:
         root = None if thread is None else thread.ts_or_id
         ref = MessageRef(self.platform, channel, f"dry-{next(self._ids)}", root)
+        self._on_message("reply" if thread else "post")
         log.info(
             "dryrun.reply" if thread else "dryrun.post",
             platform=self.platform,
@@ -40,6 +50,7 @@ class DryRunNotifier:
         return ref
 
     async def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        self._on_message("update")
         log.info(
             "dryrun.update",
             platform=self.platform,
@@ -50,6 +61,7 @@ class DryRunNotifier:
         )
 
     async def delete(self, ref: MessageRef) -> None:
+        self._on_message("delete")
         log.info("dryrun.delete", platform=self.platform, channel=ref.channel, message=ref.ts_or_id)
 
     def link(self, ref: MessageRef) -> str | None:

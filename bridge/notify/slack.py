@@ -12,7 +12,6 @@ Proxies: the shared session decides (``trust_env``); slack-sdk's own reading of
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,12 +27,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bridge.notify import CallObserver, MessageRef, OutgoingMessage, ignore_call
+from bridge.notify.calls import Calls
 from bridge.notify.errors import (
     AuthError,
-    NotifyError,
     PermanentError,
-    RetryableError,
-    transport_error,
 )
 from bridge.notify.slack_api import (
     PLATFORM,
@@ -86,8 +83,13 @@ class SlackNotifier:
             retry_handlers=[],
         )
         self._client.proxy = None  # the shared session's settings decide
-        self._timeout = timeout
-        self._on_call = on_call
+        self._calls = Calls(
+            platform=PLATFORM,
+            on_call=on_call,
+            timeout=timeout,
+            service="the Slack API",
+            setting="SLACK_API_URL",
+        )
         self._clock = clock
         self._user_ttl = user_ttl
         self._missing_user_ttl = missing_user_ttl
@@ -248,24 +250,13 @@ class SlackNotifier:
         not_found: str | None = None,
     ) -> dict[str, Any]:
         try:
-            async with asyncio.timeout(self._timeout):
+            async with self._calls.attempt(method, where):
                 response = await send()
         except SlackApiError as exc:
             err = classify(method, exc.response, where)
-            self._observe(method, err, not_found)
-            raise err from None  # the SDK's error holds the request, token included
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            self._on_call(method, "retryable")
-            raise transport_error(
-                exc,
-                platform=PLATFORM,
-                method=method,
-                timeout=self._timeout,
-                where=where,
-                service="the Slack API",
-                setting="SLACK_API_URL",
-            ) from None
-        self._on_call(method, "ok")
+            # `from None`: the SDK's error holds the request, token included
+            raise self._calls.failed(method, err, not_found) from None
+        self._calls.ok(method)
         data = response.data
         if not isinstance(data, dict):
             raise PermanentError(
@@ -275,14 +266,6 @@ class SlackNotifier:
                 code="unexpected_response",
             )
         return data
-
-    def _observe(self, method: str, err: NotifyError, not_found: str | None) -> None:
-        if isinstance(err, RetryableError):
-            self._on_call(method, "ratelimited" if err.code == "ratelimited" else "retryable")
-        elif isinstance(err, AuthError):
-            self._on_call(method, "auth")
-        else:
-            self._on_call(method, "not_found" if err.code == not_found else "permanent")
 
     def _history(
         self, channel: str, root: str | None, oldest: datetime, cursor: str | None

@@ -25,7 +25,6 @@ a crash between Teams' answer and the store's commit can leave a duplicate messa
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -36,12 +35,10 @@ import aiohttp
 import structlog
 
 from bridge.notify import CallObserver, MessageRef, OutgoingMessage, ignore_call
+from bridge.notify.calls import Calls
 from bridge.notify.errors import (
-    AuthError,
     NotifyError,
     PermanentError,
-    RetryableError,
-    transport_error,
 )
 from bridge.notify.teams_api import (
     PLATFORM,
@@ -60,6 +57,7 @@ from bridge.notify.teams_auth import TokenProvider
 log = structlog.get_logger("bridge.notify.teams")
 
 DEFAULT_SERVICE_URL: Final = "https://smba.trafficmanager.net/teams/"
+NOT_FOUND: Final = "not_found"  # the code of a 404 (teams_api.classify)
 _EMAIL: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -91,8 +89,13 @@ class TeamsNotifier:
         self._service_url = slash(service_url)
         self._app_id = app_id
         self._tenant_id = tenant_id
-        self._timeout = timeout
-        self._on_call = on_call
+        self._calls = Calls(
+            platform=PLATFORM,
+            on_call=on_call,
+            timeout=timeout,
+            service="the Bot Connector",
+            setting="TEAMS_SERVICE_URL",
+        )
         self._mention_emails = mention_emails
 
     # -- Notifier ------------------------------------------------------------------------------
@@ -148,7 +151,6 @@ class TeamsNotifier:
                 activity_url(service, conversation, ref.ts_or_id),
                 None,
                 where=f" for message {ref.ts_or_id} in {conversation}",
-                not_found_ok=True,
             )
         except PermanentError as err:
             if err.code != "not_found":
@@ -202,9 +204,8 @@ class TeamsNotifier:
         try:
             await self._tokens.token()
         except NotifyError as err:
-            self._observe("token", err)
-            raise
-        self._on_call("token", "ok")
+            raise self._calls.failed("token", err, NOT_FOUND) from None
+        self._calls.ok("token")
         who = f"bot {self._app_id}" if self._app_id else "bot"
         tenant = f" in tenant {self._tenant_id}" if self._tenant_id else ""
         return f"teams: {who}{tenant} (token OK)"
@@ -241,50 +242,24 @@ class TeamsNotifier:
         body: Mapping[str, Any] | None,
         *,
         where: str,
-        not_found_ok: bool = False,
     ) -> Any:
         try:
             token = await self._tokens.token()
         except NotifyError as err:
-            self._observe(method, err)
-            raise
+            raise self._calls.failed(method, err, NOT_FOUND) from None
         headers = {"Authorization": f"Bearer {token}"}
-        try:
-            async with (
-                asyncio.timeout(self._timeout),
-                self._session.request(http_method, url, json=body, headers=headers) as response,
-            ):
-                status = response.status
-                text = await response.text()
-                retry_after = response.headers.get("Retry-After")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            self._on_call(method, "retryable")
-            raise transport_error(
-                exc,
-                platform=PLATFORM,
-                method=method,
-                timeout=self._timeout,
-                where=where,
-                service="the Bot Connector",
-                setting="TEAMS_SERVICE_URL",
-            ) from None
+        async with (
+            self._calls.attempt(method, where),
+            self._session.request(http_method, url, json=body, headers=headers) as response,
+        ):
+            status = response.status
+            text = await response.text()
+            retry_after = response.headers.get("Retry-After")
         if 200 <= status < 300:
-            self._on_call(method, "ok")
+            self._calls.ok(method)
             return json_or_empty(text)
         failure = classify(method, status, text, retry_after, where)
-        if not_found_ok and status == 404:
-            self._on_call(method, "not_found")
-        else:
-            self._observe(method, failure)
-        raise failure
-
-    def _observe(self, method: str, err: NotifyError) -> None:
-        if isinstance(err, RetryableError):
-            self._on_call(method, "ratelimited" if err.code == "ratelimited" else "retryable")
-        elif isinstance(err, AuthError):
-            self._on_call(method, "auth")
-        else:
-            self._on_call(method, "not_found" if err.code == "not_found" else "permanent")
+        raise self._calls.failed(method, failure, NOT_FOUND)
 
     def _split(self, channel: str) -> tuple[str, str]:
         """``"<service_url> <conversation>"`` or ``"<conversation>"`` -> (service, conversation)."""

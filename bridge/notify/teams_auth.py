@@ -19,12 +19,12 @@ Neither the client secret nor any token ever appears in an error message or a lo
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
-import msal
 import structlog
-from msal.exceptions import MsalServiceError
 
 from bridge.notify.errors import AuthError, RetryableError
 from bridge.secret import Secret
@@ -78,6 +78,11 @@ class TokenProvider(Protocol):
 class MsalTokenProvider:
     """Client-credentials tokens for a single-tenant Azure Bot, cached by msal.
 
+    ``authority_host`` and ``scope`` change for government clouds (``TEAMS_AUTHORITY_HOST``,
+    ``TEAMS_BOT_SCOPE``). ``proxy`` (``CALLBRIDGE_PROXY``) is the proxy the chat session uses
+    too: msal's requests go through it, and the environment's ``HTTPS_PROXY`` is ignored, so
+    tokens and posts always take the same way out.
+
     ``http_client`` replaces msal's ``requests`` session (an object with ``post``/``get``
     answering objects with ``status_code``, ``text`` and ``headers``): tests answer msal
     in-process with it; production leaves it None.
@@ -92,14 +97,17 @@ class MsalTokenProvider:
         authority_host: str = AUTHORITY_HOST,
         scope: str = BOT_SCOPE,
         timeout: float = 10.0,
+        proxy: str | None = None,
         http_client: Any = None,
     ) -> None:
         self.app_id = app_id
         self.tenant_id = tenant_id
         self._password = password
+        self._host = urlsplit(authority_host).hostname or authority_host
         self._authority = f"{authority_host.rstrip('/')}/{tenant_id}"
         self._scopes = [scope]
         self._timeout = timeout
+        self._proxy = proxy
         self._http_client = http_client
         self._app: Any = None  # msal.ConfidentialClientApplication, built on first use
         self._lock = asyncio.Lock()
@@ -117,6 +125,11 @@ class MsalTokenProvider:
     # -- in the worker thread ------------------------------------------------------------------
 
     def _acquire(self) -> Mapping[str, Any]:
+        # msal (with requests, PyJWT, cryptography) is the `teams` extra: loaded only when a
+        # Teams token is needed (settings.load says which extra to install when it is missing).
+        import msal  # noqa: PLC0415
+        from msal.exceptions import MsalServiceError  # noqa: PLC0415
+
         try:
             if self._app is None:
                 try:
@@ -124,8 +137,11 @@ class MsalTokenProvider:
                         self.app_id,
                         client_credential=self._password.reveal(),
                         authority=self._authority,
-                        http_client=self._http_client,
+                        http_client=self._http_client or self._session(),
                         timeout=self._timeout,
+                        # The operator chose the host; validating it would ask the
+                        # commercial cloud, which a government cloud may not reach.
+                        instance_discovery=False,
                     )
                 except ValueError as exc:
                     # tenant discovery answered 4xx (or garbage): the tenant is unknown
@@ -136,12 +152,28 @@ class MsalTokenProvider:
             # ValueError: the token endpoint answered something that is not JSON (a proxy?).
             raise RetryableError(
                 f"Teams: could not get a token from {self._authority} ({type(exc).__name__}); "
-                "check network access to login.microsoftonline.com, will retry",
+                f"check network access to {self._host} (and CALLBRIDGE_PROXY), will retry",
                 platform=PLATFORM,
                 method=METHOD,
                 code="connection",
             ) from None
         return result if isinstance(result, Mapping) else {}
+
+    def _session(self) -> Any:
+        """What msal builds by default (a requests session retrying a failed connection
+        once, with the timeout), but with the proxy setting instead of the environment's."""
+        import requests  # noqa: PLC0415  (msal's dependency: the `teams` extra)
+
+        session = requests.Session()
+        session.trust_env = False  # no HTTPS_PROXY, NO_PROXY, .netrc: the settings decide
+        if self._proxy:
+            session.proxies = {"http": self._proxy, "https": self._proxy}
+        # as msal does for its own session: every request gets the timeout
+        session.request = functools.partial(session.request, timeout=self._timeout)  # type: ignore[method-assign]
+        adapter = requests.adapters.HTTPAdapter(max_retries=1)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
     # -- errors --------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Final
+from urllib.parse import urlsplit
 
 from bridge.rules.fields import Reader
 from bridge.rules.model import Destination, SlackTarget, TeamsTarget
@@ -16,6 +17,29 @@ SLACK_MENTION_HINT: Final = (
     "write a Slack mention like <@U0123ABCD> (a person), <!subteam^S0123ABCD> (a user group) "
     "or <!here>"
 )
+
+
+SERVICE_URL_RULE: Final = (
+    "an https:// URL (http:// only to a loopback address, e.g. a local test server), "
+    "e.g. https://smba.trafficmanager.net/teams/"
+)
+_LOOPBACK_HOSTS: Final = ("localhost", "127.0.0.1", "::1")
+
+
+def service_url(text: str) -> str:
+    """A Bot Connector service URL, by the one rule for ``TEAMS_SERVICE_URL`` and a
+    destination's ``service_url:``: https (http only to loopback), with a host, and written
+    with a trailing slash. Raises ``ValueError`` saying what is expected."""
+    value = text.strip()
+    parts = urlsplit(value)
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)
+    if not host or not secure or parts.query or parts.fragment:
+        raise ValueError(f"expected {SERVICE_URL_RULE}, got {text!r}")
+    return value if value.endswith("/") else value + "/"
 
 
 def read_destinations(reader: Reader, node: Node | None) -> dict[str, Destination]:
@@ -78,18 +102,15 @@ def _teams(reader: Reader, node: Node, path: str) -> TeamsTarget | None:
     conversation = reader.text(
         conv_node, join(path, "conversation"), example='"19:abc@thread.tacv2"'
     )
-    service_url = None
+    url = None
     if (url_node := spec.get("service_url")) is not None:
-        service_url = reader.text(url_node, join(path, "service_url"))
-        if service_url is not None and not service_url.startswith("https://"):
-            reader.error(
-                url_node,
-                join(path, "service_url"),
-                f'"{service_url}" is not an https:// URL '
-                "(e.g. https://smba.trafficmanager.net/emea/)",
-            )
+        text = reader.text(url_node, join(path, "service_url"))
+        try:
+            url = None if text is None else service_url(text)
+        except ValueError:
+            reader.error(url_node, join(path, "service_url"), f'"{text}" is not {SERVICE_URL_RULE}')
     mention = _mentions(reader, spec.get("mention"), join(path, "mention"), slack=False)
-    return TeamsTarget(conversation or "", service_url, mention)
+    return TeamsTarget(conversation or "", url, mention)
 
 
 def _mentions(reader: Reader, node: Node | None, path: str, *, slack: bool) -> tuple[str, ...]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Final
 
+from bridge.core.duration import HINT as DURATION_HINT
+from bridge.core.duration import parse_duration
 from bridge.rules.model import Problem
 from bridge.rules.yamlpos import Map, Node, Scalar, Seq, describe, join
-
-_DURATION: Final = re.compile(r"^(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
 def suggest(word: str, options: Iterable[str]) -> str:
@@ -96,15 +94,15 @@ class Reader:
         return value
 
     def duration(self, node: Node, path: str) -> timedelta | None:
-        """Seconds as a number, or text like ``20s``, ``2m`` or ``1m30s``."""
-        if isinstance(node, Scalar):
-            if node.integer is not None and node.integer >= 0:
-                return timedelta(seconds=node.integer)
-            match = _DURATION.match(node.text.strip()) if node.is_text else None
-            if match and node.text.strip():
-                return timedelta(minutes=int(match["m"] or 0), seconds=int(match["s"] or 0))
+        """The duration grammar of :mod:`bridge.core.duration`: ``20`` (seconds), ``20s``,
+        ``2m``, ``1.5h``, ``14d``, ``2w``, ``1m30s`` (the same as the settings)."""
+        if isinstance(node, Scalar) and (
+            node.is_text or node.integer is not None or node.tag.endswith(":float")
+        ):
+            try:
+                return parse_duration(node.text)
+            except ValueError:
+                pass
         shown = f'"{node.text}"' if isinstance(node, Scalar) else describe(node)
-        self.error(
-            node, path, f"{shown} is not a duration (write seconds like 20, or 20s, 2m, 1m30s)"
-        )
+        self.error(node, path, f"{shown} is not a duration (expected {DURATION_HINT})")
         return None

@@ -91,8 +91,10 @@ def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | 
     tz = hours_mod.timezone(reader, tz_node, "timezone") if tz_node is not None else None
     destinations = read_destinations(reader, top.get("destinations"))
     hours: dict[str, Hours] = {}
-    if (hours_node := top.get("hours")) is not None and tz is not None:
-        hours = _hours(reader, hours_node, tz)
+    if (hours_node := top.get("hours")) is not None:
+        # A missing or unknown time zone is one problem: read the schedules anyway (in UTC,
+        # never used) so their own problems show and routes naming them find them.
+        hours = _hours(reader, hours_node, tz or ZoneInfo("UTC"))
     names = set(destinations)
     routes: list[Route] = []
     if (routes_node := top.get("routes")) is not None:

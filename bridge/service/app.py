@@ -37,9 +37,9 @@ from bridge.render.text import render as text_render
 from bridge.service.rulestate import RulesHolder
 from bridge.service.runtime import describe as describe_loop
 from bridge.service.sdnotify import SdNotifier
-from bridge.service.settings import Settings, sqlite_path
+from bridge.service.settings import Settings
+from bridge.service.settings_values import sqlite_path
 from bridge.store import Store, StoreError
-from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 
 log = structlog.get_logger("bridge.service.app")
@@ -64,6 +64,10 @@ def default_pacing(settings: Settings) -> dict[str, Mapping[Action, tuple[tuple[
 def open_store(url: str) -> Store:
     if url.startswith("sqlite:"):
         return SqliteStore(sqlite_path(url))
+    # asyncpg is the `postgres` extra: imported only for a PostgreSQL store (settings.load
+    # has already said which extra to install when it is missing).
+    from bridge.store.postgres import PostgresStore  # noqa: PLC0415
+
     return PostgresStore(url)
 
 
@@ -76,8 +80,12 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
     ``timeout``: seconds a single platform request may take before it counts as failed."""
 
     def build(session: aiohttp.ClientSession, metrics: Metrics) -> Mapping[str, Platform]:
+        def count(name: str) -> Callable[[str], None]:
+            return lambda action: metrics.dryrun.labels(name, action).inc()
+
         platforms: dict[str, Platform] = {
-            name: Platform(DryRunNotifier(name), text_render) for name in ("slack", "teams")
+            name: Platform(DryRunNotifier(name, count(name)), text_render)
+            for name in ("slack", "teams")
         }
         if settings.slack_bot_token is not None:
             notifier = SlackNotifier(
@@ -95,6 +103,10 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
                 app_id=settings.teams_app_id,
                 password=settings.teams_app_password,
                 tenant_id=settings.teams_tenant_id,
+                authority_host=settings.teams_authority_host,
+                scope=settings.teams_bot_scope,
+                timeout=timeout,
+                proxy=settings.proxy,
             )
             teams = TeamsNotifier(
                 tokens,
@@ -103,6 +115,7 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
                 app_id=settings.teams_app_id,
                 tenant_id=settings.teams_tenant_id,
                 timeout=timeout,
+                mention_emails=settings.teams_mention_emails,
                 on_call=lambda method, result: metrics.chat_calls.labels(
                     "teams", method, result
                 ).inc(),
@@ -111,6 +124,15 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
         return platforms
 
     return build
+
+
+def chat_session(settings: Settings) -> aiohttp.ClientSession:
+    """The one HTTP session of the chat clients (Slack, Bot Connector). It goes through
+    ``CALLBRIDGE_PROXY`` when set, as Teams' token requests do; it ignores the environment's
+    ``HTTPS_PROXY`` (``trust_env=False``), as they do too."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30), proxy=settings.proxy, trust_env=False
+    )
 
 
 class Bridge:
@@ -212,8 +234,7 @@ class Bridge:
         await self.store.close()
 
     async def _chat_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with chat_session(self.settings) as session:
             self.platforms = self._platform_factory(session, self.metrics)
             for name, platform in self.platforms.items():
                 try:

@@ -11,20 +11,24 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Final, Literal, get_args
 from urllib.parse import urlsplit
 
+from bridge.core.duration import EXAMPLES as DURATION_EXAMPLES
+from bridge.core.duration import format_duration, parse_duration
+from bridge.rules.destinations import service_url
 from bridge.secret import Secret
 from bridge.service.runtime import EventLoopChoice
+from bridge.service.settings_values import Reader
 
-LogFormat = Literal["auto", "json", "console"]
+LogFormat = Literal["auto", "json", "journal", "console"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
-CHECKOUT_ROOT: Final = Path(__file__).resolve().parent.parent
+CHECKOUT_ROOT: Final = Path(__file__).resolve().parents[2]  # bridge/service/settings.py
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
 
 
@@ -58,18 +62,25 @@ class Settings:
     teams_app_password: Secret | None = None
     teams_tenant_id: str | None = None
     teams_service_url: str = "https://smba.trafficmanager.net/teams/"
+    teams_mention_emails: bool = True
+    teams_authority_host: str = "https://login.microsoftonline.com"
+    teams_bot_scope: str = "https://api.botframework.com/.default"
+    proxy: str | None = None
     retention: timedelta = timedelta(days=14)
     stale_after: timedelta = timedelta(hours=4)
     shutdown_timeout: timedelta = timedelta(seconds=15)
     log_format: LogFormat = "auto"
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     event_loop: EventLoopChoice = "auto"
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret value, for the log redaction safety net."""
         values = (self.webhook_token, self.slack_bot_token, self.teams_app_password)
-        return tuple(s.reveal() for s in values if s is not None and s.reveal())
+        found = [s.reveal() for s in values if s is not None and s.reveal()]
+        if self.proxy and (password := urlsplit(self.proxy).password):
+            found.append(password)
+        return tuple(found)
 
     @property
     def slack_enabled(self) -> bool:
@@ -78,6 +89,10 @@ class Settings:
     @property
     def teams_enabled(self) -> bool:
         return self.teams_app_id is not None and self.teams_app_password is not None
+
+
+# What other HTTP clients read; callbridge reads only CALLBRIDGE_PROXY (see load()).
+_PROXY_VARIABLES: Final = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
 
 
 class SettingsError(Exception):
@@ -98,6 +113,10 @@ _VARIABLES: Final = (
     ("TEAMS_APP_PASSWORD", "teams_app_password", True),
     ("TEAMS_TENANT_ID", "teams_tenant_id", False),
     ("TEAMS_SERVICE_URL", "teams_service_url", False),
+    ("TEAMS_MENTION_EMAILS", "teams_mention_emails", False),
+    ("TEAMS_AUTHORITY_HOST", "teams_authority_host", False),
+    ("TEAMS_BOT_SCOPE", "teams_bot_scope", False),
+    ("CALLBRIDGE_PROXY", "proxy", True),  # its URL may hold a password
     ("CALLBRIDGE_RETENTION", "retention", False),
     ("CALLBRIDGE_STALE_AFTER", "stale_after", False),
     ("CALLBRIDGE_SHUTDOWN_TIMEOUT", "shutdown_timeout", False),
@@ -112,27 +131,72 @@ def credential_name(variable: str) -> str:
     return variable.removeprefix("CALLBRIDGE_").lower().replace("_", "-")
 
 
+# What each setting means and takes, for `serve --help` (the README's table says the same).
+HELP: Final[Mapping[str, str]] = {
+    "listen": "HOST:PORT to listen on ([::1]:8080; 0.0.0.0:8080 for every interface)",
+    "rules": "the rules file",
+    "store": "sqlite:///PATH.db, or postgresql://USER@HOST/DB for several instances",
+    "webhook_token": "the token the provider must send (Authorization: Bearer or Token, or "
+    "?token=); none: anyone who reaches the port may post",
+    "slack_bot_token": "the Slack bot token (xoxb-...); none: Slack is dry-run",
+    "slack_api_url": "the Slack Web API (an http(s) URL)",
+    "teams_app_id": "the Azure Bot's Microsoft App ID (Teams needs all three of app id, "
+    "password and tenant id; none: Teams is dry-run)",
+    "teams_app_password": "the value of a client secret of the bot's app registration",
+    "teams_tenant_id": "the Directory (tenant) ID of the bot's app registration",
+    "teams_service_url": "the Bot Connector service URL (https://, or http:// to a loopback "
+    "address); a Teams destination's `service_url:` in the rules replaces it for that "
+    "destination",
+    "teams_mention_emails": "on: @mention people in Teams by their e-mail address taken as "
+    "their sign-in name (UPN); off: show them by name (on or off)",
+    "teams_authority_host": "the Microsoft Entra host that issues tokens (https://; US "
+    "government clouds: https://login.microsoftonline.us)",
+    "teams_bot_scope": "the Bot Framework token scope (US government clouds: "
+    "https://api.botframework.us/.default)",
+    "proxy": "the outbound HTTP proxy for every Slack, Bot Connector and token request "
+    "(http://[USER:PASSWORD@]HOST:PORT); none: direct. HTTPS_PROXY and the like are ignored",
+    "retention": f"delete ended calls after this ({DURATION_EXAMPLES})",
+    "stale_after": "close a call after this much silence without an `ended` event",
+    "shutdown_timeout": "on SIGTERM, how long in-flight requests and again queued work may take",
+    "log_format": "auto (console on a terminal, journal when stdout is the systemd journal, "
+    "else json), json, journal (json lines with a <N> syslog priority prefix) or console",
+    "log_level": ", ".join(get_args(LogLevel)),
+    "event_loop": "auto (uvloop when installed), uvloop or asyncio",
+}
+_SHOWN_DEFAULTS: Final = {
+    "rules": "rules/example.yaml beside the checkout, else /etc/callbridge/rules.yaml",
+    "store": "sqlite:///$STATE_DIRECTORY/bridge.db, else ./var/bridge.db",
+}
+
+
+def shown_default(dest: str) -> str:
+    """The default of a setting as its variable would spell it."""
+    if dest in _SHOWN_DEFAULTS:
+        return _SHOWN_DEFAULTS[dest]
+    value = getattr(Settings(), dest)
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return str(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting, named after the variable (``--listen``, ``--slack-bot-token``)."""
+    """One flag per setting, named after the variable (``--listen``, ``--slack-bot-token``),
+    with what it takes, its default and the variable it overrides."""
     for variable, dest, secret in _VARIABLES:
         flag = "--" + dest.replace("_", "-")
-        note = " (prefer the variable or a credential file: flags show in `ps`)" if secret else ""
-        parser.add_argument(flag, dest=dest, default=None, help=f"overrides {variable}{note}")
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90``, ``90s``, ``15m``, ``4h``, ``14d``, ``1h30m``."""
-    value = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return timedelta(seconds=float(value))
-    if not value or _DURATION.sub("", value).strip():
-        raise ValueError(f"expected a duration like 90s, 15m, 4h or 14d, got {text!r}")
-    seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _DURATION.findall(value))
-    return timedelta(seconds=seconds)
+        note = "; prefer the variable or a credential file: flags show in `ps`" if secret else ""
+        meaning = HELP.get(dest, "")
+        parser.add_argument(
+            flag,
+            dest=dest,
+            default=None,
+            metavar=variable,
+            help=f"{meaning} (default: {shown_default(dest)}; overrides {variable}{note})",
+        )
 
 
 def parse_listen(text: str) -> Listen:
@@ -143,24 +207,9 @@ def parse_listen(text: str) -> Listen:
     return Listen(host, int(port))
 
 
-def default_store(environ: Mapping[str, str]) -> str:
-    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
-    base = Path(state) if state else Path.cwd() / "var"
-    return f"sqlite:///{(base / 'bridge.db').as_posix().lstrip('/')}"
-
-
 def default_rules() -> Path:
     beside_checkout = CHECKOUT_ROOT / "rules" / "example.yaml"
     return beside_checkout if beside_checkout.exists() else INSTALLED_RULES
-
-
-def sqlite_path(url: str) -> Path:
-    """``sqlite:///var/lib/x.db`` -> ``/var/lib/x.db``; ``sqlite:///./x.db`` stays relative."""
-    rest = url.removeprefix("sqlite://")
-    if not rest.startswith("/") or len(rest) < 2:
-        raise ValueError(f"expected sqlite:///ABSOLUTE/PATH.db, got {url!r}")
-    path = rest[1:] if rest.startswith("/./") else rest
-    return Path(path)
 
 
 def _raw_values(
@@ -183,85 +232,12 @@ def _raw_values(
     return found
 
 
-class _Reader:
-    """Converts raw values, collecting every problem instead of stopping at the first."""
-
-    def __init__(self, raw: dict[str, tuple[str, str]]) -> None:
-        self.raw = raw
-        self.values: dict[str, object] = {}
-        self.problems: list[str] = []
-
-    def text(self, dest: str) -> str | None:
-        return self.raw[dest][0] if dest in self.raw else None
-
-    def where(self, dest: str, variable: str = "") -> str:
-        return self.raw[dest][1] if dest in self.raw else variable
-
-    def convert(self, dest: str, parse: Callable[[str], object]) -> None:
-        value = self.text(dest)
-        if value is None:
-            return
-        try:
-            self.values[dest] = parse(value)
-        except ValueError as err:
-            self.problems.append(f"{self.where(dest)}: {err}")
-
-    def choice(self, dest: str, allowed: tuple[str, ...]) -> None:
-        value = self.text(dest)
-        if value is None:
-            return
-        if value.lower() in allowed:
-            self.values[dest] = value.lower()
-        else:
-            self.problems.append(
-                f"{self.where(dest)}: expected {', '.join(allowed)}, got {value!r}"
-            )
-
-    def url(self, dest: str) -> None:
-        url = self.text(dest)
-        if url is None:
-            return
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.problems.append(f"{self.where(dest)}: expected an http(s) URL, got {url!r}")
-        else:
-            self.values[dest] = url if url.endswith("/") else url + "/"
-
-    def store(self, environ: Mapping[str, str]) -> None:
-        store = self.text("store") or default_store(environ)
-        where = self.where("store", "CALLBRIDGE_STORE")
-        if store.startswith("sqlite:"):
-            try:
-                sqlite_path(store)
-            except ValueError as err:
-                self.problems.append(f"{where}: {err}")
-        elif not store.startswith(("postgresql://", "postgres://")):
-            self.problems.append(
-                f"{where}: expected sqlite:///PATH or postgresql://..., "
-                f"got {_without_password(store)!r}"
-            )
-        self.values["store"] = store
-
-    def teams(self) -> None:
-        names = {"teams_app_id": "TEAMS_APP_ID", "teams_app_password": "TEAMS_APP_PASSWORD"}
-        names["teams_tenant_id"] = "TEAMS_TENANT_ID"
-        present = [dest for dest in names if self.text(dest)]
-        if present and len(present) < len(names):
-            missing = ", ".join(v for d, v in names.items() if d not in present)
-            self.problems.append(
-                f"Teams is half configured: set {missing} too (or unset the others)"
-            )
-        for dest in ("teams_app_id", "teams_tenant_id"):
-            if self.text(dest):
-                self.values[dest] = self.text(dest)
-
-
 def load(
     environ: Mapping[str, str] | None = None, flags: argparse.Namespace | None = None
 ) -> Settings:
     """Build and validate Settings; raises :class:`SettingsError` listing every problem."""
     env = os.environ if environ is None else environ
-    reader = _Reader(_raw_values(env, flags))
+    reader = Reader(_raw_values(env, flags))
     reader.convert("listen", parse_listen)
     for dest in ("retention", "stale_after", "shutdown_timeout"):
         reader.convert(dest, parse_duration)
@@ -270,10 +246,14 @@ def load(
     for dest in ("webhook_token", "slack_bot_token", "teams_app_password"):
         reader.convert(dest, Secret)
     reader.url("slack_api_url")
-    reader.url("teams_service_url")
+    reader.convert("teams_service_url", service_url)
     reader.teams()
-    reader.choice("log_format", ("auto", "json", "console"))
-    reader.choice("log_level", ("debug", "info", "warning", "error"))
+    reader.boolean("teams_mention_emails")
+    reader.teams_cloud()
+    reader.proxy()
+    reader.extras()
+    reader.choice("log_format", get_args(LogFormat))
+    reader.choice("log_level", get_args(LogLevel))
     reader.choice("event_loop", get_args(EventLoopChoice))
     if reader.problems:
         raise SettingsError(reader.problems)
@@ -286,11 +266,25 @@ def load(
         )
     if settings.stale_after >= settings.retention:
         warnings.append("CALLBRIDGE_STALE_AFTER is not shorter than CALLBRIDGE_RETENTION")
+    warnings.extend(_cloud_warnings(settings))
+    if settings.proxy is None and (ignored := [v for v in _PROXY_VARIABLES if env.get(v)]):
+        warnings.append(
+            f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} set but not used: "
+            "set CALLBRIDGE_PROXY for a proxy (it then serves Slack, the Bot Connector and "
+            "Teams tokens alike)"
+        )
     return replace(settings, warnings=tuple(warnings))
 
 
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
+def _cloud_warnings(settings: Settings) -> list[str]:
+    """Sovereign clouds change the token host and the scope together."""
+    defaults = Settings()
+    host_changed = settings.teams_authority_host != defaults.teams_authority_host
+    scope_changed = settings.teams_bot_scope != defaults.teams_bot_scope
+    if settings.teams_enabled and host_changed != scope_changed:
+        changed, kept = ("TEAMS_AUTHORITY_HOST", "TEAMS_BOT_SCOPE")[:: 1 if host_changed else -1]
+        return [
+            f"{changed} is changed but {kept} is the commercial cloud's: a government cloud "
+            "needs both (docs/teams.md, 'Government clouds')"
+        ]
+    return []

@@ -1,11 +1,19 @@
-"""The helpers both platform clients share: Retry-After, answers of an unexpected shape."""
+"""The helpers both platform clients share: Retry-After, answers of an unexpected shape, how
+a call is counted."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from bridge.notify.errors import PermanentError, parse_answer, retry_after_seconds
+from bridge.notify.calls import call_result
+from bridge.notify.errors import (
+    AuthError,
+    PermanentError,
+    RetryableError,
+    parse_answer,
+    retry_after_seconds,
+)
 
 
 @pytest.mark.parametrize(
@@ -61,3 +69,22 @@ def test_an_answer_of_another_shape_is_a_permanent_error_that_says_what_to_check
     )
     assert str(err).startswith("Slack chat.postMessage answered in an unexpected shape (")
     assert str(err).endswith("; is SLACK_API_URL a Slack Web API?")
+
+
+@pytest.mark.parametrize(
+    ("err", "not_found", "counted"),
+    [
+        (RetryableError("x", platform="slack", method="m", code="ratelimited"), None,
+         "ratelimited"),
+        (RetryableError("x", platform="slack", method="m", code="http_503"), None, "retryable"),
+        (AuthError("x", platform="teams", method="m", code="invalid_auth"), None, "auth"),
+        (PermanentError("x", platform="slack", method="m", code="users_not_found"),
+         "users_not_found", "not_found"),
+        (PermanentError("x", platform="slack", method="m", code="users_not_found"),
+         None, "permanent"),
+        (PermanentError("x", platform="teams", method="m", code="forbidden"),
+         "not_found", "permanent"),
+    ],
+)  # fmt: skip
+def test_how_both_clients_count_a_failed_call(err, not_found, counted) -> None:
+    assert call_result(err, not_found) == counted

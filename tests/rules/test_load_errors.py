@@ -175,6 +175,27 @@ CASES = [
         ],
     ),
     (
+        "unknown time zone is one problem, not one more per route naming an hours schedule",
+        BASE.replace("Europe/Amsterdam", "Europe/Amsterdm")
+        + "  - name: day\n    when: {during: office}\n    live: support\n"
+        + "  - name: night\n    when: {outside: office}\n    live: support\n",
+        [
+            'bad.yaml:2:11: timezone: unknown time zone "Europe/Amsterdm" '
+            '(did you mean "Europe/Amsterdam"?)'
+        ],
+    ),
+    (
+        "missing time zone: the schedules are still read and checked",
+        BASE.replace("timezone: Europe/Amsterdam\n", "").replace("08:30-17:30", "8:30-25:00")
+        + "  - name: day\n    when: {during: office}\n    live: support\n",
+        [
+            "bad.yaml:1:1: missing required key `timezone` (e.g. `timezone: Europe/Amsterdam`; "
+            "hours are evaluated in it)",
+            'bad.yaml:5:21: hours.office.mon-fri: "8:30-25:00" has an impossible time '
+            "(hours 00-23, or 24:00 as end)",
+        ],
+    ),
+    (
         "duplicate key",
         BASE + "    live: support\n",
         [

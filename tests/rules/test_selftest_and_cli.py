@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.cli import main as cli_main
 from bridge.cli import rules as cli
 from bridge.rules import RulesError, load_text
 
@@ -101,6 +102,44 @@ def test_check_ok_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert capsys.readouterr().out == f"OK: {good} (1 routes, 3 destinations, 1 tests passed)\n"
 
 
+def test_check_several_files_shows_every_files_problems_and_fails_if_any_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(RULES.replace("missed: [support]}", "missed: [support, oncall]}"))
+    failing_test = tmp_path / "failing-test.yaml"
+    failing_test.write_text(RULES)
+    bad_zone = tmp_path / "bad-zone.yaml"
+    bad_zone.write_text(good.read_text().replace("Europe/Amsterdam", "Mars/Olympus"))
+    missing = tmp_path / "missing.yaml"
+
+    paths = [good, failing_test, bad_zone, missing]
+    assert cli_main(["check", *map(str, paths)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == f"OK: {good} (1 routes, 3 destinations, 1 tests passed)\n"
+    err = captured.err.splitlines()
+    assert err[0].startswith(f'{failing_test}:17:5: tests[0]: test "missed support call')
+    assert f"{failing_test}: 1 problem(s); the rules were not loaded" in err
+    assert f'{bad_zone}:2:11: timezone: unknown time zone "Mars/Olympus"' in "\n".join(err)
+    assert f"{bad_zone}: 1 problem(s); the rules were not loaded" in err
+    assert err[-2].startswith(f"{missing}: cannot read the rules file")
+    assert err[-1] == (f"4 rules files checked; 3 failed: {failing_test}, {bad_zone}, {missing}")
+
+
+def test_check_several_good_files_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = sorted((REPO / "rules").glob("*.yaml"))
+    assert len(shipped) > 1
+    assert cli_main(["check", *map(str, shipped)]) == 0
+    captured = capsys.readouterr()
+    assert [line.split(" (")[0] for line in captured.out.splitlines()] == [
+        *(f"OK: {p}" for p in shipped),
+        f"{len(shipped)} rules files checked; all OK",
+    ]
+    assert captured.err == ""
+
+
 def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert check([str(tmp_path / "nope.yaml")]) == 1
     assert "cannot read the rules file: No such file or directory" in capsys.readouterr().err
@@ -181,14 +220,15 @@ def test_route_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     out = captured.out.splitlines()
     # Calls come out in order of their start; the transfer story (10:00 CET) comes first.
     assert out[0] == (
-        "⏹ inbound call from A (+31501234567) to +31508009000: ended, answered by "
+        "call t1 (merged t2): ⏹ inbound call from A (+31501234567) to +31508009000: ended, "
+        "answered by "
         "B (+31508009000), talked 5m00s [1 transfer(s)]"
     )
     assert out[1] == "  routes: support line"
     assert out[2] == ("  live -> support (Slack channel C0SUPPORT01) from support line:")
     assert "      thread: 10:02:00 warm transfer by B (+31508009000) to C (+31508009001)" in out
     missed_head = out.index(
-        "⏹ inbound call from A (+31501234567) to +31508009000: MISSED "
+        "call m1: ⏹ inbound call from A (+31501234567) to +31508009000: MISSED "
         "(no-answer), rang 30s at B (+31508009000)"
     )
     assert out[missed_head + 1] == "  routes: support line"
@@ -218,6 +258,9 @@ def test_route_provider_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
     assert route(["--rules", example, *(str(fixtures / n) for n in names)]) == 0
     out = capsys.readouterr().out.splitlines()
     # 2017-07-20 13:17:39Z is a Thursday 15:17 CEST: the support line, answered, no alert.
-    assert out[0].startswith("⏹ inbound call from A (+31501234567) to +31508009000: ended")
+    assert out[0].startswith(
+        "call 24c562241e9f-1502721212.100: ⏹ inbound call from A (+31501234567) to "
+        "+31508009000: ended"
+    )
     assert out[1] == "  routes: support line"
     assert not any(line.startswith("  missed") for line in out)

@@ -117,7 +117,9 @@ async def test_a_withdrawn_message_whose_post_answer_was_lost_is_found_and_delet
     to that channel: the message that may exist is looked up and deleted."""
     chat = LostAnswerNotifier(story="consult")
     clock = FakeClock(T0)
-    settings = make_settings(tmp_path, rules=write_rules(tmp_path, RULES_WITH_UNMATCHED, name="r.yaml"))
+    settings = make_settings(
+        tmp_path, rules=write_rules(tmp_path, RULES_WITH_UNMATCHED, name="r.yaml")
+    )
     async with running_bridge(
         settings,
         clock=clock,

@@ -9,11 +9,14 @@ Adaptive Card happens at send time (it needs the platform's user ids for mention
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Final
 
 import msgspec
 
+from bridge.core import cases
 from bridge.core.calls import Call, Step, step_identity
+from bridge.core.cases import Case
 from bridge.core.routing import Delivery, Target
 from bridge.core.slots import Decided, Planned
 
@@ -36,6 +39,19 @@ class MissedContent(msgspec.Struct, frozen=True, tag="missed"):
     call: Call
     tz: str
     mentions: tuple[str, ...] = ()
+    case: Case | None = None  # the callback case this alert shows (its first missed call)
+
+
+class CaseStepContent(msgspec.Struct, frozen=True, tag="case_step"):
+    """A reply in a case alert's thread: one step of the case (a new miss, an attempt, a
+    claim or release, the escalation, the closing). Only what the sentence needs, so the
+    reply does not change as the case goes on."""
+
+    step: cases.Step
+    case_id: str
+    caller: str  # how the customer is shown
+    opened_at: datetime  # the first miss (for "30 min after the first miss")
+    tz: str
 
 
 class SummaryContent(msgspec.Struct, frozen=True, tag="summary"):
@@ -44,7 +60,7 @@ class SummaryContent(msgspec.Struct, frozen=True, tag="summary"):
     mentions: tuple[str, ...] = ()
 
 
-Content = RootContent | ReplyContent | MissedContent | SummaryContent
+Content = RootContent | ReplyContent | MissedContent | SummaryContent | CaseStepContent
 
 _encoder: Final = msgspec.json.Encoder(order="deterministic")
 _decoder: Final = msgspec.json.Decoder(Content)
@@ -102,16 +118,21 @@ def plan_decided(call: Call, tz: str, decided: list[Decided]) -> list[Planned]:
     return plan(call, tz, targets)
 
 
-def plan(call: Call, tz: str, targets: list[Target]) -> list[Planned]:
-    """The slots of a call for its routing targets (``tz``: the rules' time zone)."""
+def plan(call: Call, tz: str, targets: list[Target], *, case: Case | None = None) -> list[Planned]:
+    """The slots of a call for its routing targets (``tz``: the rules' time zone).
+
+    ``case``: the callback case whose alert this call carries (it is the case's first missed
+    call): its missed alerts show the case, and their threads tell the case's steps."""
     shown = visible(call)
     out: list[Planned] = []
     for target in targets:
-        out.extend(_slots(target.delivery, target.platform, target.channel, shown, tz))
+        out.extend(_slots(target.delivery, target.platform, target.channel, shown, tz, case))
     return out
 
 
-def _slots(delivery: Delivery, platform: str, channel: str, call: Call, tz: str) -> list[Planned]:
+def _slots(
+    delivery: Delivery, platform: str, channel: str, call: Call, tz: str, case: Case | None
+) -> list[Planned]:
     def slot(name: str, content: Content, order: int = 0) -> Planned:
         return Planned(
             destination=delivery.destination,
@@ -125,7 +146,15 @@ def _slots(delivery: Delivery, platform: str, channel: str, call: Call, tz: str)
         )
 
     if delivery.kind == "missed":
-        return [slot("missed", MissedContent(call=call, tz=tz, mentions=delivery.mentions))]
+        alert = MissedContent(call=call, tz=tz, mentions=delivery.mentions, case=case)
+        slots = [slot("missed", alert)]
+        if case is not None:
+            for n, told in enumerate(case.steps, start=1):
+                line = CaseStepContent(
+                    step=told, case_id=case.id, caller=case.caller, opened_at=case.opened_at, tz=tz
+                )
+                slots.append(slot(cases.step_slot(case, told), line, order=n))
+        return slots
     if delivery.kind == "summary":
         return [slot("summary", SummaryContent(call=call, tz=tz, mentions=delivery.mentions))]
     slots = [slot("root", RootContent(call=call, tz=tz))]

@@ -68,6 +68,8 @@ def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
 
 
 def people_of(content: plan.Content) -> list[Participant]:
+    if isinstance(content, plan.CaseStepContent):
+        return []
     if isinstance(content, plan.ReplyContent):
         step = content.step
         return [*step.people, *([step.by] if step.by else [])]

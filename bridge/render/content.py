@@ -37,3 +37,4 @@ def build(
             return summary(view(call, tz, mentions=mentions), route_mentions)
         case RootContent(call=call):
             return root(view(call, tz, mentions=mentions))
+    raise TypeError(f"{type(content).__name__} is rendered before build() (render/casetext.py)")

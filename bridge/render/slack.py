@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bridge.core.plan import Content
+from bridge.core.plan import CaseStepContent, Content
+from bridge.render.casetext import step_sentence
 from bridge.render.content import build
 from bridge.render.message import OutgoingMessage
 from bridge.render.view import (
@@ -238,6 +239,8 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
     ``users`` maps e-mail addresses to Slack user ids (``users.lookupByEmail``); those people
     are mentioned as ``<@U…>``, everyone else by name.
     """
+    if isinstance(content, CaseStepContent):
+        return OutgoingMessage(text=step_sentence(content))
     mentions = {email: f"<@{user}>" for email, user in users.items()}
     message = build(
         content,

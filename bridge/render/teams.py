@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from bridge.core.plan import Content
+from bridge.core.plan import CaseStepContent, Content
+from bridge.render.casetext import step_sentence
 from bridge.render.content import build
 from bridge.render.message import OutgoingMessage
 from bridge.render.view import (
@@ -327,6 +328,8 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
     ``users`` maps e-mail addresses to Teams identities (user principal names, from
     :meth:`TeamsNotifier.lookup_user`); those people are mentioned, everyone else named.
     """
+    if isinstance(content, CaseStepContent):
+        return OutgoingMessage(text=step_sentence(content))
     message = build(
         content,
         users,

@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 from bridge.core.calls import Call, Step
 from bridge.core.events import Participant
-from bridge.core.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
+from bridge.core.plan import (
+    CaseStepContent,
+    Content,
+    MissedContent,
+    ReplyContent,
+    RootContent,
+    SummaryContent,
+)
+from bridge.render.casetext import step_sentence
 from bridge.render.message import OutgoingMessage
 
 _PHASE_ICON = {"new": "📞", "ringing": "🔔", "answered": "🟢", "ended": "⏹"}
@@ -87,6 +95,8 @@ def step_line(step: Step, tz: tzinfo) -> str:
 
 def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
     """Plain text for the dry-run notifier (and any platform without a richer renderer)."""
+    if isinstance(content, CaseStepContent):
+        return OutgoingMessage(text=step_sentence(content))
     tz = ZoneInfo(content.tz)
     match content:
         case ReplyContent(step=step):

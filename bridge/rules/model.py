@@ -120,6 +120,25 @@ class When:
 
 
 @dataclass(frozen=True)
+class CallbackPolicy:
+    """How the missed calls of a route become callback cases (bridge/core/cases.py)."""
+
+    scope: str = "default"  # cases are shared by the routes of one scope (one organisation)
+    escalate_after: timedelta | None = timedelta(minutes=30)  # None: never escalate
+    callback_window: timedelta = timedelta(days=3)  # closes as not called back after this
+    escalate_to: tuple[str, ...] = ()  # whom the escalation mentions (else the alert's mentions)
+    hours: Hours | None = None  # the clock runs only while these hours are open
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """The file's ``callbacks:`` block: how customer numbers are read, and the defaults."""
+
+    region: str  # ISO country code for numbers dialled without a country code ("NL")
+    policy: CallbackPolicy  # of every route that does not say otherwise
+
+
+@dataclass(frozen=True)
 class Actions:
     """What a route (or the ``unmatched`` fallback) posts, and where."""
 
@@ -129,6 +148,9 @@ class Actions:
     mention: tuple[str, ...] = ()
     min_ring: timedelta | None = None
     missed_reason: frozenset[str] | None = None
+    # Its missed calls open callback cases with this policy (None: ``callback: off``). The
+    # loader fills in the file's default policy when a route does not say.
+    callback: CallbackPolicy | None = CallbackPolicy()
 
     def destinations(self, kind: Kind) -> tuple[str, ...]:
         return {"live": self.live, "missed": self.missed, "summary": self.summary}[kind]
@@ -186,3 +208,4 @@ class Ruleset:
     unmatched: Actions | None = None
     tests: tuple[RuleTest, ...] = field(default=())
     text: str = field(default="", repr=False)  # the file as loaded (``version`` is its hash)
+    callbacks: Callbacks = Callbacks(region="NL", policy=CallbackPolicy())

@@ -1,0 +1,129 @@
+"""What a routed call means for callback cases (pure): the facts it adds to its customer
+number's cases (bridge/core/cases.py), and the deadlines of a case opened by a missed call.
+
+- An inbound call from a readable number: a missed call with a missed-call alert opens or
+  stacks on a case (with the policy of the route that decided the alert); an answered one
+  means the customer got through.
+- An outbound call to a readable number that is not internal: a callback attempt, answered
+  or not (only once answered or ended).
+- Everything else (internal calls, anonymous or withheld callers, extensions) adds nothing.
+
+The scope (which organisation's cases) is the policy's of the first route the call matched
+(``drop`` routes included: a call that is not posted was still made), else the file's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Final
+
+from bridge.core.calls import Call
+from bridge.core.cases import Answered, Attempt, CaseKey, Fact, Missed
+from bridge.core.numbers import e164
+from bridge.core.routing import RouteResult
+from bridge.rules.match import UNMATCHED_ROUTE, is_internal
+from bridge.rules.model import CallbackPolicy, Hours, Ruleset
+
+_SEARCH_DAYS: Final = 400  # how far ahead a paused clock looks for open hours
+
+
+def case_facts(ruleset: Ruleset, call: Call, result: RouteResult) -> list[tuple[CaseKey, Fact]]:
+    """The case facts of ``call`` (one story), routed as ``result`` by ``ruleset``."""
+    if is_internal(call):
+        return []
+    region = ruleset.callbacks.region
+    story = call.call_id
+    if call.direction == "inbound":
+        number = e164(call.caller.number, region)
+        if number is None:
+            return []
+        if call.missed:
+            return _missed(ruleset, call, result, number)
+        policy = _first_policy(ruleset, result)
+        if policy is None or call.answered_at is None:
+            return []
+        by = call.answered_by.label if call.answered_by is not None else "someone"
+        fact: Fact = Answered(story_id=story, at=call.answered_at, by=by)
+        return [(CaseKey(policy.scope, number), fact)]
+    number = e164(call.dialled, region)
+    policy = _first_policy(ruleset, result)
+    if number is None or policy is None:
+        return []
+    if call.answered_at is not None:
+        fact = Attempt(story_id=story, at=call.answered_at, by=call.caller.label, answered=True)
+    elif call.ended:
+        fact = Attempt(story_id=story, at=call.started_at, by=call.caller.label, answered=False)
+    else:
+        return []
+    return [(CaseKey(policy.scope, number), fact)]
+
+
+def _missed(
+    ruleset: Ruleset, call: Call, result: RouteResult, number: str
+) -> list[tuple[CaseKey, Fact]]:
+    alerts = [d for d in result.deliveries if d.kind == "missed"]
+    if not alerts:
+        return []
+    policy = policy_of(ruleset, alerts[0].route)
+    if policy is None:
+        return []
+    mentions = tuple(dict.fromkeys(m for d in alerts for m in d.mentions))
+    start = call.started_at
+    fact = Missed(
+        story_id=call.call_id,
+        at=start,
+        caller=call.caller.label,
+        dialled=call.dialled,
+        rung=tuple(p.label for p in call.rung),
+        destinations=tuple(dict.fromkeys(d.destination for d in alerts)),
+        mentions=mentions,
+        escalate_at=(
+            None
+            if policy.escalate_after is None
+            else deadline(start, policy.escalate_after, policy.hours)
+        ),
+        escalate_to=policy.escalate_to or mentions,
+        expire_at=deadline(start, policy.callback_window, policy.hours),
+    )
+    return [(CaseKey(policy.scope, number), fact)]
+
+
+def policy_of(ruleset: Ruleset, route: str) -> CallbackPolicy | None:
+    """The callback policy of the route named ``route`` (None: it keeps no cases)."""
+    if route == UNMATCHED_ROUTE:
+        actions = ruleset.unmatched
+        return ruleset.callbacks.policy if actions is None else actions.callback
+    found = next((r for r in ruleset.routes if r.name == route), None)
+    return ruleset.callbacks.policy if found is None else found.actions.callback
+
+
+def _first_policy(ruleset: Ruleset, result: RouteResult) -> CallbackPolicy | None:
+    first = result.matched_routes[0] if result.matched_routes else UNMATCHED_ROUTE
+    return policy_of(ruleset, first)
+
+
+def deadline(start: datetime, duration: timedelta, hours: Hours | None) -> datetime:
+    """``duration`` after ``start``, counting only time when ``hours`` is open (all time
+    when None). A schedule that never opens does not pause the clock."""
+    if hours is None or duration <= timedelta(0):
+        return start + duration
+    remaining = duration
+    tz = hours.timezone
+    day = start.astimezone(tz).date()
+    for _ in range(_SEARCH_DAYS):
+        if day not in hours.closed:
+            for r in sorted(hours.week[day.isoweekday() - 1], key=lambda r: r.start):
+                opens = datetime.combine(day, r.start, tzinfo=tz).astimezone(UTC)
+                closes = (
+                    datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+                    if r.end is None
+                    else datetime.combine(day, r.end, tzinfo=tz)
+                ).astimezone(UTC)
+                begin = max(opens, start.astimezone(UTC))
+                if begin >= closes:
+                    continue
+                if begin + remaining <= closes:
+                    return begin + remaining
+                remaining -= closes - begin
+        day += timedelta(days=1)
+    return start + duration

@@ -144,6 +144,27 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
             registry=r,
         )
+        self.cases_open = Gauge(
+            "callbridge_callback_cases_open",
+            "Callback cases not closed yet (a customer waiting to be called back)",
+            registry=r,
+        )
+        self.cases_closed = Counter(
+            "callbridge_callback_cases_closed",
+            "Callback cases closed, by how: got_through, called_back, done, expired",
+            ["how"],
+            registry=r,
+        )
+        self.case_wait = Histogram(
+            "callbridge_callback_case_wait_seconds",
+            "From a case's first missed call to its closing (called back, got through or "
+            "done by hand), by how",
+            ["how"],
+            buckets=(60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200),
+            registry=r,
+        )
+        for how in ("got_through", "called_back", "done", "expired"):
+            self.cases_closed.labels(how)
         for status in (*STATUSES, "invalid"):
             for result in ("accepted", "duplicate"):
                 self.events.labels(status, result)

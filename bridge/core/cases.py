@@ -122,6 +122,7 @@ class Step(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     kind: StepKind
     at: datetime
+    source: str = ""  # the fact it tells (fact_id; none for the clock's escalation)
     by: str | None = None
     rung: tuple[str, ...] = ()  # for a miss
     how: Closed | None = None  # for the closing
@@ -205,38 +206,47 @@ class _Open:
     def apply(self, fact: Fact) -> None:
         if isinstance(fact, Missed):
             self.misses.append(fact)
-            self.steps.append(Step(kind="missed", at=fact.at, rung=fact.rung))
+            self.steps.append(Step(kind="missed", at=fact.at, source=fact_id(fact), rung=fact.rung))
         elif isinstance(fact, Answered):
-            self._close(Closing(how="got_through", at=fact.at, by=fact.by))
+            self._close(Closing(how="got_through", at=fact.at, by=fact.by), fact_id(fact))
         elif isinstance(fact, Attempt):
             if fact.answered:
-                self._close(Closing(how="called_back", at=fact.at, by=fact.by))
+                self._close(Closing(how="called_back", at=fact.at, by=fact.by), fact_id(fact))
             else:
                 self.attempts.append(fact)
-                self.steps.append(Step(kind="attempt", at=fact.at, by=fact.by))
+                self.steps.append(
+                    Step(kind="attempt", at=fact.at, source=fact_id(fact), by=fact.by)
+                )
         elif fact.case_id == self.first.story_id:
             self._click(fact)
 
     def _click(self, click: Click) -> None:
         if click.action == "claim" and self.claim is None:
             self.claim = Claim(user_id=click.user_id, user=click.user, at=click.at)
-            self.steps.append(Step(kind="claimed", at=click.at, by=click.user))
+            self.steps.append(
+                Step(kind="claimed", at=click.at, source=fact_id(click), by=click.user)
+            )
         elif click.action == "release" and self.claim is not None:
             self.claim = None
-            self.steps.append(Step(kind="released", at=click.at, by=click.user))
+            self.steps.append(
+                Step(kind="released", at=click.at, source=fact_id(click), by=click.user)
+            )
             escalate = self.first.escalate_at
             if escalate is not None and escalate <= click.at and self.escalated_at is None:
                 self._escalate(click.at)  # released past the deadline: nobody is on it
         elif click.action == "done":
-            self._close(Closing(how="done", at=click.at, by=click.user, by_id=click.user_id))
+            closing = Closing(how="done", at=click.at, by=click.user, by_id=click.user_id)
+            self._close(closing, fact_id(click))
 
     def _escalate(self, at: datetime) -> None:
         self.escalated_at = at
         self.steps.append(Step(kind="escalated", at=at, mentions=self.first.escalate_to))
 
-    def _close(self, closing: Closing) -> None:
+    def _close(self, closing: Closing, source: str = "") -> None:
         self.closing = closing
-        self.steps.append(Step(kind="closed", at=closing.at, by=closing.by, how=closing.how))
+        self.steps.append(
+            Step(kind="closed", at=closing.at, source=source, by=closing.by, how=closing.how)
+        )
 
     def freeze(self) -> Case:
         return Case(
@@ -291,7 +301,7 @@ def waited(case: Case) -> timedelta | None:
 
 def step_slot(case: Case, step: Step) -> str:
     """The outbox slot of a step's reply in the alert's thread (stable as the case grows)."""
-    identity = [case.id, step.kind, step.at.isoformat(), step.by or "", step.how or ""]
+    identity = [case.id, step.kind, step.at.isoformat(), step.source, step.by or "", step.how or ""]
     return "alert:" + hashlib.sha256(msgspec.json.encode(identity)).hexdigest()[:20]
 
 
@@ -324,6 +334,21 @@ def decode_ref(text: str) -> CaseRef:
         return msgspec.json.decode(text, type=CaseRef)
     except msgspec.DecodeError as err:
         raise ValueError(f"not a case reference: {err}") from None
+
+
+def kind_of(fact: Fact) -> str:
+    """The fact's kind as stored (its tag)."""
+    return {Missed: "missed", Answered: "answered", Attempt: "attempt", Click: "click"}[type(fact)]
+
+
+def fingerprint(bodies: Iterable[bytes]) -> str:
+    """Identifies a set of encoded facts (:func:`encode_fact`), whatever their order: the
+    store compares it with what a refold folded, to tell whether facts arrived meanwhile."""
+    digest = hashlib.sha256()
+    for body in sorted(bodies):
+        digest.update(len(body).to_bytes(4, "big"))
+        digest.update(body)
+    return digest.hexdigest()[:32]
 
 
 FACT_DECODER: Final = msgspec.json.Decoder(Fact)

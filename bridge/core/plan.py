@@ -154,7 +154,7 @@ def _slots(
                     step=told, case_id=case.id, caller=case.caller, opened_at=case.opened_at, tz=tz
                 )
                 slots.append(slot(cases.step_slot(case, told), line, order=n))
-        return slots
+        return _first_per_slot(slots)
     if delivery.kind == "summary":
         return [slot("summary", SummaryContent(call=call, tz=tz, mentions=delivery.mentions))]
     slots = [slot("root", RootContent(call=call, tz=tz))]

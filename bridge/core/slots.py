@@ -16,6 +16,10 @@ from typing import Final
 
 from bridge.core.routing import Kind
 
+# A thread's replies: a story step's (under the live message, ``root``) or a callback case
+# step's (under its alert, ``missed``). Replies are never edited: a thread is a log.
+REPLY_PREFIXES: Final = ("reply:", "alert:")
+
 
 @dataclass(frozen=True, slots=True)
 class Planned:
@@ -72,7 +76,9 @@ class Slot:
 
     @property
     def is_reply(self) -> bool:
-        return self.slot.startswith("reply:")
+        """A reply in a thread: a story step's (under the live message) or a callback
+        case's (under its alert)."""
+        return self.slot.startswith(REPLY_PREFIXES)
 
     @property
     def posted_reply(self) -> bool:

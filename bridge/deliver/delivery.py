@@ -30,7 +30,7 @@ from typing import Final
 import structlog
 
 from bridge.core import plan
-from bridge.core.slots import posted_as
+from bridge.core.slots import REPLY_PREFIXES, posted_as
 from bridge.deliver.pacing import Action, Pacer
 from bridge.deliver.sendable import (
     action_of,
@@ -283,7 +283,7 @@ class Delivery:
         notifier, channel = platform.notifier, item.channel
         ref = decode_ref(item.ref)
         root = decode_ref(item.root_ref)
-        thread = root if item.key.slot.startswith("reply:") else None
+        thread = root if item.key.slot.startswith(REPLY_PREFIXES) else None
         if item.content is None:
             if ref is None and item.attempted:  # it may have been posted: look, then delete
                 ref = await self._find(item, notifier, thread)

@@ -30,10 +30,11 @@ import structlog
 from bridge import logs
 from bridge.core.calls import Call, fold
 from bridge.core.plan import DECIDED, plan, plan_decided, visible
+from bridge.deliver.casework import case_plan
 from bridge.deliver.rulebook import Rulebook, Rules
 from bridge.metrics import Metrics
 from bridge.rules import route, targets
-from bridge.store import CorruptData, Emitted, PlanRequest, Store, StoreError, Story
+from bridge.store import CaseRow, CorruptData, Emitted, PlanRequest, Store, StoreError, Story
 
 log = structlog.get_logger("bridge.deliver.dispatcher")
 
@@ -69,10 +70,14 @@ class DispatchOptions:
             )
 
 
-def digest(call: Call) -> str:
+def digest(call: Call, case: bytes = b"") -> str:
     """Identifies what a person would see: bookkeeping-only changes (another event that adds
-    nothing visible, a later ``last_event_at``) do not count as a change."""
-    return hashlib.sha256(msgspec.json.encode(visible(call))).hexdigest()[:32]
+    nothing visible, a later ``last_event_at``) do not count as a change; ``case``: what the
+    story's messages show of its callback case."""
+    seen = hashlib.sha256(msgspec.json.encode(visible(call)))
+    if case:
+        seen.update(b"\0case\0" + case)
+    return seen.hexdigest()[:32]
 
 
 class Dispatcher:
@@ -248,19 +253,23 @@ class Dispatcher:
             stale_after=self._options.stale_after,
             silence=None if heard is None else when - heard,
         )
-        new_digest = digest(call)
+        ruleset = await self._rulebook.for_story(story)
+        result = None if ruleset is None else route(ruleset, call)
+        cases = None
+        if ruleset is not None and result is not None:
+            cases = await case_plan(self._store, ruleset, call, result, story.story_id, when)
+        new_digest = digest(call, b"" if cases is None else cases.digest())
         changed = new_digest != story.digest
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):
             request, pinned, routes = None, None, []
             if changed:
-                ruleset = await self._rulebook.for_story(story)
-                if ruleset is not None:
-                    result = route(ruleset, call)
+                if ruleset is not None and result is not None and cases is not None:
                     if story.digest is None and result.unmatched:
                         line = call.dialled if call.direction == "inbound" else "outbound"
                         self._metrics.unmatched.labels(line).inc()
                         log.info("dispatch.unmatched", dialled=call.dialled)
-                    planned = plan(call, str(ruleset.timezone), targets(ruleset, result))
+                    where = cases.targets(ruleset, targets(ruleset, result))
+                    planned = plan(call, str(ruleset.timezone), where, case=cases.case)
                     routes, pinned = list(result.matched_routes), ruleset.version
                 else:  # ended before its rules were kept: its decisions stand
                     decided = await self._store.decided(story.story_id)
@@ -273,10 +282,17 @@ class Dispatcher:
                     allow_new=ruleset is not None,
                 )
             state = Emitted(story.max_seq, new_digest, call.ended_at, call.last_event_at, pinned)
-            # One transaction: the messages the story should have and what was emitted.
-            work, clean = await self._store.dispatched(story.story_id, state, request)
+            # One transaction: the messages the story should have, its case facts and what
+            # was emitted.
+            write = None if cases is None or not changed else cases.write()
+            done = await self._store.dispatched(story.story_id, state, request, write)
+            work, clean = done.work, done.clean
             if work:
                 self._on_planned()
+            for other in done.refold:
+                self.notify(other)
+            for closed in done.closed:
+                self._count_closed(closed)
             if changed and call.stale and story.ended_at is None:
                 self._metrics.stale_closed.inc()
             if request is not None and logs.debug_enabled():
@@ -291,6 +307,14 @@ class Dispatcher:
         if not clean:
             self.notify(story.story_id)
         return changed
+
+    def _count_closed(self, case: CaseRow) -> None:
+        how = case.how or "done"
+        self._metrics.cases_closed.labels(how).inc()
+        if how != "expired" and case.closed_at is not None:
+            waited = (case.closed_at - case.opened_at).total_seconds()
+            self._metrics.case_wait.labels(how).observe(max(waited, 0.0))
+        log.info("case.closed", case=case.case_id, how=how)
 
     async def _poller(self) -> None:
         while True:
@@ -317,6 +341,8 @@ class Dispatcher:
         now = self._clock()
         for story_id in await self._store.open_stories(now - self._options.stale_after):
             self.notify(story_id)  # the worker's fold closes it as stale
+        for story_id in await self._store.due_cases(now):
+            self.notify(story_id)  # a case's escalation or expiry is due
         purged = await self._store.purge(now - self._options.retention, now=now)
         if purged:
             self._metrics.purged.inc(purged)
@@ -324,3 +350,4 @@ class Dispatcher:
         await self._rulebook.keep(self._rulebook.current(), refresh=True)
         await self._store.forget(now - self._options.redelivery_window)
         self._metrics.active_calls.set(await self._store.count_open())
+        self._metrics.cases_open.set(await self._store.count_open_cases())

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from bridge.core import plan
 from bridge.core.calls import Call
 from bridge.core.events import Participant
+from bridge.core.slots import REPLY_PREFIXES
 from bridge.deliver.pacing import Action
 from bridge.notify import MessageRef
 from bridge.store import Outgoing
@@ -37,7 +38,8 @@ def action_of(item: Outgoing) -> Action:
 def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
     """What may be sent now, with its priority (lower first; ``Outgoing.priority``).
 
-    A reply waits for its root and for the replies before it. A missed alert whose live root
+    A reply waits for its thread's parent (the live message, or a case alert for the case's
+    steps) and for the replies before it. A missed alert whose live root
     in the same destination is still waiting to be posted lets that root go first (the store
     ranks such a root with the alert), so the alert can link to it. A root that is backing off
     after errors is not waited for: the alert goes out without the link, and the store makes
@@ -49,20 +51,22 @@ def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
         for i in items
         if i.key.slot == "root" and i.ref is None and i.content is not None
     }
-    first_reply: dict[tuple[str, str, str], Outgoing] = {}
+    first_reply: dict[tuple[str, str, str, str], Outgoing] = {}
     out: list[tuple[int, Outgoing]] = []
     for item in items:
         thread = (item.key.story_id, item.key.destination, item.key.platform)
         if item.kind == "missed" and item.content is not None and thread in unposted_roots:
             continue
-        if not item.key.slot.startswith("reply:") or item.content is None:
+        if not item.key.slot.startswith(REPLY_PREFIXES) or item.content is None:
             out.append((item.priority, item))
             continue
         if item.root_ref is None:
             continue
-        best = first_reply.get(thread)
+        # the live thread's replies and a case alert's are two threads, each in its order
+        replies = (*thread, item.key.slot.partition(":")[0])
+        best = first_reply.get(replies)
         if best is None or item.order < best.order:
-            first_reply[thread] = item
+            first_reply[replies] = item
     out += [(item.priority, item) for item in first_reply.values()]
     return out
 

@@ -18,19 +18,25 @@ Vocabulary:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from bridge.core.cases import CaseKey, Click, Fact
 from bridge.core.events import Event
 from bridge.core.slots import Decided, Planned
 from bridge.store.outbox import Outgoing, SlotKey
 
 __all__ = [
     "Added",
+    "CaseHistory",
+    "CaseRow",
+    "CaseWrite",
+    "ClickAdded",
     "CorruptData",
     "Decided",
+    "Dispatched",
     "Emitted",
     "Outgoing",
     "PlanRequest",
@@ -83,6 +89,54 @@ class Emitted:
     ended_at: datetime | None
     last_event_at: datetime
     rules_version: str | None = None  # pinned unless the story already has a version
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """What the dispatcher records of a case it folded (the fold itself is the truth)."""
+
+    case_id: str  # the story of its first missed call
+    key: CaseKey
+    opened_at: datetime
+    closed_at: datetime | None
+    how: str | None  # how it closed (bridge.core.cases.Closed)
+    check_at: datetime | None  # when the clock alone changes it next
+
+
+@dataclass(frozen=True, slots=True)
+class CaseWrite:
+    """A refold's case facts (all of its story's: they replace what it had) and the case it
+    is the first missed call of, if any."""
+
+    facts: Sequence[tuple[CaseKey, Fact]]
+    cases: Sequence[CaseRow] = ()
+    # The facts the refold folded, per number (bridge.core.cases.fingerprint): when the
+    # store holds others by the time this is written, the story stays dirty (folded again).
+    folded: Mapping[CaseKey, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatched:
+    """What :meth:`Store.dispatched` did."""
+
+    work: int  # slots that need delivery work
+    clean: bool  # the story is clean afterwards
+    refold: tuple[str, ...] = ()  # other stories whose cases changed (marked dirty)
+    closed: tuple[CaseRow, ...] = ()  # cases that closed with this write (for metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseHistory:
+    """Everything stored of one number's cases."""
+
+    facts: list[Fact]  # those after archived_until
+    archived_until: datetime | None  # facts up to this belong to cases retention purged
+
+
+@dataclass(frozen=True, slots=True)
+class ClickAdded:
+    status: Literal["accepted", "duplicate", "replayed"]
+    refold: tuple[str, ...] = ()  # stories whose case alerts must show it (marked dirty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +214,34 @@ class Store(Protocol):
         """
 
     async def dispatched(
-        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
-    ) -> tuple[int, bool]:
-        """:meth:`plan` (when given) and :meth:`save_state` in one transaction: the
-        dispatcher's one write per refold. Returns (slots needing work, clean afterwards)."""
+        self,
+        story_id: str,
+        state: Emitted,
+        plan: PlanRequest | None = None,
+        cases: CaseWrite | None = None,
+    ) -> Dispatched:
+        """:meth:`plan` (when given), :meth:`save_state` and the story's case facts and case
+        (when given) in one transaction: the dispatcher's one write per refold. When the
+        story's facts change, the stories whose cases they belong to are marked dirty."""
+
+    # -- callback cases ----------------------------------------------------------------------
+
+    async def case_facts(self, keys: Sequence[CaseKey]) -> dict[CaseKey, CaseHistory]:
+        """Every fact of these numbers that retention has not archived."""
+
+    async def add_click(
+        self, key: CaseKey, click: Click, received_at: datetime, signature: str
+    ) -> ClickAdded:
+        """Store a person's click durably (committed when this returns) and mark the
+        stories of its number's cases dirty. ``duplicate``: this click is stored already
+        (a retry); ``replayed``: this very signed request was seen before. Neither changes
+        anything."""
+
+    async def due_cases(self, now: datetime, limit: int = 1000) -> list[str]:
+        """Cases (their first missed call's story ids) whose clock has a change due."""
+
+    async def count_open_cases(self) -> int:
+        """Cases not closed (the ``callbridge_callback_cases_open`` gauge)."""
 
     async def open_stories(self, received_before: datetime, limit: int = 1000) -> list[str]:
         """Stories not ended of which no event was received since the cutoff (stale

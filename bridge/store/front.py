@@ -25,9 +25,20 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, cast
 
+from bridge.core.cases import CaseKey, Click
 from bridge.core.events import Event
 from bridge.core.slots import Decided, Planned
-from bridge.store import Added, Emitted, PlanRequest, Story
+from bridge.store import (
+    Added,
+    CaseHistory,
+    CaseWrite,
+    ClickAdded,
+    Dispatched,
+    Emitted,
+    PlanRequest,
+    Story,
+)
+from bridge.store.case_rows import CaseWriteRow, case_write_row
 from bridge.store.outbox import Outgoing, SlotKey
 from bridge.store.rows import (
     PlanRow,
@@ -63,7 +74,12 @@ class SqlOps(Protocol):
     def save_state(self, conn: Any, story_id: str, state: StateRow) -> Any: ...
     def plan_story(self, conn: Any, story_id: str, plan: PlanRow) -> Any: ...
     def dispatched(
-        self, conn: Any, story_id: str, state: StateRow, plan: PlanRow | None
+        self,
+        conn: Any,
+        story_id: str,
+        state: StateRow,
+        plan: PlanRow | None,
+        case_write: CaseWriteRow | None,
     ) -> Any: ...
     def decided_for(self, conn: Any, story_id: str) -> Any: ...
 
@@ -82,11 +98,23 @@ class OutboxOps(Protocol):
     def pending_counts(self, conn: Any) -> Any: ...
 
 
+class CaseOps(Protocol):
+    """Callback cases (``sqlite_cases`` / ``postgres_cases``)."""
+
+    def read(self, conn: Any, keys: Sequence[CaseKey]) -> Any: ...
+    def add_click(
+        self, conn: Any, key: CaseKey, click: Click, received_us: int, signature: str
+    ) -> Any: ...
+    def due(self, conn: Any, now_us: int, limit: int) -> Any: ...
+    def count_open(self, conn: Any) -> Any: ...
+
+
 class StoreFront:
     """The Store protocol over a backend's operations and runners (see the module doc)."""
 
     _sql: SqlOps
     _outbox: OutboxOps
+    _cases: CaseOps
     _purge_chunk: int
 
     # -- what a backend provides -----------------------------------------------------------
@@ -188,15 +216,46 @@ class StoreFront:
         return cast(int, await self._write_story(op))
 
     async def dispatched(
-        self, story_id: str, state: Emitted, plan: PlanRequest | None = None
-    ) -> tuple[int, bool]:
+        self,
+        story_id: str,
+        state: Emitted,
+        plan: PlanRequest | None = None,
+        cases: CaseWrite | None = None,
+    ) -> Dispatched:
+        now_us = to_us(plan.now) if plan is not None else to_us(state.last_event_at)
         op = partial(
             self._sql.dispatched,
             story_id=story_id,
             state=state_row(state),
             plan=None if plan is None else plan_row(plan),
+            case_write=None if cases is None else case_write_row(cases, now_us),
         )
-        return cast(tuple[int, bool], await self._write_derived(op))
+        return cast(Dispatched, await self._write_derived(op))
+
+    # -- callback cases ----------------------------------------------------------------------
+
+    async def case_facts(self, keys: Sequence[CaseKey]) -> dict[CaseKey, CaseHistory]:
+        op = partial(self._cases.read, keys=keys)
+        return cast(dict[CaseKey, CaseHistory], await self._read(op))
+
+    async def add_click(
+        self, key: CaseKey, click: Click, received_at: datetime, signature: str
+    ) -> ClickAdded:
+        op = partial(
+            self._cases.add_click,
+            key=key,
+            click=click,
+            received_us=to_us(received_at),
+            signature=signature,
+        )
+        return cast(ClickAdded, await self._write_event(op))
+
+    async def due_cases(self, now: datetime, limit: int = 1000) -> list[str]:
+        op = partial(self._cases.due, now_us=to_us(now), limit=limit)
+        return cast(list[str], await self._read(op))
+
+    async def count_open_cases(self) -> int:
+        return cast(int, await self._read(self._cases.count_open))
 
     async def decided(self, story_id: str) -> list[Decided]:
         op = partial(self._sql.decided_for, story_id=story_id)

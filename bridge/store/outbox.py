@@ -53,6 +53,11 @@ class Outgoing:
     priority: int
 
 
+# A thread's parent slot and the pattern of its replies: the live message's story steps,
+# and a callback case alert's steps.
+THREADS: Final = {"root": "reply:%", "missed": "alert:%"}
+
+
 # Pending work: the posted state lags the desired one and delivery has not given up on it.
 def pending(alias: str) -> str:
     return f"{alias}.posted_version < {alias}.desired_version AND NOT {alias}.failed"
@@ -67,7 +72,8 @@ SELECT_OUTGOING: Final = (
     "SELECT o.story_id, o.destination, o.platform, o.slot, o.channel, o.kind, o.sort_order,"
     " o.content, o.desired_version, o.ref, o.attempt_us, o.attempts, o.final, o.created_us,"
     " o.desired_us, (SELECT r.ref FROM outbox AS r WHERE r.story_id = o.story_id"
-    "   AND r.destination = o.destination AND r.platform = o.platform AND r.slot = 'root'),"
+    "   AND r.destination = o.destination AND r.platform = o.platform"
+    "   AND r.slot = CASE WHEN o.slot LIKE 'alert:%' THEN 'missed' ELSE 'root' END),"
     " CASE WHEN o.slot = 'root' AND o.ref IS NULL AND EXISTS (SELECT 1 FROM outbox AS m"
     "   WHERE m.story_id = o.story_id AND m.destination = o.destination"
     "   AND m.platform = o.platform AND m.slot = 'missed' AND m.content IS NOT NULL"

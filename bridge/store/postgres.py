@@ -38,6 +38,7 @@ import msgspec
 import structlog
 
 from bridge.store import CorruptData, StoreError
+from bridge.store import postgres_cases as cases
 from bridge.store import postgres_outbox as outbox
 from bridge.store import postgres_sql as sql
 from bridge.store.front import Op, StoreFront
@@ -85,6 +86,7 @@ class PostgresStore(StoreFront):
 
     _sql = sql
     _outbox = outbox
+    _cases = cases
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ from bridge.store.outbox import (
     AWAITED_SQL,
     PER_CHANNEL,
     RELINK_SQL,
+    THREADS,
     WINDOW_SQL,
     Outgoing,
     SlotKey,
@@ -192,11 +193,12 @@ async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) 
         version,
         ref,
     )
-    if key.slot == "root":  # replies that gave up with their root may go now
+    if key.slot in THREADS:  # replies that gave up with their parent may go now
         await conn.execute(
             "UPDATE outbox SET failed = FALSE WHERE story_id = $1 AND destination = $2"
-            " AND platform = $3 AND slot LIKE 'reply:%' AND failed",
+            " AND platform = $3 AND slot LIKE $4 AND failed",
             *_key(key)[:3],
+            THREADS[key.slot],
         )
     return str(status) != "UPDATE 0"
 
@@ -220,13 +222,14 @@ async def give_up(conn: Connection, key: SlotKey, error: str) -> None:
         *_key(key),
         error,
     )
-    if key.slot == "root":  # its replies have no thread to go to
+    if key.slot in THREADS:  # its replies have no thread to go to
         await conn.execute(
             "UPDATE outbox SET failed = TRUE, last_error = $4 WHERE story_id = $1 AND"
-            " destination = $2 AND platform = $3 AND slot LIKE 'reply:%'"
+            " destination = $2 AND platform = $3 AND slot LIKE $5"
             " AND posted_version < desired_version",
             *_key(key)[:3],
-            f"the live message failed: {error}",
+            f"the {key.slot} message failed: {error}",
+            THREADS[key.slot],
         )
 
 

@@ -16,8 +16,10 @@ import asyncpg  # type: ignore[import-untyped]
 
 from bridge.core.events import Event, decode_stored
 from bridge.core.slots import Decided
-from bridge.store import Added, StoreError, Story
+from bridge.store import Added, Dispatched, StoreError, Story
+from bridge.store import postgres_cases as cases
 from bridge.store import postgres_outbox as outbox
+from bridge.store.case_rows import CaseWriteRow, StoredCase
 from bridge.store.rows import PlanRow, Row, StateRow, from_us
 
 if TYPE_CHECKING:
@@ -204,6 +206,7 @@ async def _merge(conn: Connection, a: str, b: str, seq: int, now_us: int) -> tup
     )
     await conn.execute("DELETE FROM stories WHERE story_id = $1", gone_id)
     await outbox.merge(conn, keep_id, gone_id, now_us)
+    await cases.merged(conn, gone_id)
     return keep_id, gone_id
 
 
@@ -251,6 +254,7 @@ async def purge_chunk(conn: Connection, *, cutoff: int, now_us: int, n: int) -> 
         await conn.execute("DELETE FROM links WHERE story_id = ANY($1::text[])", ids)
         await conn.execute("DELETE FROM stories WHERE story_id = ANY($1::text[])", ids)
         await outbox.purge(conn, ids)
+        await cases.purge(conn, ids, cutoff, now_us)
     return len(ids)
 
 
@@ -365,11 +369,26 @@ async def plan_story(conn: Connection, story_id: str, plan: PlanRow) -> int:
 
 
 async def dispatched(
-    conn: Connection, story_id: str, state: StateRow, plan: PlanRow | None
-) -> tuple[int, bool]:
-    """A refold's plan and state, in one transaction: (work made, story clean)."""
+    conn: Connection,
+    story_id: str,
+    state: StateRow,
+    plan: PlanRow | None,
+    case_write: CaseWriteRow | None,
+) -> Dispatched:
+    """A refold's plan, case facts and state, in one transaction."""
     made = 0 if plan is None else await plan_story(conn, story_id, plan)
-    return made, await save_state(conn, story_id, state)
+    refold: list[str] = []
+    closed: tuple[StoredCase, ...] = ()
+    current = True
+    resolved = await story_of(conn, story_id)
+    if case_write is not None and resolved is not None:
+        refold, closing, current = await cases.write(conn, resolved, case_write)
+        closed = tuple(closing)
+    clean = await save_state(conn, story_id, state)
+    if not current:  # facts arrived since they were read: fold it again
+        await cases.mark_dirty(conn, [resolved or story_id])
+        clean = False
+    return Dispatched(made, clean, tuple(refold), tuple(c.row() for c in closed))
 
 
 async def decided_for(conn: Connection, story_id: str) -> list[Decided]:

@@ -27,6 +27,7 @@ import msgspec
 import structlog
 
 from bridge.store import CorruptData, StoreError
+from bridge.store import sqlite_cases as cases
 from bridge.store import sqlite_outbox as outbox
 from bridge.store import sqlite_sql as sql
 from bridge.store.front import Op, StoreFront
@@ -48,6 +49,7 @@ class SqliteStore(StoreFront):
 
     _sql = sql
     _outbox = outbox
+    _cases = cases
 
     def __init__(
         self,

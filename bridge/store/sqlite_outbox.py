@@ -26,6 +26,7 @@ from bridge.store.outbox import (
     AWAITED_SQL,
     PER_CHANNEL,
     RELINK_SQL,
+    THREADS,
     WINDOW_SQL,
     Outgoing,
     SlotKey,
@@ -198,11 +199,11 @@ def posted(conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None
         ).rowcount
         > 0
     )
-    if key.slot == "root":  # replies that gave up with their root may go now
+    if key.slot in THREADS:  # replies that gave up with their parent may go now
         conn.execute(
             "UPDATE outbox SET failed = 0 WHERE story_id = ? AND destination = ?"
-            " AND platform = ? AND slot LIKE 'reply:%' AND failed = 1",
-            _key(key)[:3],
+            " AND platform = ? AND slot LIKE ? AND failed = 1",
+            (*_key(key)[:3], THREADS[key.slot]),
         )
     return found
 
@@ -222,12 +223,12 @@ def give_up(conn: sqlite3.Connection, key: SlotKey, error: str) -> None:
         f"UPDATE outbox SET failed = 1, last_error = ?, attempt_us = NULL WHERE {_KEY_WHERE}",
         (error, *_key(key)),
     )
-    if key.slot == "root":  # its replies have no thread to go to
+    if key.slot in THREADS:  # its replies have no thread to go to
         conn.execute(
             "UPDATE outbox SET failed = 1, last_error = ? WHERE story_id = ? AND"
-            " destination = ? AND platform = ? AND slot LIKE 'reply:%'"
+            " destination = ? AND platform = ? AND slot LIKE ?"
             " AND posted_version < desired_version",
-            (f"the live message failed: {error}", *_key(key)[:3]),
+            (f"the {key.slot} message failed: {error}", *_key(key)[:3], THREADS[key.slot]),
         )
 
 

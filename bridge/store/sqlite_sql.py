@@ -8,8 +8,10 @@ from typing import Final
 
 from bridge.core.events import decode_stored
 from bridge.core.slots import Decided
-from bridge.store import Added, Story
+from bridge.store import Added, Dispatched, Story
+from bridge.store import sqlite_cases as cases
 from bridge.store import sqlite_outbox as outbox
+from bridge.store.case_rows import CaseWriteRow, StoredCase
 from bridge.store.rows import PlanRow, Row, StateRow, from_us
 
 
@@ -118,6 +120,7 @@ def merge(conn: sqlite3.Connection, a: str, b: str, seq: int, now_us: int) -> tu
     )
     conn.execute("DELETE FROM stories WHERE story_id = ?", (gone[0],))
     outbox.merge(conn, str(keep[0]), str(gone[0]), now_us)
+    cases.merged(conn, str(gone[0]))
     return str(keep[0]), str(gone[0])
 
 
@@ -168,6 +171,7 @@ def purge_chunk(conn: sqlite3.Connection, *, cutoff: int, now_us: int, n: int) -
         conn.execute(f"DELETE FROM links WHERE story_id IN ({marks})", ids)
         conn.execute(f"DELETE FROM stories WHERE story_id IN ({marks})", ids)
         outbox.purge(conn, ids)
+        cases.purge(conn, ids, cutoff, now_us)
     return len(ids)
 
 
@@ -267,11 +271,26 @@ def plan_story(conn: sqlite3.Connection, story_id: str, plan: PlanRow) -> int:
 
 
 def dispatched(
-    conn: sqlite3.Connection, story_id: str, state: StateRow, plan: PlanRow | None
-) -> tuple[int, bool]:
-    """A refold's plan and state, in one transaction: (work made, story clean)."""
+    conn: sqlite3.Connection,
+    story_id: str,
+    state: StateRow,
+    plan: PlanRow | None,
+    case_write: CaseWriteRow | None,
+) -> Dispatched:
+    """A refold's plan, case facts and state, in one transaction."""
     made = 0 if plan is None else plan_story(conn, story_id, plan)
-    return made, save_state(conn, story_id, state)
+    refold: list[str] = []
+    closed: tuple[StoredCase, ...] = ()
+    current = True
+    resolved = story_of(conn, story_id)
+    if case_write is not None and resolved is not None:
+        refold, closing, current = cases.write(conn, resolved, case_write)
+        closed = tuple(closing)
+    clean = save_state(conn, story_id, state)
+    if not current:  # facts arrived since they were read: fold it again
+        cases.mark_dirty(conn, [resolved or story_id])
+        clean = False
+    return Dispatched(made, clean, tuple(refold), tuple(c.row() for c in closed))
 
 
 def decided_for(conn: sqlite3.Connection, story_id: str) -> list[Decided]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bridge.store import Emitted, Outgoing, Planned, PlanRequest, SlotKey
+from bridge.store import Dispatched, Emitted, Outgoing, Planned, PlanRequest, SlotKey
 from tests.store import T0, ringing, warm_transfer
 from tests.store.conftest import CountingStore
 
@@ -345,7 +345,7 @@ async def test_dispatched_plans_and_saves_the_state_in_one_transaction(
     state = Emitted(story.seq, "ringing", ended_at=None, last_event_at=T0)
     request = PlanRequest([live("root", b"r1")], now=NOW, missed_due=NOW + SETTLE, allow_new=True)
 
-    assert await store.dispatched(A, state, request) == (1, True)
+    assert await store.dispatched(A, state, request) == Dispatched(1, clean=True)
     assert store.commits - before == 1
     assert [o.key for o in await store.due(NOW)] == [key(A, "root")]
     assert await store.dirty_stories() == []
@@ -355,9 +355,11 @@ async def test_dispatched_plans_and_saves_the_state_in_one_transaction(
 
     # Nothing visible changed: only the state is saved; a newer event keeps the story dirty.
     newer = await store.add_event(warm_transfer(A, B), T0)
-    assert await store.dispatched(A, Emitted(story.seq, "ringing", None, T0)) == (0, False)
+    assert await store.dispatched(A, Emitted(story.seq, "ringing", None, T0)) == Dispatched(
+        0, False
+    )
     assert await store.dirty_stories() == [A]
-    assert await store.dispatched(A, Emitted(newer.seq, "ringing", None, T0)) == (0, True)
+    assert await store.dispatched(A, Emitted(newer.seq, "ringing", None, T0)) == Dispatched(0, True)
     assert [o.version for o in await store.due(NOW)] == [1]
 
 

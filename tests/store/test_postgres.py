@@ -68,6 +68,9 @@ async def test_two_stores_opening_a_fresh_database_at_once(pg_dsn: str) -> None:
         pg_dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
     )
     assert tables == [
+        ("case_archive",),
+        ("case_facts",),
+        ("cases",),
         ("events",),
         ("links",),
         ("outbox",),

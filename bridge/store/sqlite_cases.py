@@ -1,0 +1,172 @@
+"""Callback case statements of the SQLite store (migration 0005; the model is
+bridge/core/cases.py). Run on the writer or reader thread, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from bridge.core.cases import CaseKey, Click, decode_fact, fingerprint
+from bridge.store import CaseHistory, ClickAdded
+from bridge.store.case_rows import CaseWriteRow, FactRow, StoredCase, fact_row
+from bridge.store.rows import from_us
+
+Key = tuple[str, str]
+
+_CASE_COLS = "case_id, scope, number, opened_us, closed_us, how, check_us"
+
+
+def _bodies(conn: sqlite3.Connection, key: Key) -> list[bytes]:
+    """The facts of one number that retention has not archived."""
+    rows = conn.execute(
+        "SELECT f.body FROM case_facts AS f LEFT JOIN case_archive AS a"
+        " ON a.scope = f.scope AND a.number = f.number"
+        " WHERE f.scope = ? AND f.number = ? AND (a.until_us IS NULL OR f.at_us > a.until_us)",
+        key,
+    ).fetchall()
+    return [bytes(r[0]) for r in rows]
+
+
+def read(conn: sqlite3.Connection, keys: Sequence[CaseKey]) -> dict[CaseKey, CaseHistory]:
+    out = {}
+    for k in keys:
+        until = conn.execute(
+            "SELECT until_us FROM case_archive WHERE scope = ? AND number = ?", (k.scope, k.number)
+        ).fetchone()
+        facts = [decode_fact(b) for b in _bodies(conn, (k.scope, k.number))]
+        out[k] = CaseHistory(facts, None if until is None else from_us(until[0]))
+    return out
+
+
+def mark_dirty(conn: sqlite3.Connection, story_ids: Iterable[str]) -> None:
+    ids = list(story_ids)
+    if ids:
+        marks = ", ".join("?" * len(ids))
+        conn.execute(
+            "UPDATE stories SET dirty_seq = CASE WHEN dirty = 1 THEN dirty_seq ELSE max_seq END,"
+            f" dirty = 1 WHERE story_id IN ({marks})",
+            ids,
+        )
+
+
+def _anchors(conn: sqlite3.Connection, keys: Iterable[Key], but: str | None) -> list[str]:
+    """Stories with a missed call of these numbers (the ones whose alerts show the cases)."""
+    found: set[str] = set()
+    for scope, number in keys:
+        rows = conn.execute(
+            "SELECT story_id FROM case_facts WHERE scope = ? AND number = ? AND kind = 'missed'",
+            (scope, number),
+        )
+        found.update(str(r[0]) for r in rows if r[0] != but)
+    return sorted(found)
+
+
+def _insert(conn: sqlite3.Connection, story_id: str | None, row: FactRow, now_us: int) -> None:
+    conn.execute(
+        "INSERT INTO case_facts (scope, number, fact_id, story_id, kind, at_us, received_us,"
+        " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, number, fact_id) DO UPDATE"
+        " SET story_id = excluded.story_id, kind = excluded.kind, at_us = excluded.at_us,"
+        " body = excluded.body",
+        (row.scope, row.number, row.fact_id, story_id, row.kind, row.at_us, now_us, row.body),
+    )
+
+
+def write(
+    conn: sqlite3.Connection, story_id: str, write: CaseWriteRow
+) -> tuple[list[str], list[StoredCase], bool]:
+    """Replace the story's facts and case; returns (stories marked dirty, cases closed by
+    this write, whether the facts the refold folded are still the stored ones)."""
+    old = conn.execute(
+        "SELECT scope, number, fact_id, body FROM case_facts WHERE story_id = ?", (story_id,)
+    ).fetchall()
+    before = {(r[0], r[1], r[2], bytes(r[3])) for r in old}
+    after = {(f.scope, f.number, f.fact_id, f.body) for f in write.facts}
+    refold: list[str] = []
+    if before != after:
+        conn.execute("DELETE FROM case_facts WHERE story_id = ?", (story_id,))
+        for row in write.facts:
+            _insert(conn, story_id, row, write.now_us)
+        refold = _anchors(conn, {(s, n) for s, n, _f, _b in before ^ after}, story_id)
+        mark_dirty(conn, refold)
+    closed = _write_cases(conn, story_id, write.cases)
+    current = all(fingerprint(_bodies(conn, key)) == folded for key, folded in write.folded.items())
+    return refold, closed, current
+
+
+def _write_cases(
+    conn: sqlite3.Connection, story_id: str, cases: Sequence[StoredCase]
+) -> list[StoredCase]:
+    was = conn.execute("SELECT closed_us FROM cases WHERE case_id = ?", (story_id,)).fetchone()
+    conn.execute("DELETE FROM cases WHERE case_id = ?", (story_id,))
+    closed = []
+    for c in cases:
+        conn.execute(
+            f"INSERT INTO cases ({_CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (c.case_id, c.scope, c.number, c.opened_us, c.closed_us, c.how, c.check_us),
+        )
+        if c.closed_us is not None and (was is None or was[0] is None):
+            closed.append(c)
+    return closed
+
+
+def add_click(
+    conn: sqlite3.Connection, key: CaseKey, click: Click, received_us: int, signature: str
+) -> ClickAdded:
+    seen = conn.execute("SELECT 1 FROM case_facts WHERE request_sig = ?", (signature,))
+    if seen.fetchone() is not None:
+        return ClickAdded("replayed")
+    row = fact_row(key, click)
+    inserted = conn.execute(
+        "INSERT INTO case_facts (scope, number, fact_id, story_id, kind, at_us, received_us,"
+        " request_sig, body) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (scope, number, fact_id) DO NOTHING RETURNING fact_id",
+        (row.scope, row.number, row.fact_id, row.kind, row.at_us, received_us, signature, row.body),
+    ).fetchone()
+    if inserted is None:
+        return ClickAdded("duplicate")
+    refold = _anchors(conn, [(key.scope, key.number)], None)
+    mark_dirty(conn, refold)
+    return ClickAdded("accepted", tuple(refold))
+
+
+def merged(conn: sqlite3.Connection, gone: str) -> None:
+    """A merge absorbed story ``gone``: its facts and case go (the survivor's refold writes
+    its own), and the stories of the numbers they touched are folded again."""
+    keys = conn.execute(
+        "SELECT DISTINCT scope, number FROM case_facts WHERE story_id = ?", (gone,)
+    ).fetchall()
+    conn.execute("DELETE FROM case_facts WHERE story_id = ?", (gone,))
+    conn.execute("DELETE FROM cases WHERE case_id = ?", (gone,))
+    mark_dirty(conn, _anchors(conn, [(str(s), str(n)) for s, n in keys], None))
+
+
+def purge(conn: sqlite3.Connection, story_ids: Sequence[str], cutoff_us: int, now_us: int) -> None:
+    """Retention: the facts and cases of purged stories go; a purged case archives its
+    number's facts up to its close, so they never make a case again; old clicks go."""
+    marks = ", ".join("?" * len(story_ids))
+    rows = conn.execute(
+        f"SELECT scope, number, coalesce(closed_us, ?) FROM cases WHERE case_id IN ({marks})",
+        (now_us, *story_ids),
+    ).fetchall()
+    for scope, number, until in rows:
+        conn.execute(
+            "INSERT INTO case_archive (scope, number, until_us) VALUES (?, ?, ?)"
+            " ON CONFLICT (scope, number) DO UPDATE"
+            " SET until_us = max(until_us, excluded.until_us)",
+            (scope, number, until),
+        )
+    conn.execute(f"DELETE FROM cases WHERE case_id IN ({marks})", story_ids)
+    conn.execute(f"DELETE FROM case_facts WHERE story_id IN ({marks})", story_ids)
+    conn.execute("DELETE FROM case_facts WHERE story_id IS NULL AND received_us < ?", (cutoff_us,))
+
+
+def due(conn: sqlite3.Connection, now_us: int, limit: int) -> list[str]:
+    rows = conn.execute(
+        "SELECT case_id FROM cases WHERE check_us <= ? ORDER BY check_us LIMIT ?",
+        (now_us, limit),
+    )
+    return [str(r[0]) for r in rows]
+
+
+def count_open(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM cases WHERE closed_us IS NULL").fetchone()[0])

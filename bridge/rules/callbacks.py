@@ -48,7 +48,7 @@ def case_facts(ruleset: Ruleset, call: Call, result: RouteResult) -> list[tuple[
 def outcome(ruleset: Ruleset, call: Call, result: RouteResult) -> CaseOutcome:
     """:func:`case_facts` with the reason when there are none."""
     if is_internal(call):
-        return CaseOutcome(why="an internal call (between colleagues)")
+        return CaseOutcome(why="an internal call, between colleagues")
     region = ruleset.callbacks.region
     story = call.call_id
     first = result.matched_routes[0] if result.matched_routes else UNMATCHED_ROUTE

@@ -229,7 +229,7 @@ def test_internal_calls_add_nothing(dialled: str, callee: dict[str, Any]) -> Non
     result = route(RULES, c)
     assert result.matched_routes == ("ignore internal calls",)
     assert case_facts(RULES, c, result) == []
-    assert outcome(RULES, c, result).why == "an internal call (between colleagues)"
+    assert outcome(RULES, c, result).why == "an internal call, between colleagues"
 
 
 def test_a_dialled_extension_of_an_outside_party_adds_nothing() -> None:

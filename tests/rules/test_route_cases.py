@@ -207,7 +207,7 @@ def test_internal_calls_drop_routes_and_expiry(
     assert [line for line in out if line.startswith("  case: ")] == [
         "  case: opens a case for +31612345678 in scope default; never escalates, expires Tue "
         "2026-12-01 12:00",
-        "  case: none (an internal call (between colleagues))",
+        "  case: none (an internal call, between colleagues)",
         "  case: no open case of +319001234567 in scope default to close (called back by Alice)",
         '  case: none (the caller ("anonymous") has no public number)',
     ]

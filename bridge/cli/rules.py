@@ -16,9 +16,10 @@ from typing import Final
 
 import msgspec
 
-from bridge.cli.route_text import describe
+from bridge.cli.route_text import case_summary, describe, fold_all
 from bridge.core.calls import fold
 from bridge.core.events import Event, InvalidEvent, NotJSON, decode
+from bridge.rules.callbacks import case_facts
 from bridge.rules.load import load_file
 from bridge.rules.match import route
 from bridge.rules.model import RulesError, Ruleset
@@ -51,8 +52,9 @@ def configure_check(parser: argparse.ArgumentParser) -> None:
 
 def configure_route(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Dry run: fold recorded provider events into calls and show which routes match "
-        "and what would be posted where."
+        "Dry run: fold recorded provider events into calls and show which routes match, "
+        "what would be posted where and what each call does to callback cases; then the "
+        "cases all the calls make."
     )
     parser.add_argument("--rules", type=Path, default=None, help="rules file (as for `check`)")
     parser.add_argument(
@@ -161,10 +163,17 @@ def run_route(args: argparse.Namespace) -> int:
         return 1
     found = _read(list(args.events))
     calls = sorted((fold(story) for story in group(found.events)), key=lambda c: c.started_at)
-    for n, call in enumerate(calls):
+    routed = [(call, route(ruleset, call)) for call in calls]
+    facts = [f for call, result in routed for f in case_facts(ruleset, call, result)]
+    # The clock of the cases stops at the input's last event: what a reader sees then.
+    now = max((e.timestamp for e in found.events), default=None)
+    cases = fold_all(facts, now) if now is not None else []
+    for n, (call, result) in enumerate(routed):
         if n:
             print()
-        print("\n".join(describe(ruleset, call, route(ruleset, call))))
+        print("\n".join(describe(ruleset, call, result, cases)))
+    if now is not None:
+        print("\n" + "\n".join(case_summary(ruleset, cases, now)))
     print(
         f"\n{len(calls)} call(s) from {len(found.events)} event(s) routed with "
         f"{ruleset.source}" + (f"; {found.bad} input problem(s), see above" if found.bad else "")

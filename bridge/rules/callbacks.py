@@ -9,11 +9,16 @@ number's cases (bridge/core/cases.py), and the deadlines of a case opened by a m
 - Everything else (internal calls, anonymous or withheld callers, extensions) adds nothing.
 
 The scope (which organisation's cases) is the policy's of the first route the call matched
-(``drop`` routes included: a call that is not posted was still made), else the file's.
+(``drop`` routes included: a call that is not posted was still made), else ``unmatched``'s,
+else the file's; for every call alike, so a missed call and the call that closes its case
+meet in one scope. When that route says ``callback: off`` the call takes no part in cases.
+A missed call's case runs on the clock (escalation, window, office hours) of the route that
+raised its missed-call alert, and opens no case when that route says ``callback: off``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Final
 
@@ -27,46 +32,64 @@ from bridge.rules.model import CallbackPolicy, Hours, Ruleset
 _SEARCH_DAYS: Final = 400  # how far ahead a paused clock looks for open hours
 
 
+@dataclass(frozen=True)
+class CaseOutcome:
+    """What a routed call means for callback cases: its facts, or why it has none."""
+
+    facts: tuple[tuple[CaseKey, Fact], ...] = ()
+    why: str = ""  # when there are no facts: the reason, for `callbridge route` and tests
+
+
 def case_facts(ruleset: Ruleset, call: Call, result: RouteResult) -> list[tuple[CaseKey, Fact]]:
     """The case facts of ``call`` (one story), routed as ``result`` by ``ruleset``."""
+    return list(outcome(ruleset, call, result).facts)
+
+
+def outcome(ruleset: Ruleset, call: Call, result: RouteResult) -> CaseOutcome:
+    """:func:`case_facts` with the reason when there are none."""
     if is_internal(call):
-        return []
+        return CaseOutcome(why="an internal call, between colleagues")
     region = ruleset.callbacks.region
     story = call.call_id
+    first = result.matched_routes[0] if result.matched_routes else UNMATCHED_ROUTE
+    scope = policy_of(ruleset, first)
     if call.direction == "inbound":
         number = e164(call.caller.number, region)
         if number is None:
-            return []
+            shown = call.caller.number or "no number"
+            return CaseOutcome(why=f'the caller ("{shown}") has no public number')
+        if scope is None:
+            return CaseOutcome(why=f"{_route_words(first)} says `callback: off`")
         if call.missed:
-            return _missed(ruleset, call, result, number)
-        policy = _first_policy(ruleset, result)
-        if policy is None or call.answered_at is None:
-            return []
+            return _missed(ruleset, call, result, CaseKey(scope.scope, number))
+        if call.answered_at is None:
+            return CaseOutcome(why="not answered yet")
         by = call.answered_by.label if call.answered_by is not None else "someone"
         fact: Fact = Answered(story_id=story, at=call.answered_at, by=by)
-        return [(CaseKey(policy.scope, number), fact)]
+        return CaseOutcome(((CaseKey(scope.scope, number), fact),))
     number = e164(call.dialled, region)
-    policy = _first_policy(ruleset, result)
-    if number is None or policy is None:
-        return []
+    if number is None:
+        return CaseOutcome(why=f'the dialled number "{call.dialled}" is not a public number')
+    if scope is None:
+        return CaseOutcome(why=f"{_route_words(first)} says `callback: off`")
     if call.answered_at is not None:
         fact = Attempt(story_id=story, at=call.answered_at, by=call.caller.label, answered=True)
     elif call.ended:
         fact = Attempt(story_id=story, at=call.started_at, by=call.caller.label, answered=False)
     else:
-        return []
-    return [(CaseKey(policy.scope, number), fact)]
+        return CaseOutcome(why="still ringing")
+    return CaseOutcome(((CaseKey(scope.scope, number), fact),))
 
 
-def _missed(
-    ruleset: Ruleset, call: Call, result: RouteResult, number: str
-) -> list[tuple[CaseKey, Fact]]:
+def _missed(ruleset: Ruleset, call: Call, result: RouteResult, key: CaseKey) -> CaseOutcome:
+    """A missed call's case, in the call's scope (``key``), on the clock of the route that
+    raised its missed-call alert (the first one, when several routes alert)."""
     alerts = [d for d in result.deliveries if d.kind == "missed"]
     if not alerts:
-        return []
+        return CaseOutcome(why="missed, but it raised no missed-call alert")
     policy = policy_of(ruleset, alerts[0].route)
     if policy is None:
-        return []
+        return CaseOutcome(why=f"its alert's {_route_words(alerts[0].route)} says `callback: off`")
     mentions = tuple(dict.fromkeys(m for d in alerts for m in d.mentions))
     start = call.started_at
     fact = Missed(
@@ -85,7 +108,11 @@ def _missed(
         escalate_to=policy.escalate_to or mentions,
         expire_at=deadline(start, policy.callback_window, policy.hours),
     )
-    return [(CaseKey(policy.scope, number), fact)]
+    return CaseOutcome(((key, fact),))
+
+
+def _route_words(route: str) -> str:
+    return "the `unmatched` fallback" if route == UNMATCHED_ROUTE else f'route "{route}"'
 
 
 def policy_of(ruleset: Ruleset, route: str) -> CallbackPolicy | None:
@@ -95,11 +122,6 @@ def policy_of(ruleset: Ruleset, route: str) -> CallbackPolicy | None:
         return ruleset.callbacks.policy if actions is None else actions.callback
     found = next((r for r in ruleset.routes if r.name == route), None)
     return ruleset.callbacks.policy if found is None else found.actions.callback
-
-
-def _first_policy(ruleset: Ruleset, result: RouteResult) -> CallbackPolicy | None:
-    first = result.matched_routes[0] if result.matched_routes else UNMATCHED_ROUTE
-    return policy_of(ruleset, first)
 
 
 def deadline(start: datetime, duration: timedelta, hours: Hours | None) -> datetime:

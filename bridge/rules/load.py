@@ -15,12 +15,15 @@ from zoneinfo import ZoneInfo
 
 from bridge.core.calls import STALE_REASON
 from bridge.core.events import END_REASONS
+from bridge.rules import callbacks_load, patterns
 from bridge.rules import hours as hours_mod
-from bridge.rules import patterns
+from bridge.rules.callbacks_load import Block
 from bridge.rules.destinations import read_destinations
 from bridge.rules.fields import Reader, suggest
 from bridge.rules.model import (
     Actions,
+    CallbackPolicy,
+    Callbacks,
     Direction,
     Hours,
     Pattern,
@@ -34,7 +37,16 @@ from bridge.rules.yamlpos import Map, Node, Scalar, Seq, join, parse
 
 VERSION: Final = 1
 MISSED_REASONS: Final = (*END_REASONS, STALE_REASON)
-TOP_KEYS: Final = ("version", "timezone", "destinations", "hours", "routes", "unmatched", "tests")
+TOP_KEYS: Final = (
+    "version",
+    "timezone",
+    "destinations",
+    "hours",
+    "callbacks",
+    "routes",
+    "unmatched",
+    "tests",
+)
 WHEN_KEYS: Final = (
     "direction",
     "caller",
@@ -45,7 +57,15 @@ WHEN_KEYS: Final = (
     "during",
     "outside",
 )
-ACTION_KEYS: Final = ("live", "missed", "summary", "mention", "min_ring", "missed_reason")
+ACTION_KEYS: Final = (
+    "live",
+    "missed",
+    "summary",
+    "mention",
+    "min_ring",
+    "missed_reason",
+    "callback",
+)
 ROUTE_KEYS: Final = ("name", "when", *ACTION_KEYS, "continue", "drop")
 
 
@@ -95,13 +115,19 @@ def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | 
         # A missing or unknown time zone is one problem: read the schedules anyway (in UTC,
         # never used) so their own problems show and routes naming them find them.
         hours = _hours(reader, hours_node, tz or ZoneInfo("UTC"))
+    block = callbacks_load.read_block(reader, top.get("callbacks"), hours)
     names = set(destinations)
     routes: list[Route] = []
     if (routes_node := top.get("routes")) is not None:
-        routes = _routes(reader, routes_node, names, hours)
+        routes = _routes(reader, routes_node, names, hours, block)
     unmatched = None
     if (node := top.get("unmatched")) is not None:
-        unmatched = _unmatched(reader, node, names)
+        unmatched = _unmatched(reader, node, names, hours, block)
+    opens_cases = any(
+        a.missed and a.callback is not None
+        for a in [*(r.actions for r in routes), *([unmatched] if unmatched else [])]
+    )
+    region = callbacks_load.region(reader, block, tz_node, tz, needed=opens_cases)
     if tz is None or reader.problems:
         return None
     return Ruleset(
@@ -113,6 +139,7 @@ def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | 
         hours=MappingProxyType(hours),
         routes=tuple(routes),
         unmatched=unmatched,
+        callbacks=Callbacks(region=region, policy=block.policy),
     )
 
 
@@ -126,7 +153,9 @@ def _hours(reader: Reader, node: Node, tz: ZoneInfo) -> dict[str, Hours]:
     return out
 
 
-def _routes(reader: Reader, node: Node, names: set[str], hours: dict[str, Hours]) -> list[Route]:
+def _routes(
+    reader: Reader, node: Node, names: set[str], hours: dict[str, Hours], block: Block
+) -> list[Route]:
     if not isinstance(node, Seq):
         reader.error(node, "routes", "expected a list of routes (each starting with `- name:`)")
         return []
@@ -154,7 +183,7 @@ def _routes(reader: Reader, node: Node, names: set[str], hours: dict[str, Hours]
                 )
             seen.setdefault(name, i)
         when = _when(reader, spec.get("when"), join(path, "when"), hours)
-        actions = _actions(reader, spec, path, names)
+        actions = _actions(reader, spec, path, names, hours, block)
         flags = {}
         for flag in ("continue", "drop"):
             flag_node = spec.get(flag)
@@ -169,12 +198,18 @@ def _routes(reader: Reader, node: Node, names: set[str], hours: dict[str, Hours]
                 "a route with `drop: true` posts nothing and stops; remove "
                 "live/missed/summary/continue, or remove drop",
             )
-        elif not flags["drop"] and not posts and _has_no_errors_at(reader, path):
+        elif (
+            not flags["drop"]
+            and not posts
+            and not (flags["continue"] and spec.get("callback") is not None)
+            and _has_no_errors_at(reader, path)
+        ):
             reader.error(
                 spec,
                 path,
                 "this route does nothing: give it live, missed or summary "
-                "destinations, or `drop: true` to ignore the calls it matches",
+                "destinations, `drop: true` to ignore the calls it matches, or "
+                "`callback:` with `continue: true` to choose their callback scope",
             )
         out.append(
             Route(name or "", when, actions, continue_=flags["continue"], drop=flags["drop"])
@@ -186,7 +221,14 @@ def _has_no_errors_at(reader: Reader, path: str) -> bool:
     return not any(p.path.startswith(path + ".") for p in reader.problems)
 
 
-def _actions(reader: Reader, spec: Map, path: str, names: set[str]) -> Actions:
+def _actions(
+    reader: Reader,
+    spec: Map,
+    path: str,
+    names: set[str],
+    hours: dict[str, Hours],
+    block: Block,
+) -> Actions:
     def dests(key: str) -> tuple[str, ...]:
         node = spec.get(key)
         if node is None:
@@ -222,7 +264,12 @@ def _actions(reader: Reader, spec: Map, path: str, names: set[str]) -> Actions:
                 f"`{key}` only applies to `missed` alerts, and "
                 "this has no `missed` destination (add one, or remove the key)",
             )
-    return Actions(live, missed, summary, mention, min_ring, reasons)
+    callback: CallbackPolicy | None = block.policy
+    if (node := spec.get("callback")) is not None:
+        callback = callbacks_load.read_route(
+            reader, node, join(path, "callback"), block, hours, alerts=bool(missed)
+        )
+    return Actions(live, missed, summary, mention, min_ring, reasons, callback)
 
 
 def _reasons(reader: Reader, node: Node, path: str) -> list[str]:
@@ -239,14 +286,16 @@ def _reasons(reader: Reader, node: Node, path: str) -> list[str]:
     return out
 
 
-def _unmatched(reader: Reader, node: Node, names: set[str]) -> Actions | None:
+def _unmatched(
+    reader: Reader, node: Node, names: set[str], hours: dict[str, Hours], block: Block
+) -> Actions | None:
     if isinstance(node, Map):
         spec = reader.mapping(node, "unmatched", allowed=ACTION_KEYS)
-        return None if spec is None else _actions(reader, spec, "unmatched", names)
+        return None if spec is None else _actions(reader, spec, "unmatched", names, hours, block)
     shorthand = Map(
         ((Scalar("live", "tag:yaml.org,2002:str", node.line, node.col), node),), node.line, node.col
     )
-    return _actions(reader, shorthand, "unmatched", names)
+    return _actions(reader, shorthand, "unmatched", names, hours, block)
 
 
 def _when(reader: Reader, node: Node | None, path: str, hours: dict[str, Hours]) -> When:

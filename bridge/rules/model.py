@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 # The routing decision's types live in the pure core; re-exported for the rules' modules.
@@ -182,10 +182,27 @@ class SampleCall:
     ring: timedelta
 
 
+NEVER: Final = "never"
+
+
+@dataclass(frozen=True)
+class CaseExpectation:
+    """A test's ``case:``: ``none`` (the call adds nothing to any case), or what it must add.
+
+    Each field is checked only when given; a deadline is an aware time or ``"never"``."""
+
+    none: bool = False
+    scope: str | None = None
+    escalates_at: datetime | Literal["never"] | None = None
+    expires_at: datetime | Literal["never"] | None = None
+    escalate_to: tuple[str, ...] | None = None
+
+
 @dataclass(frozen=True)
 class Expectation:
     deliveries: Mapping[Kind, tuple[str, ...]]
     routes: tuple[str, ...] | None = None  # checked only when given
+    case: CaseExpectation | None = None  # checked only when given
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Final
 from bridge.core.calls import Call, fold
 from bridge.core.events import END_REASONS, Event, Participant
 from bridge.core.events import Destination as EventDestination
+from bridge.rules.callbacks import outcome
+from bridge.rules.casetest import check_case, local_time, parse_case
 from bridge.rules.fields import Reader
 from bridge.rules.match import UNMATCHED_ROUTE, route
 from bridge.rules.model import (
@@ -105,7 +107,7 @@ def _call(reader: Reader, node: Node, path: str, ruleset: Ruleset) -> SampleCall
             join(path, "direction"),
             f'"{value}" is not a direction (inbound or outbound)',
         )
-    at = _local_time(reader, spec.get("at"), join(path, "at"), ruleset)
+    at = local_time(reader, spec.get("at"), join(path, "at"), ruleset.timezone)
     rung_node = spec.get("rung")
     rung = tuple(v for v, _, _ in reader.texts(rung_node, join(path, "rung"))) if rung_node else ()
     missed, ended = flag("missed", False), flag("ended", True)
@@ -143,42 +145,14 @@ def _call(reader: Reader, node: Node, path: str, ruleset: Ruleset) -> SampleCall
     )
 
 
-def _local_time(reader: Reader, node: Node | None, path: str, ruleset: Ruleset) -> datetime | None:
-    if node is None:
-        return None
-    text = node.text.strip() if isinstance(node, Scalar) else ""
-    try:
-        naive = datetime.fromisoformat(text)
-    except ValueError:
-        reader.error(
-            node,
-            path,
-            f'"{text}" is not a local date and time '
-            '(e.g. "2026-12-01T23:10"; the rules\' timezone applies)',
-        )
-        return None
-    if naive.tzinfo is not None:
-        return naive
-    local = naive.replace(tzinfo=ruleset.timezone)
-    if local.astimezone(UTC).astimezone(ruleset.timezone).replace(tzinfo=None) != naive:
-        reader.error(
-            node,
-            path,
-            f'"{text}" does not exist in {ruleset.timezone.key} (the clocks '
-            "skip that hour for daylight saving time; pick another time)",
-        )
-        return None
-    return local
-
-
 def _expect(reader: Reader, node: Node, path: str, ruleset: Ruleset) -> Expectation | None:
     if isinstance(node, Scalar) and node.text.strip() == "none":
         return Expectation(deliveries={}, routes=None)
     spec = reader.mapping(
         node,
         path,
-        allowed=(*KINDS, "routes"),
-        what="`none` or a mapping of live/missed/summary/routes",
+        allowed=(*KINDS, "routes", "case"),
+        what="`none` or a mapping of live/missed/summary/routes/case",
     )
     if spec is None:
         return None
@@ -199,7 +173,12 @@ def _expect(reader: Reader, node: Node, path: str, ruleset: Ruleset) -> Expectat
             if value not in known:
                 reader.error(item, at, f'no route is named "{value}"')
         routes = tuple(v for v, _, _ in names)
-    return Expectation(deliveries=deliveries, routes=routes)
+    case = None
+    if (sub := spec.get("case")) is not None:
+        case = parse_case(reader, sub, join(path, "case"), ruleset.timezone)
+        if case is None:
+            return None
+    return Expectation(deliveries=deliveries, routes=routes, case=case)
 
 
 def _empty_list(node: Node) -> bool:
@@ -274,7 +253,8 @@ def run_tests(ruleset: Ruleset) -> list[Problem]:
     """Run every test; one problem (with a readable diff) per failing test."""
     problems = []
     for i, test in enumerate(ruleset.tests):
-        result = route(ruleset, sample_call(test.call))
+        call = sample_call(test.call)
+        result = route(ruleset, call)
         lines = []
         for kind in KINDS:
             want = test.expect.deliveries.get(kind, ())
@@ -287,6 +267,9 @@ def run_tests(ruleset: Ruleset) -> list[Problem]:
                 f"routes: expected {_names(test.expect.routes)}, "
                 f"got {_names(result.matched_routes)}"
             )
+        if test.expect.case is not None:
+            facts = outcome(ruleset, call, result)
+            lines.extend(check_case(test.expect.case, facts, ruleset.timezone))
         if lines:
             shown = ", ".join(routes) or "none (no route matched)"
             details = "".join(f"\n    {line}" for line in [*lines, f"matched routes: {shown}"])

@@ -32,7 +32,7 @@ CASES = [
         [
             'bad.yaml:10:1: unmatchd: unknown key (did you mean "unmatched"? '
             "allowed here: version, "
-            "timezone, destinations, hours, routes, unmatched, tests)"
+            "timezone, destinations, hours, callbacks, routes, unmatched, tests)"
         ],
     ),
     (
@@ -40,7 +40,8 @@ CASES = [
         BASE.replace("    live: support", "    lvie: support"),
         [
             'bad.yaml:9:5: routes[0].lvie: unknown key (did you mean "live"? allowed here: name, '
-            "when, live, missed, summary, mention, min_ring, missed_reason, continue, drop)"
+            "when, live, missed, summary, mention, min_ring, missed_reason, callback, continue, "
+            "drop)"
         ],
     ),
     (
@@ -234,7 +235,8 @@ CASES = [
         BASE + "  - {name: idle, when: {direction: inbound}}\n",
         [
             "bad.yaml:10:5: routes[1]: this route does nothing: give it live, missed or summary "
-            "destinations, or `drop: true` to ignore the calls it matches"
+            "destinations, `drop: true` to ignore the calls it matches, or `callback:` with "
+            "`continue: true` to choose their callback scope"
         ],
     ),
     (

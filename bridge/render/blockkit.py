@@ -110,3 +110,8 @@ def header(text: str) -> Block:
 
 def message(text: str, blocks: list[Block]) -> SlackMessage:
     return SlackMessage(text=clip(text, MAX_TEXT) or ELLIPSIS, blocks=tuple(blocks[:MAX_BLOCKS]))
+
+
+def plain_text(text: str, limit: int) -> dict[str, Any]:
+    """A ``plain_text`` object (shown literally: no escaping) of at most ``limit``."""
+    return {"type": "plain_text", "text": clip(text, limit) or ELLIPSIS, "emoji": True}

@@ -4,7 +4,9 @@ Builders take a :class:`~bridge.render.view.CallView` (or one :class:`StepView`)
 :class:`SlackMessage`: ``text`` (always set; Slack shows it in notifications and to screen
 readers) and ``blocks``.
 
-Escaping and Slack's limits are :mod:`bridge.render.blockkit`'s.
+Escaping and Slack's limits are :mod:`bridge.render.blockkit`'s; what a callback case adds
+to its alert (state, misses, attempts, buttons) and its thread replies are
+:mod:`bridge.render.slack_case`'s.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from bridge.core.plan import CaseStepContent, Content
+from bridge.render import slack_case
 from bridge.render.blockkit import (
     ELLIPSIS,
     MAX_SECTION,
@@ -24,7 +27,7 @@ from bridge.render.blockkit import (
     mrkdwn,
     section,
 )
-from bridge.render.casetext import step_sentence
+from bridge.render.casetext import CaseView
 from bridge.render.content import build
 from bridge.render.message import OutgoingMessage
 from bridge.render.view import STATUS_EMOJI, CallView, Phrase, StepView, plain
@@ -76,17 +79,25 @@ def reply(step: StepView) -> SlackMessage:
 
 
 def missed_alert(
-    v: CallView, *, mentions: tuple[str, ...] = (), live_link: str | None = None
+    v: CallView,
+    *,
+    mentions: tuple[str, ...] = (),
+    live_link: str | None = None,
+    case: CaseView | None = None,
+    buttons: bool = False,
 ) -> SlackMessage:
     """The prominent alert for a call nobody answered.
 
     ``mentions`` (the route's, e.g. ``<!subteam^S0123>`` or ``<!here>``) lead the text so they
-    notify; ``live_link`` (a permalink to the live thread) is linked when given.
+    notify; ``live_link`` (a permalink to the live thread) is linked when given. ``case``: the
+    callback case the alert shows (its header then says the case's state); ``buttons``: offer
+    its buttons while it is open (only where Slack's clicks reach the bridge).
     """
     lead = " ".join(mentions)
     opening = f"{lead} " if lead else ""
     when = f"{v.started}, rang {v.ring_time}" if v.ring_time else v.started
-    text = escape(f"{MISSED} Missed call from {v.caller.with_number} on {v.line} at {when}")
+    words = f"{MISSED} Missed call from {v.caller.with_number} on {v.line} at {when}"
+    text = escape(words if case is None else f"{words} · {case.summary}")
     fields = [
         f"*Line*\n{escape(v.line)}",
         f"*When*\n{escape(v.started)}",
@@ -94,10 +105,13 @@ def missed_alert(
         f"*Reason*\n{escape(v.end_text or 'not answered')}",
     ]
     blocks = [
-        header(f"{MISSED} Missed call"),
+        header(f"{MISSED} Missed call" if case is None else case.title),
         section(f"{opening}Missed call from {_caller(v)}", fields=fields),
-        section(mrkdwn(v.who)),
     ]
+    if case is None:
+        blocks.append(section(mrkdwn(v.who)))
+    else:
+        blocks += slack_case.alert_blocks(case, v.who, with_buttons=buttons)
     if live_link:
         blocks.append(context(f"<{escape(live_link)}|Open the live call thread>"))
     return message(opening + text, blocks)
@@ -135,14 +149,17 @@ def _timeline(steps: tuple[StepView, ...]) -> str:
     return "\n".join(lines)
 
 
-def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
+def render(
+    content: Content, users: Mapping[str, str], link: str | None, *, buttons: bool = False
+) -> OutgoingMessage:
     """Delivery's entry point: stored render input -> Slack message.
 
     ``users`` maps e-mail addresses to Slack user ids (``users.lookupByEmail``); those people
-    are mentioned as ``<@U…>``, everyone else by name.
+    are mentioned as ``<@U…>``, everyone else by name. ``buttons``: a callback case's alert
+    offers its buttons (bind it only where Slack's interactivity reaches the bridge: a
+    button nobody receives is worse than none). A case's escalation reply is broadcast to
+    the channel.
     """
-    if isinstance(content, CaseStepContent):
-        return OutgoingMessage(text=step_sentence(content))
     mentions = {email: f"<@{user}>" for email, user in users.items()}
     built = build(
         content,
@@ -150,7 +167,11 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
         link,
         root=root,
         reply=reply,
-        missed_alert=lambda v, route, live: missed_alert(v, mentions=route, live_link=live),
+        missed_alert=lambda v, route, live, case: missed_alert(
+            v, mentions=route, live_link=live, case=case, buttons=buttons
+        ),
         summary=lambda v, route: summary(v, mentions=route),
+        case_step=slack_case.reply,
     )
-    return OutgoingMessage(text=built.text, blocks=built.blocks)
+    broadcast = isinstance(content, CaseStepContent) and content.step.kind == "escalated"
+    return OutgoingMessage(text=built.text, blocks=built.blocks, broadcast=broadcast)

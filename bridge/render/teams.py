@@ -6,7 +6,8 @@ previews) and ``card`` (an Adaptive Card 1.5, the version Teams renders everywhe
 
 People with a known Teams identity (``users`` maps their e-mail to a user principal name) are
 mentioned, everyone else named. Escaping, mentions and size limits are
-:mod:`bridge.render.adaptivecard`'s.
+:mod:`bridge.render.adaptivecard`'s; what a callback case adds to its alert (state, misses,
+attempts, escalation) and its thread replies are :mod:`bridge.render.teams_case`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from bridge.core.plan import CaseStepContent, Content
+from bridge.core.plan import Content
+from bridge.render import teams_case
 from bridge.render.adaptivecard import (
     ELLIPSIS,
     Card,
@@ -24,7 +26,7 @@ from bridge.render.adaptivecard import (
     route_mention,
     summary_text,
 )
-from bridge.render.casetext import step_sentence
+from bridge.render.casetext import CaseView
 from bridge.render.content import build
 from bridge.render.message import OutgoingMessage
 from bridge.render.view import STATUS_EMOJI, CallView, StepView, plain
@@ -88,13 +90,20 @@ def reply(step: StepView) -> TeamsMessage:
 
 
 def missed_alert(
-    v: CallView, *, mentions: tuple[str, ...] = (), live_link: str | None = None
+    v: CallView,
+    *,
+    mentions: tuple[str, ...] = (),
+    live_link: str | None = None,
+    case: CaseView | None = None,
 ) -> TeamsMessage:
     """The prominent alert for a call nobody answered; ``mentions`` (the route's) lead it and
-    ``live_link`` becomes an "Open the live call thread" button."""
+    ``live_link`` becomes an "Open the live call thread" button. ``case``: the callback case
+    the alert shows (its title then says the case's state)."""
 
     def build(c: Card) -> dict[str, Any]:
-        c.text(f"{MISSED} Missed call", weight="Bolder", size="Large", color="Attention")
+        title = f"{MISSED} Missed call" if case is None else case.title
+        color = "Attention" if case is None else teams_case.color(case)
+        c.text(escape(title), weight="Bolder", size="Large", color=color)
         lead = " ".join(route_mention(c, m) for m in mentions)
         opening = f"{lead} " if lead else ""
         c.text(f"{opening}Missed call from {_caller(c, v)}")
@@ -106,7 +115,10 @@ def missed_alert(
                 ("Reason", escape(v.end_text or "not answered")),
             ]
         )
-        c.text(c.phrase(v.who))
+        if case is None:
+            c.text(c.phrase(v.who))
+        else:
+            teams_case.alert(c, case, v.who)
         if live_link and live_link.startswith("https://"):
             c.actions.append(
                 {"type": "Action.OpenUrl", "title": "Open the live call thread", "url": live_link}
@@ -115,7 +127,9 @@ def missed_alert(
 
     when = f"{v.started}, rang {v.ring_time}" if v.ring_time else v.started
     text = f"{MISSED} Missed call from {v.caller.with_number} on {v.line} at {when}"
-    return TeamsMessage(summary_text(text), fit(build))
+    return TeamsMessage(
+        summary_text(text if case is None else f"{text} · {case.summary}"), fit(build)
+    )
 
 
 def _rang_for(v: CallView) -> str:
@@ -149,15 +163,16 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
     ``users`` maps e-mail addresses to Teams identities (user principal names, from
     :meth:`TeamsNotifier.lookup_user`); those people are mentioned, everyone else named.
     """
-    if isinstance(content, CaseStepContent):
-        return OutgoingMessage(text=step_sentence(content))
     message = build(
         content,
         users,
         link,
         root=root,
         reply=reply,
-        missed_alert=lambda v, route, live: missed_alert(v, mentions=route, live_link=live),
+        missed_alert=lambda v, route, live, case: missed_alert(
+            v, mentions=route, live_link=live, case=case
+        ),
         summary=lambda v, route: summary(v, mentions=route),
+        case_step=teams_case.reply,
     )
     return OutgoingMessage(text=message.text, card=message.card)

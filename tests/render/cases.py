@@ -4,8 +4,9 @@ The story (Europe/Amsterdam, CET = UTC+1, on Wednesday 2026-12-02): M. de Jong
 (+31 50 123 4567) calls the support line +31 50 800 9000 at 14:02; Johan and Sanne are rung,
 nobody answers. The case escalates to ``<!subteam^S0123>`` 30 minutes after the first miss
 unless someone claims it, and closes as not called back after 3 days. Alice (Slack user
-``UALICE``) and Bob are colleagues. Every state the alert can show has a builder here; the
-expected renderings are written by hand in the test modules.
+``UALICE``) and Bob are colleagues. Every state the alert can show has a builder here (its
+``now``: minutes after the first miss, when the case is looked at); the expected renderings are
+written by hand in the test modules.
 """
 
 from __future__ import annotations
@@ -91,47 +92,47 @@ def step_content(case: Case, index: int = -1) -> CaseStepContent:
 # -- every state, as the alert shows it -----------------------------------------------------
 
 
-def open_case() -> Case:
+def open_case(now: float = 8) -> Case:
     """Missed once at 14:02; nobody on it yet (14:10)."""
-    return case_of([miss("c1", 0)], 8)
+    return case_of([miss("c1", 0)], now)
 
 
-def stacked() -> Case:
+def stacked(now: float = 20) -> Case:
     """Missed at 14:02, 14:09 (rang Johan) and 14:21 (no phone rang); 14:22."""
-    return case_of([miss("c1", 0), miss("c2", 7, ("Johan | Voys",)), miss("c3", 19, ())], 20)
+    return case_of([miss("c1", 0), miss("c2", 7, ("Johan | Voys",)), miss("c3", 19, ())], now)
 
 
-def claimed() -> Case:
+def claimed(now: float = 38) -> Case:
     """Alice pressed *I'll call back* at 14:05; 14:40 (a claimed case does not escalate)."""
-    return case_of([miss("c1", 0), click(3, "claim")], 38)
+    return case_of([miss("c1", 0), click(3, "claim")], now)
 
 
-def tried_twice() -> Case:
+def tried_twice(now: float = 28) -> Case:
     """Alice tried at 14:25 and Bob at 14:28, nobody answered; 14:30."""
-    return case_of([miss("c1", 0), tried(23, "Alice"), tried(26, "Bob")], 28)
+    return case_of([miss("c1", 0), tried(23, "Alice"), tried(26, "Bob")], now)
 
 
-def escalated() -> Case:
+def escalated(now: float = 43) -> Case:
     """Nobody claimed it; escalated at 14:32; 14:45."""
-    return case_of([miss("c1", 0)], 43)
+    return case_of([miss("c1", 0)], now)
 
 
-def got_through() -> Case:
+def got_through(now: float = 60) -> Case:
     """The customer rang again at 14:40 and Bob answered."""
-    return case_of([miss("c1", 0), Answered(story_id="a1", at=at(38), by="Bob")], 60)
+    return case_of([miss("c1", 0), Answered(story_id="a1", at=at(38), by="Bob")], now)
 
 
-def called_back() -> Case:
+def called_back(now: float = 60) -> Case:
     """Alice tried at 14:25 (no answer), then called back at 14:32 and got the customer."""
     facts = [miss("c1", 0), tried(23, "Alice"), tried(30, "Alice", answered=True, story="o2")]
-    return case_of(facts, 60)
+    return case_of(facts, now)
 
 
-def done() -> Case:
+def done(now: float = 60) -> Case:
     """Alice claimed it at 14:05 and pressed *Done* at 14:11."""
-    return case_of([miss("c1", 0), click(3, "claim"), click(9, "done")], 60)
+    return case_of([miss("c1", 0), click(3, "claim"), click(9, "done")], now)
 
 
-def expired() -> Case:
+def expired(now: float = 4 * 1440) -> Case:
     """Nobody called back within 3 days: escalated at 14:32, closed on Saturday 14:02."""
-    return case_of([miss("c1", 0)], 4 * 1440)
+    return case_of([miss("c1", 0)], now)

@@ -223,10 +223,10 @@ def closing_line(closing: Closing, opened: datetime, tz: tzinfo, *, with_time: b
         case "called_back":
             return (Em("Called back"), " by ", by, when, waited)
         case "done":
-            return (Em("Done"), ": closed by ", by, when, waited)
+            return (Em("Closed"), " by ", by, when, " (marked done)", waited)
         case "expired":
             closed = f": closed{when}" if with_time else ""
-            return (Em("Not called back"), closed, waited)
+            return (Em("Not called back in time"), closed, waited)
 
 
 def reply_line(content: CaseStepContent) -> tuple[str, Line]:
@@ -256,7 +256,7 @@ def _step(step: Step, content: CaseStepContent, tz: tzinfo) -> Line:
             return (
                 f"{ESCALATED} ",
                 *mentions,
-                Em("Not called back yet"),
+                Em("Still not called back"),
                 f": {format_number(content.caller)}, waiting since {since} ({waiting})",
             )
         case "closed":

@@ -196,10 +196,10 @@ STATES = [
         "✅ Missed call · done",
         [
             section(RUNG),
-            section("✅ *Done*: closed by <@UALICE> at 14:11, 9 min after the first miss"),
+            section("✅ *Closed* by <@UALICE> at 14:11 (marked done), 9 min after the first miss"),
         ],
         None,
-        " · ✅ Done: closed by Alice at 14:11, 9 min after the first miss",
+        " · ✅ Closed by Alice at 14:11 (marked done), 9 min after the first miss",
         id="done",
     ),
     pytest.param(
@@ -208,12 +208,14 @@ STATES = [
         [
             section(RUNG),
             section(
-                "⌛ *Not called back*: closed at 2026-12-05 14:02, 3 d after the first miss\n"
+                "⌛ *Not called back in time*: closed at 2026-12-05 14:02, "
+                "3 d after the first miss\n"
                 "⚠️ Escalated at 14:32 to <!subteam^S0123>"
             ),
         ],
         None,
-        " · ⌛ Not called back: closed at 2026-12-05 14:02, 3 d after the first miss · escalated",
+        " · ⌛ Not called back in time: closed at 2026-12-05 14:02, 3 d after the first miss"
+        " · escalated",
         id="expired",
     ),
 ]
@@ -298,8 +300,8 @@ def test_each_step_is_a_reply_with_its_time() -> None:
         "`14:25` 🔁 Tried by Alice (no answer)",
         "`14:32` ✅ *Called back* by Alice, 30 min after the first miss",
         "`14:05` 📞 Alice is calling back",
-        "`14:11` ✅ *Done*: closed by Alice, 9 min after the first miss",
-        "`14:32` ⚠️ <!subteam^S0123> *Not called back yet*: M. de Jong, waiting since 14:02 "
+        "`14:11` ✅ *Closed* by Alice (marked done), 9 min after the first miss",
+        "`14:32` ⚠️ <!subteam^S0123> *Still not called back*: M. de Jong, waiting since 14:02 "
         "(30 min)",
         "`14:40` ✅ *Got through*: answered by Bob, 38 min after the first miss",
     ]
@@ -314,7 +316,7 @@ def test_only_the_escalation_is_broadcast_and_its_text_mentions_the_target() -> 
     escalation, closing = replies(case)
     assert escalation.broadcast
     assert escalation.text == (
-        "14:32 ⚠️ <!subteam^S0123> Not called back yet: M. de Jong, waiting since 14:02 (30 min)"
+        "14:32 ⚠️ <!subteam^S0123> Still not called back: M. de Jong, waiting since 14:02 (30 min)"
     )
     assert not closing.broadcast
     for step in (*replies(K.stacked()), *replies(K.done()), *replies(K.called_back())):
@@ -329,12 +331,12 @@ def test_a_release_and_an_expiry_are_told_too() -> None:
         "`14:05` 📞 Alice is calling back",
         "`14:52` ↩️ Released by Bob: nobody is calling back",
         # released after the deadline: nobody is on it, so it escalates at once
-        "`14:52` ⚠️ <!subteam^S0123> *Not called back yet*: M. de Jong, waiting since 14:02 "
+        "`14:52` ⚠️ <!subteam^S0123> *Still not called back*: M. de Jong, waiting since 14:02 "
         "(50 min)",
     ]
     expiry = replies(K.expired())[-1]
     assert expiry.blocks[0]["text"]["text"] == (
-        "`2026-12-05 14:02` ⌛ *Not called back*, 3 d after the first miss"
+        "`2026-12-05 14:02` ⌛ *Not called back in time*, 3 d after the first miss"
     )
 
 

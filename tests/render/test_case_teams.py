@@ -121,8 +121,8 @@ STATES = [
     pytest.param(
         K.done(),
         ("✅ Missed call · done", "Good"),
-        [RUNG, "✅ **Done**: closed by Alice at 14:11, 9 min after the first miss"],
-        " · ✅ Done: closed by Alice at 14:11, 9 min after the first miss",
+        [RUNG, "✅ **Closed** by Alice at 14:11 (marked done), 9 min after the first miss"],
+        " · ✅ Closed by Alice at 14:11 (marked done), 9 min after the first miss",
         id="done",
     ),
     pytest.param(
@@ -130,10 +130,11 @@ STATES = [
         ("⌛ Missed call · not called back", "Attention"),
         [
             RUNG,
-            "⌛ **Not called back**: closed at 2026-12-05 14:02, 3 d after the first miss",
+            "⌛ **Not called back in time**: closed at 2026-12-05 14:02, 3 d after the first miss",
             ESCALATED,
         ],
-        " · ⌛ Not called back: closed at 2026-12-05 14:02, 3 d after the first miss · escalated",
+        " · ⌛ Not called back in time: closed at 2026-12-05 14:02, 3 d after the first miss"
+        " · escalated",
         id="expired",
     ),
 ]
@@ -177,14 +178,15 @@ def test_each_step_is_a_reply_card_with_its_time() -> None:
         ["14:09 · 📵 **Missed again** (rang Johan | Voys)"],
         ["14:25 · 🔁 Tried by Alice (no answer)"],
         [
-            "14:32 · ⚠️ <at>oncall</at> **Not called back yet**: M. de Jong, waiting since "
+            "14:32 · ⚠️ <at>oncall</at> **Still not called back**: M. de Jong, waiting since "
             "14:02 (30 min)"
         ],
     ]
     assert [m.text for m in told] == [
         "14:09 📵 Missed again (rang Johan | Voys)",
         "14:25 🔁 Tried by Alice (no answer)",
-        "14:32 ⚠️ oncall@corp.example Not called back yet: M. de Jong, waiting since 14:02 (30 min)",
+        "14:32 ⚠️ oncall@corp.example Still not called back: M. de Jong, waiting since 14:02 "
+        "(30 min)",
     ]
     assert told[2].card is not None
     assert told[2].card["msteams"]["entities"][0]["mentioned"]["id"] == "oncall@corp.example"

@@ -62,12 +62,12 @@ LIVE = " (live thread: https://example.slack.com/archives/C1/p1)"
         ),
         pytest.param(
             K.done(),
-            "callback case: ✅ Done: closed by Alice at 14:11, 9 min after the first miss",
+            "callback case: ✅ Closed by Alice at 14:11 (marked done), 9 min after the first miss",
             id="done",
         ),
         pytest.param(
             K.expired(),
-            "callback case: ⌛ Not called back: closed at 2026-12-05 14:02, 3 d after the "
+            "callback case: ⌛ Not called back in time: closed at 2026-12-05 14:02, 3 d after the "
             "first miss; ⚠️ Escalated at 14:32 to <!subteam^S0123>",
             id="expired",
         ),
@@ -99,7 +99,7 @@ def test_the_thread_replies_in_plain_text() -> None:
         "14:10 📞 Alice is calling back",
         "14:25 🔁 Tried by Alice (no answer)",
         "14:26 ↩️ Released by Alice: nobody is calling back",
-        "14:32 ⚠️ <!subteam^S0123> Not called back yet: M. de Jong, waiting since 14:02 (30 min)",
+        "14:32 ⚠️ <!subteam^S0123> Still not called back: M. de Jong, waiting since 14:02 (30 min)",
         "14:42 ✅ Called back by Bob, 40 min after the first miss",
     ]
 

@@ -41,7 +41,7 @@ async def test_the_escalation_reply_is_broadcast_to_the_channel_and_no_other(
 
     escalation, closing = slack.replies("C1", alert.ts_or_id)
     assert escalation.broadcast
-    assert escalation.text.startswith("14:32 ⚠️ <!subteam^S0123> Not called back yet")
+    assert escalation.text.startswith("14:32 ⚠️ <!subteam^S0123> Still not called back")
     assert not closing.broadcast
     sent = [r.params for r in slack.requests if r.method == "chat.postMessage"]
     assert [p.get("reply_broadcast") for p in sent] == [None, True, None]
@@ -64,4 +64,6 @@ async def test_an_open_case_alert_with_buttons_is_accepted_and_updated_without_t
     (posted,) = slack.roots("C1")
     assert [b["type"] for b in posted.versions[0].blocks][-1] == "actions"
     assert "actions" not in [b["type"] for b in posted.blocks]  # closed: the buttons are gone
-    assert posted.text.endswith("✅ Done: closed by Alice at 14:11, 9 min after the first miss")
+    assert posted.text.endswith(
+        "✅ Closed by Alice at 14:11 (marked done), 9 min after the first miss"
+    )

@@ -113,6 +113,7 @@ class SlackNotifier:
                 blocks=[dict(b) for b in message.blocks] or None,
                 metadata=metadata_of(message.metadata),
                 thread_ts=thread_ts,
+                reply_broadcast=True if message.broadcast and thread_ts else None,
                 unfurl_links=False,
                 unfurl_media=False,
             ),

@@ -1,7 +1,8 @@
 """Stored render input (bridge.core.plan.Content) -> a platform's message, through its builders.
 
-Each platform renderer supplies four pure builders (live root, thread reply, missed alert,
-summary); this module picks the one the content asks for and builds its view (pure)."""
+Each platform renderer supplies five pure builders (live root, thread reply, missed alert,
+summary, a callback case's thread reply); this module picks the one the content asks for and
+builds its view (pure)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from bridge.core.plan import Content, MissedContent, ReplyContent, RootContent, SummaryContent
+from bridge.core.plan import (
+    CaseStepContent,
+    Content,
+    MissedContent,
+    ReplyContent,
+    RootContent,
+    SummaryContent,
+)
+from bridge.render.casetext import CaseView, case_view
 from bridge.render.view import CallView, StepView, step_view, view
 
 M = TypeVar("M")
@@ -22,8 +31,9 @@ def build(
     *,
     root: Callable[[CallView], M],
     reply: Callable[[StepView], M],
-    missed_alert: Callable[[CallView, tuple[str, ...], str | None], M],
+    missed_alert: Callable[[CallView, tuple[str, ...], str | None, CaseView | None], M],
     summary: Callable[[CallView, tuple[str, ...]], M],
+    case_step: Callable[[CaseStepContent], M],
 ) -> M:
     """``mentions``: e-mail -> the platform's mention of that person; ``link``: the live
     message's URL (for alerts). Route mentions come from the content itself."""
@@ -31,10 +41,12 @@ def build(
     match content:
         case ReplyContent(step=step, context=context, again=again):
             return reply(step_view(step, context, tz, again=again, mentions=mentions))
-        case MissedContent(call=call, mentions=route_mentions):
-            return missed_alert(view(call, tz, mentions=mentions), route_mentions, link)
+        case MissedContent(call=call, mentions=route_mentions, case=case):
+            shown = None if case is None else case_view(case, tz)
+            return missed_alert(view(call, tz, mentions=mentions), route_mentions, link, shown)
         case SummaryContent(call=call, mentions=route_mentions):
             return summary(view(call, tz, mentions=mentions), route_mentions)
         case RootContent(call=call):
             return root(view(call, tz, mentions=mentions))
-    raise TypeError(f"{type(content).__name__} is rendered before build() (render/casetext.py)")
+        case CaseStepContent():
+            return case_step(content)

@@ -29,10 +29,13 @@ class OutgoingMessage:
 
     ``text`` is always set: Slack shows it in notifications and to screen readers, Teams as the
     activity text. ``blocks`` is the Slack Block Kit body; ``card`` the Teams Adaptive Card.
-    A renderer fills the one for its platform; a notifier ignores the other.
+    A renderer fills the one for its platform; a notifier ignores the other. ``broadcast``: a
+    thread reply that is also shown in the channel (Slack's ``reply_broadcast``; ignored for
+    a message that is not a reply, and by Teams).
     """
 
     text: str
     blocks: tuple[Json, ...] = ()
     card: Json | None = None
     metadata: MessageMetadata | None = None
+    broadcast: bool = False

@@ -7,6 +7,7 @@ from datetime import timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from bridge.core.calls import Call, Step
+from bridge.core.cases import Case
 from bridge.core.events import Participant
 from bridge.core.plan import (
     CaseStepContent,
@@ -16,7 +17,7 @@ from bridge.core.plan import (
     RootContent,
     SummaryContent,
 )
-from bridge.render.casetext import step_sentence
+from bridge.render.casetext import TIMES, case_view, plain, reply_line
 from bridge.render.message import OutgoingMessage
 
 _PHASE_ICON = {"new": "📞", "ringing": "🔔", "answered": "🟢", "ended": "⏹"}
@@ -74,6 +75,21 @@ def headline(call: Call) -> str:
     return " ".join(parts)
 
 
+def case_line(case: Case, tz: tzinfo) -> str:
+    """A callback case on one line: its state, every miss with who was rung, the
+    unanswered attempts and the escalation."""
+    v = case_view(case, tz)
+    parts = [f"callback case: {plain(v.state)}"]
+    if len(v.misses) > 1:
+        misses = ", ".join(f"{m.at} ({m.rang})" for m in v.misses)
+        parts.append(f"missed {len(v.misses)}{TIMES}: {misses}")
+    if v.attempts:
+        parts.append(f"tried {len(v.attempts)}{TIMES}: {', '.join(a.text for a in v.attempts)}")
+    if v.escalation is not None:
+        parts.append(plain(v.escalation))
+    return "; ".join(parts)
+
+
 def step_line(step: Step, tz: tzinfo) -> str:
     """One thread reply of the call's story."""
     at = step.at.astimezone(tz).strftime("%H:%M:%S")
@@ -95,14 +111,17 @@ def step_line(step: Step, tz: tzinfo) -> str:
 
 def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
     """Plain text for the dry-run notifier (and any platform without a richer renderer)."""
-    if isinstance(content, CaseStepContent):
-        return OutgoingMessage(text=step_sentence(content))
     tz = ZoneInfo(content.tz)
     match content:
+        case CaseStepContent():
+            at, line = reply_line(content)
+            text = f"{at} {plain(line)}"
         case ReplyContent(step=step):
             text = step_line(step, tz)
-        case MissedContent(call=call, mentions=mentions):
+        case MissedContent(call=call, mentions=mentions, case=case):
             text = " ".join([*mentions, "MISSED CALL:", headline(call)])
+            if case is not None:
+                text += f" | {case_line(case, tz)}"
             if link:
                 text += f" (live thread: {link})"
         case SummaryContent(call=call, mentions=mentions):

@@ -378,6 +378,14 @@ def _started(call: Call, tz: tzinfo, now: datetime | None) -> str:
     return start.strftime("%Y-%m-%d %H:%M" if dated else "%H:%M")
 
 
+def rang(labels: tuple[str, ...]) -> Phrase:
+    """``Rang A, B`` for people known only as they were shown (a callback case's earlier
+    misses), so renderers cut the list as they cut any people."""
+    if not labels:
+        return ("Nobody's phone rang",)
+    return ("Rang ", *_join(tuple(PersonView(label=label, number="") for label in labels)))
+
+
 def _join(people: tuple[PersonView, ...], *, empty: str = "nobody") -> Phrase:
     if not people:
         return (empty,)

@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -97,7 +98,11 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
                     "slack", method, result
                 ).inc(),
             )
-            platforms["slack"] = Platform(notifier, slack_render, notifier.link)
+            # Case buttons only where Slack's clicks reach the bridge (issue 16's interactivity
+            # endpoint). TODO(issue 16): buttons=settings.slack_signing_secret is not None once
+            # the SLACK_SIGNING_SECRET setting exists; until then no buttons (False).
+            render = partial(slack_render, buttons=False)
+            platforms["slack"] = Platform(notifier, render, notifier.link)
         if settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id:
             tokens = MsalTokenProvider(
                 app_id=settings.teams_app_id,

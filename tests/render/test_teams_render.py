@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from bridge.core.calls import fold
 from bridge.core.events import decode
 from bridge.core.plan import MissedContent, RootContent
-from bridge.render.teams import MAX_CARD_BYTES, card_bytes, escape, render
+from bridge.render.adaptivecard import MAX_CARD_BYTES, card_bytes, escape
+from bridge.render.teams import render
 from bridge.simulate import SCENARIOS, ScenarioContext
 from tests.support.fake_teams import card_texts
 

@@ -158,6 +158,7 @@ class Message:
     ts: str
     thread_ts: str | None
     versions: list[Version]
+    broadcast: bool = False  # a thread reply also shown in the channel (``reply_broadcast``)
 
     @property
     def text(self) -> str:
@@ -377,7 +378,8 @@ class FakeSlack:
         thread_ts = params.get("thread_ts") or None
         if thread_ts is not None and not any(m.ts == thread_ts for m in self.roots(channel)):
             raise SlackFailure("thread_not_found")
-        message = Message(channel, self._next_ts(), thread_ts, [version])
+        broadcast = thread_ts is not None and _flag(params.get("reply_broadcast"))
+        message = Message(channel, self._next_ts(), thread_ts, [version], broadcast)
         self._messages.append(message)
         return {"channel": channel, "ts": message.ts, "message": self._render(message, True)}
 
@@ -479,6 +481,11 @@ async def _params(request: web.Request) -> Params:
         else:
             params |= dict(await request.post())
     return params
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as Slack reads it: JSON ``true`` or the form values ``true``/``1``."""
+    return value is True or str(value).lower() in {"true", "1"}
 
 
 def _answer(

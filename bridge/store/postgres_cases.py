@@ -117,6 +117,15 @@ async def _write_cases(
     await conn.execute("DELETE FROM cases WHERE case_id = $1", story_id)
     closed = []
     for c in cases:
+        # The same closing recorded under another first call (a missed call that sorts
+        # earlier arrived late and took the case over): it closed once, not twice.
+        known = await conn.fetchval(
+            "SELECT 1 FROM cases WHERE scope = $1 AND number = $2 AND closed_us = $3 AND how = $4",
+            c.scope,
+            c.number,
+            c.closed_us,
+            c.how,
+        )
         await conn.execute(
             f"INSERT INTO cases ({_CASE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",  # noqa: S608
             c.case_id,
@@ -127,7 +136,7 @@ async def _write_cases(
             c.how,
             c.check_us,
         )
-        if c.closed_us is not None and (was is None or was["closed_us"] is None):
+        if c.closed_us is not None and (was is None or was["closed_us"] is None) and not known:
             closed.append(c)
     return closed
 

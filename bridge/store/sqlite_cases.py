@@ -100,11 +100,17 @@ def _write_cases(
     conn.execute("DELETE FROM cases WHERE case_id = ?", (story_id,))
     closed = []
     for c in cases:
+        # The same closing recorded under another first call (a missed call that sorts
+        # earlier arrived late and took the case over): it closed once, not twice.
+        known = conn.execute(
+            "SELECT 1 FROM cases WHERE scope = ? AND number = ? AND closed_us = ? AND how = ?",
+            (c.scope, c.number, c.closed_us, c.how),
+        ).fetchone()
         conn.execute(
             f"INSERT INTO cases ({_CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (c.case_id, c.scope, c.number, c.opened_us, c.closed_us, c.how, c.check_us),
         )
-        if c.closed_us is not None and (was is None or was[0] is None):
+        if c.closed_us is not None and (was is None or was[0] is None) and known is None:
             closed.append(c)
     return closed
 

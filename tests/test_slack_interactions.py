@@ -4,8 +4,10 @@ nothing; refusals are answered to the clicker alone through the payload's respon
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,9 @@ async def test_a_claim_is_stored_and_the_alert_shows_it(tmp_path: Path) -> None:
         await world.settle()
         after = world.chat.sent[before:]
         assert [s.action for s in after if s.slot == "missed"] == ["update"]
-        replies = [s.text for s in after if s.slot.startswith("alert:")]
-        assert replies == ["13:05 alice is calling back"]
+        [reply] = [s.text for s in after if s.slot.startswith("alert:")]
+        assert "13:05" in reply
+        assert "alice is calling back" in reply
         [case] = fold(KEY, (await world.bridge.store.case_facts([KEY]))[KEY].facts, world.clock())
         assert case.claim is not None
         assert case.claim.user == "alice"
@@ -62,13 +65,13 @@ async def test_a_claim_is_stored_and_the_alert_shows_it(tmp_path: Path) -> None:
 async def test_a_retried_click_is_a_duplicate_and_changes_nothing_twice(tmp_path: Path) -> None:
     async with clicks_bridge(tmp_path) as world:
         await world.missed()
-        first = await world.click("claim", action_ts="1764000000.000777")
+        first = await world.click("claim", action_ts="1700000000.000777")
         assert first.status == 200
         await world.settle()
         sent = len(world.chat.sent)
         world.clock.advance(timedelta(seconds=2))
         # The same press signed anew (another timestamp, so another signature): a retry.
-        again = await world.click("claim", action_ts="1764000000.000777")
+        again = await world.click("claim", action_ts="1700000000.000777")
         assert again.status == 200
         assert await again.read() == b""
         await world.settle()
@@ -229,6 +232,20 @@ async def test_a_malformed_request_is_refused_with_400_and_changes_nothing(
         assert world.responses.answers == []
 
 
+async def test_a_body_over_512_kib_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    async with clicks_bridge(tmp_path) as world:
+        payload = {**block_actions("claim", REF), "padding": "x" * 600_000}
+        response = await world.post(*_signed(world, form(payload)))
+        assert response.status == 413
+        assert "larger than 512 KiB" in (await response.json())["error"]
+        assert await world.clicks() == []
+        # Slack's real payloads carry the whole message clicked: a large one still fits.
+        world.clock.advance(timedelta(seconds=1))
+        await world.missed()
+        big = {**block_actions("claim", REF), "padding": "x" * 200_000}
+        assert (await world.post(*_signed(world, form(big)))).status == 200
+
+
 async def test_refusals_are_logged_with_the_client_and_rate_limited(tmp_path: Path) -> None:
     async with clicks_bridge(tmp_path) as world:
         with capture_logs() as logged:
@@ -328,11 +345,10 @@ async def test_anyone_may_release_and_is_told_whose_claim_it_was(tmp_path: Path)
             "You released alice's claim (alice was calling back since 13:05): nobody is "
             "calling back now."
         ]
-        replies = [s.text for s in world.chat.sent if s.slot.startswith("alert:")]
-        assert replies == [
-            "13:05 alice is calling back",
-            "13:08 Released by bob: nobody is calling back",
-        ]
+        claimed, released = [s.text for s in world.chat.sent if s.slot.startswith("alert:")]
+        assert "alice is calling back" in claimed
+        assert "13:08" in released
+        assert "Released by bob" in released
 
 
 async def test_a_click_on_a_case_closed_by_hand_is_answered_as_closed(tmp_path: Path) -> None:
@@ -389,3 +405,49 @@ async def test_an_answer_never_goes_to_a_host_the_payload_names(tmp_path: Path) 
         assert len(await world.clicks()) == 2
         assert elsewhere.answers == []
         assert world.responses.answers == []
+
+
+# -- the answers' tasks at shutdown ----------------------------------------------------------------
+
+
+async def _refused_claim(world: World) -> None:
+    """Alice claims, then Bob: his refusal is on its way to the response URL."""
+    await world.missed()
+    assert (await world.click("claim", user_id="U0ALICE", user="alice")).status == 200
+    world.clock.advance(timedelta(minutes=1))
+    assert (await world.click("claim", user_id="U0BOB", user="bob")).status == 200
+    await world.responses.arrived.wait()
+
+
+async def test_shutdown_waits_for_an_answer_under_way(tmp_path: Path) -> None:
+    async with ResponseUrls(hold=True) as responses, AsyncExitStack() as stack:
+        world = await stack.enter_async_context(clicks_bridge(tmp_path, responses=responses))
+        await _refused_claim(world)
+        with capture_logs() as logged:
+            closing = asyncio.create_task(stack.aclose())
+            responses.release()
+            await closing
+        assert [a.body["text"] for a in responses.answers] == [
+            "alice is already calling back (since 13:01)."
+        ]
+        events = [e["event"] for e in logged]
+        assert "slack.answered" in events
+        assert "slack.answers_cancelled" not in events
+
+
+async def test_shutdown_gives_up_an_answer_that_hangs_after_the_timeout(tmp_path: Path) -> None:
+    async with ResponseUrls(hold=True) as responses, AsyncExitStack() as stack:
+        world = await stack.enter_async_context(
+            clicks_bridge(
+                tmp_path,
+                responses=responses,
+                settings_extra={"shutdown_timeout": timedelta(seconds=0.2)},
+            )
+        )
+        await _refused_claim(world)
+        assert len(await world.clicks()) == 2  # both clicks are kept whatever the answer
+        with capture_logs() as logged:
+            await stack.aclose()  # returns although the response URL never answers
+        [cancelled] = [e for e in logged if e["event"] == "slack.answers_cancelled"]
+        assert cancelled["count"] == 1
+        assert responses.answers == []

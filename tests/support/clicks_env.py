@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -96,18 +96,19 @@ class World:
             assert response.status == 200, await response.text()
 
     async def settle(self) -> None:
-        """Everything stored is folded, planned messages sent, answers to clicks sent.
+        """Everything stored is folded, planned messages sent, answers to clicks sent (a
+        standby, which neither folds nor sends, only sends its answers).
 
         The clock moves on 10 s: a missed-call alert, and every change to it (a case's),
         waits the dispatcher's 8 s settle time before it is sent."""
-        assert self.bridge.delivery is not None
-        while True:
+        while self.bridge.leading:
+            assert self.bridge.delivery is not None
             await self.bridge.dispatcher.drained()
             self.clock.advance(SETTLE)
             await self.bridge.delivery.settled()
-            await self.bridge.answers.idle()
             if not await self.bridge.store.dirty_stories():
-                return
+                break
+        await self.bridge.answers.idle()
 
     async def missed(self, call_id: str = "miss-1") -> CaseRef:
         """A missed call from CALLER, its alert posted: its case is open."""
@@ -139,17 +140,23 @@ class World:
 
 @asynccontextmanager
 async def clicks_bridge(
-    tmp_path: Path, *, signing_secret: str | None = SIGNING_SECRET, **kwargs: Any
+    tmp_path: Path,
+    *,
+    signing_secret: str | None = SIGNING_SECRET,
+    clock: FakeClock | None = None,
+    responses: ResponseUrls | None = None,
+    settings_extra: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[World]:
-    clock = FakeClock()
+    """A bridge on ``tmp_path``'s store and rules (two bridges on one folder share them);
+    ``clock`` and ``responses`` may be shared too; ``kwargs``: more arguments of Bridge."""
+    clock = clock or FakeClock()
     secret = Secret(signing_secret) if signing_secret else None
-    settings = make_settings(tmp_path, slack_signing_secret=secret)
-    async with (
-        ResponseUrls() as responses,
-        running_bridge(settings, clock=clock, slack_response_base=responses.base, **kwargs) as (
-            bridge,
-            client,
-            chat,
-        ),
-    ):
+    settings = make_settings(tmp_path, slack_signing_secret=secret, **(settings_extra or {}))
+    async with AsyncExitStack() as stack:
+        if responses is None:
+            responses = await stack.enter_async_context(ResponseUrls())
+        bridge, client, chat = await stack.enter_async_context(
+            running_bridge(settings, clock=clock, slack_response_base=responses.base, **kwargs)
+        )
         yield World(bridge, client, chat, clock, responses)

@@ -4,6 +4,7 @@ sends it to the interactivity Request URL, and a local server standing in for th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -92,10 +93,15 @@ class Answer:
 @dataclass
 class ResponseUrls:
     """Stands in for Slack's ``response_url`` (``https://hooks.slack.com/actions/...``): a
-    local server whose every POST is recorded."""
+    local server whose every POST is recorded. ``hold``: each POST waits for
+    :meth:`release` before it is answered (and recorded); :attr:`arrived` is set when one
+    came in."""
 
+    hold: bool = False
     answers: list[Answer] = field(default_factory=list)
     base: str = ""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _next: count[int] = field(default_factory=lambda: count(1))
 
@@ -116,11 +122,19 @@ class ResponseUrls:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.release()  # let held requests finish so shutdown does not wait on them
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def release(self) -> None:
+        self._released.set()
+
     async def _record(self, request: web.Request) -> web.Response:
-        self.answers.append(Answer(request.path, await request.json()))
+        body = await request.json()
+        self.arrived.set()
+        if self.hold:
+            await self._released.wait()
+        self.answers.append(Answer(request.path, body))
         return web.Response(text="ok")
 
     def texts(self) -> list[str]:

@@ -3,12 +3,14 @@ across a restart between a click and its fold."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import ClientResponse
 
-from bridge.core.cases import CaseRef, Click, fold
+from bridge.core.cases import ACTION_PREFIX, CaseRef, Click, decode_ref, encode_ref, fold
 from bridge.secret import Secret
 from tests.support.clicks_env import KEY, REF, callback_call, clicks_bridge, missed_call
 from tests.support.fake_slack import Message
@@ -30,6 +32,16 @@ def alert(env: Env, channel: str) -> Message:
     return message
 
 
+def buttons(message: Message) -> dict[str, Mapping[str, Any]]:
+    """The alert's buttons by action_id."""
+    return {
+        element["action_id"]: element
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
 def thread(env: Env, message: Message) -> list[str]:
     return [m.text for m in env.slack.replies(message.channel, message.ts)]
 
@@ -37,9 +49,15 @@ def thread(env: Env, message: Message) -> list[str]:
 async def click(
     env: Env, responses: ResponseUrls, action: str, user_id: str, user: str
 ) -> ClientResponse:
-    body = form(
-        block_actions(action, REF, user_id=user_id, user=user, response_url=responses.url())
+    """A press of the alert's ``action`` button as Slack sends it: the button's own action_id
+    and value, taken from the alert in the fake Slack (or, once the buttons are gone with
+    the case closed, as an alert still open in someone's client would carry them)."""
+    shown = buttons(alert(env, SUPPORT)).get(ACTION_PREFIX + action)
+    value = str(shown["value"]) if shown else encode_ref(REF)
+    payload = block_actions(
+        action, None, value=value, user_id=user_id, user=user, response_url=responses.url()
     )
+    body = form(payload)
     return await env.client.post(PATH, data=body, headers=signed_headers(body, env.time.wall()))
 
 
@@ -60,6 +78,9 @@ async def test_a_claim_through_slack_updates_the_alert_and_names_the_claimer(
         await env.settle()
         before = {channel: alert(env, channel) for channel in (SUPPORT, ONCALL)}
         versions = {channel: len(m.versions) for channel, m in before.items()}
+        offered = buttons(before[SUPPORT])
+        assert set(offered) == {ACTION_PREFIX + "claim", ACTION_PREFIX + "done"}
+        assert decode_ref(str(offered[ACTION_PREFIX + "claim"]["value"])) == REF
 
         response = await click(env, responses, "claim", "U0ALICE", "alice")
         assert response.status == 200
@@ -75,6 +96,9 @@ async def test_a_claim_through_slack_updates_the_alert_and_names_the_claimer(
             assert len(now.versions) == versions[channel] + 1, channel
             claims = [t for t in thread(env, now) if "alice is calling back" in t]
             assert len(claims) == 1, (channel, thread(env, now))
+            # The alert itself names the claimer, and offers Release instead of the claim.
+            assert "alice is calling back" in now.text
+            assert set(buttons(now)) == {ACTION_PREFIX + "release", ACTION_PREFIX + "done"}
 
         # A colleague's claim is refused to them alone; Slack's messages do not change.
         posted = len(env.slack.messages())
@@ -96,6 +120,7 @@ async def test_a_claim_through_slack_updates_the_alert_and_names_the_claimer(
         closed = [t for t in thread(env, alert(env, SUPPORT)) if "alled back" in t]
         assert len(closed) == 1
         assert "Alice" in closed[0]
+        assert buttons(alert(env, SUPPORT)) == {}  # a closed case offers no buttons
         again = await click(env, responses, "claim", "U0BOB", "bob")
         assert again.status == 200
         await env.settle()

@@ -102,10 +102,9 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
                     "slack", method, result
                 ).inc(),
             )
-            # Case buttons only where Slack's clicks reach the bridge (issue 16's interactivity
-            # endpoint). TODO(issue 16): buttons=settings.slack_signing_secret is not None once
-            # the SLACK_SIGNING_SECRET setting exists; until then no buttons (False).
-            render = partial(slack_render, buttons=False)
+            # Case buttons only where Slack's clicks reach the bridge: POST /slack/interactions
+            # verifies them with the signing secret (bridge/ingest/slack_actions.py).
+            render = partial(slack_render, buttons=settings.slack_interactivity)
             platforms["slack"] = Platform(notifier, render, notifier.link)
         if settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id:
             tokens = MsalTokenProvider(

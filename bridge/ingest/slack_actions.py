@@ -50,6 +50,7 @@ MAX_BODY: Final = 512 * 1024
 WINDOW_SECONDS: Final = 5 * 60  # Slack's replay window (and SignatureVerifier's)
 RETRY_AFTER_SECONDS: Final = "5"
 FORM: Final = "application/x-www-form-urlencoded"
+MAX_FIELDS: Final = 100  # Slack sends one (payload)
 
 
 class _BridgeClock(SignatureClock):
@@ -206,7 +207,10 @@ async def _verified_payload(request: web.Request, config: Interactions) -> tuple
         )
     text = await _body(request)
     _verify(config, text, timestamp, signature)
-    fields = parse_qs(text, keep_blank_values=True, max_num_fields=100)
+    try:
+        fields = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise Refused(400, "malformed", f"the form has more than {MAX_FIELDS} fields") from None
     if not fields.get("payload"):
         raise Refused(400, "no_payload", "the form has no `payload` field")
     raw = fields["payload"][0]

@@ -52,6 +52,30 @@ def test_flag_beats_environment_beats_credential(tmp_path: Path) -> None:
     assert overridden.webhook_token.reveal() == "from-flag"
 
 
+def test_the_slack_signing_secret_turns_interactivity_on(tmp_path: Path) -> None:
+    assert load({}).slack_signing_secret is None
+    assert not load({"SLACK_BOT_TOKEN": "xoxb-1"}).slack_interactivity
+    (tmp_path / "slack-signing-secret").write_text("0123456789abcdef0123456789abcdef\n")
+    env = {"CREDENTIALS_DIRECTORY": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-1"}
+    settings = load(env)
+    assert settings.slack_signing_secret is not None
+    assert settings.slack_signing_secret.reveal() == "0123456789abcdef0123456789abcdef"
+    assert settings.slack_interactivity
+    assert "0123456789abcdef0123456789abcdef" in settings.secrets()  # redacted from logs
+    assert "0123456789abcdef" not in repr(settings)
+    assert settings.warnings == ()
+    flagged = load({}, flags("--slack-signing-secret", "from-flag-0123456789"))
+    assert flagged.slack_signing_secret is not None
+    assert flagged.slack_signing_secret.reveal() == "from-flag-0123456789"
+
+
+def test_a_signing_secret_without_a_bot_token_warns_that_no_buttons_show() -> None:
+    settings = load({"SLACK_SIGNING_SECRET": "0123456789abcdef0123456789abcdef"})
+    assert not settings.slack_interactivity
+    [warning] = settings.warnings
+    assert "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not" in warning
+
+
 def test_every_problem_is_reported_at_once() -> None:
     env = {
         "CALLBRIDGE_LISTEN": "localhost",
@@ -111,6 +135,7 @@ DEFAULTS = {
     "--webhook-token": "none",
     "--slack-bot-token": "none",
     "--slack-api-url": "https://slack.com/api/",
+    "--slack-signing-secret": "none",
     "--teams-app-id": "none",
     "--teams-app-password": "none",
     "--teams-tenant-id": "none",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from bridge.ingest import slack_actions
+
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = yaml.safe_load((REPO / "systemd" / "slack-app-manifest.yaml").read_text())
 
@@ -43,12 +45,14 @@ def test_the_manifest_asks_for_exactly_those_scopes() -> None:
     assert "user" not in MANIFEST["oauth_config"]["scopes"]
 
 
-def test_a_long_lived_bot_token_and_no_interactivity_yet() -> None:
+def test_a_long_lived_bot_token_and_the_buttons_request_url() -> None:
     settings = MANIFEST["settings"]
     assert settings["token_rotation_enabled"] is False
     assert settings["socket_mode_enabled"] is False
-    assert "interactivity" not in settings  # reserved, commented out, for the buttons
-    text = (REPO / "systemd" / "slack-app-manifest.yaml").read_text()
-    assert "#   request_url: https://YOUR-HOST/slack/interactions" in text
+    # The interactivity Request URL is the endpoint bridge/ingest/slack_actions.py serves.
+    assert settings["interactivity"] == {
+        "is_enabled": True,
+        "request_url": "https://YOUR-HOST" + slack_actions.PATH,
+    }
     assert MANIFEST["features"]["bot_user"]["display_name"]
     assert len(MANIFEST["display_information"]["description"]) <= 140  # Slack's limit

@@ -33,6 +33,7 @@ INSTALLED_EXEC = "/opt/callbridge/venv/bin/callbridge"
 SECRETS = {
     "CALLBRIDGE_WEBHOOK_TOKEN": "webhook-token",
     "SLACK_BOT_TOKEN": "slack-bot-token",
+    "SLACK_SIGNING_SECRET": "slack-signing-secret",
     "TEAMS_APP_PASSWORD": "teams-app-password",
     "CALLBRIDGE_PROXY": "proxy",
 }
@@ -444,6 +445,7 @@ def test_the_empty_fallback_credential_means_not_configured(tmp_path: Path) -> N
     loaded = settings.load({"CREDENTIALS_DIRECTORY": str(tmp_path)})
     assert loaded.webhook_token is None
     assert loaded.slack_bot_token is None
+    assert loaded.slack_signing_secret is None
     assert loaded.teams_app_password is None
     assert not loaded.teams_enabled
 

@@ -1,4 +1,5 @@
-"""HTTP surface: POST /notifications, GET /healthz, /readyz, /metrics.
+"""HTTP surface: POST /notifications, GET /healthz, /readyz, /metrics (and POST
+/slack/interactions, in :mod:`bridge.ingest.slack_actions`).
 
 The webhook handler authenticates, bounds, parses and validates the body, stores the event
 durably and only then answers 200. It never waits on Slack or Teams. Anything a client can
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from bridge import logs
 from bridge.core import events
+from bridge.ingest import slack_actions
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.store import AddStatus, Store, StoreError
 
@@ -193,10 +195,16 @@ async def json_errors(
         return _error(500, "internal error; see the service log")
 
 
-def make_app(services: Services) -> web.Application:
+def make_app(
+    services: Services, interactions: slack_actions.Interactions | None = None
+) -> web.Application:
+    """``interactions``: Slack's button clicks are accepted (None: that endpoint answers 404)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
     app[SERVICES] = services
+    if interactions is not None:
+        app[slack_actions.INTERACTIONS] = interactions
     app.router.add_post("/notifications", notifications)
+    app.router.add_post(slack_actions.PATH, slack_actions.interactions)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)

@@ -1,8 +1,9 @@
 """Lifecycle: every long-lived resource and background task is created, owned and awaited here.
 
-Start order (aiohttp ``cleanup_ctx``, reversed on shutdown): store -> dispatcher -> watchdog.
-On SIGTERM the listener stops accepting, in-flight requests finish (bounded by
-``CALLBRIDGE_SHUTDOWN_TIMEOUT``), the dispatcher drains its queue, and the store flushes
+Start order (aiohttp ``cleanup_ctx``, reversed on shutdown): store -> chat session -> Slack
+answers -> dispatcher -> watchdog. On SIGTERM the listener stops accepting, in-flight
+requests finish (bounded by ``CALLBRIDGE_SHUTDOWN_TIMEOUT``), the dispatcher drains its
+queue, the answers to button clicks under way are sent (bounded too), and the store flushes
 and closes. SIGHUP reloads the rules file (a bad file keeps the running rules).
 """
 
@@ -26,6 +27,9 @@ from bridge.deliver.delivery import Delivery, DeliveryOptions, Platform
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.deliver.pacing import SLACK, TEAMS, Action, Pacer, Rate
 from bridge.ingest.http import Services, make_app
+from bridge.ingest.rejections import RejectionLog
+from bridge.ingest.slack_actions import Interactions, verifier
+from bridge.ingest.slack_answers import SLACK_RESPONSE_BASE, Answers
 from bridge.metrics import Metrics
 from bridge.notify import NotifyError
 from bridge.notify.dryrun import DryRunNotifier
@@ -98,10 +102,9 @@ def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFact
                     "slack", method, result
                 ).inc(),
             )
-            # Case buttons only where Slack's clicks reach the bridge (issue 16's interactivity
-            # endpoint). TODO(issue 16): buttons=settings.slack_signing_secret is not None once
-            # the SLACK_SIGNING_SECRET setting exists; until then no buttons (False).
-            render = partial(slack_render, buttons=False)
+            # Case buttons only where Slack's clicks reach the bridge: POST /slack/interactions
+            # verifies them with the signing secret (bridge/ingest/slack_actions.py).
+            render = partial(slack_render, buttons=settings.slack_interactivity)
             platforms["slack"] = Platform(notifier, render, notifier.link)
         if settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id:
             tokens = MsalTokenProvider(
@@ -155,7 +158,9 @@ class Bridge:
         delivery: DeliveryOptions | None = None,
         pacing: Mapping[str, Mapping[Action, tuple[tuple[str, Rate], ...]]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        slack_response_base: str = SLACK_RESPONSE_BASE,
     ) -> None:
+        """``slack_response_base``: where answers to Slack clicks may go (tests: a fake)."""
         self.settings = settings
         self.clock = clock
         self.metrics = Metrics()
@@ -198,14 +203,32 @@ class Bridge:
                 "chat": self._chat_ready,
             },
         )
-        self.app = make_app(self.services)
+        self.answers = Answers(
+            self.store, lambda: self.rules.timezone, allowed_base=slack_response_base
+        )
+        self.app = make_app(self.services, self._interactions())
         self.app.cleanup_ctx.extend(
             [
                 self._store_ctx,
                 self._chat_ctx,
+                self._answers_ctx,
                 self._leader_ctx,
                 self._watchdog_ctx,
             ]
+        )
+
+    def _interactions(self) -> Interactions | None:
+        """Slack's button clicks, accepted only with the app's signing secret to verify them."""
+        secret = self.settings.slack_signing_secret
+        if secret is None:
+            return None
+        return Interactions(
+            verifier=verifier(secret.reveal(), self.clock),
+            store=self.store,
+            notify=self.dispatcher.notify,
+            clock=self.clock,
+            answers=self.answers,
+            rejections=RejectionLog("slack.interaction_refused"),
         )
 
     def _wake_delivery(self) -> None:
@@ -249,6 +272,13 @@ class Bridge:
                 else:
                     log.info("chat.verified", platform=name, detail=self.chat_status[name])
             yield
+
+    async def _answers_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """The answers to Slack clicks go out on their own session (through the proxy)."""
+        async with chat_session(self.settings) as session:
+            self.answers.start(session)
+            yield
+            await self.answers.close(self.settings.shutdown_timeout.total_seconds())
 
     async def _leader_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """Dispatch and delivery run on one instance at a time: the store's leader.

@@ -58,6 +58,7 @@ class Settings:
     webhook_token: Secret | None = None
     slack_bot_token: Secret | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_signing_secret: Secret | None = None
     teams_app_id: str | None = None
     teams_app_password: Secret | None = None
     teams_tenant_id: str | None = None
@@ -76,7 +77,12 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret value, for the log redaction safety net."""
-        values = (self.webhook_token, self.slack_bot_token, self.teams_app_password)
+        values = (
+            self.webhook_token,
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.teams_app_password,
+        )
         found = [s.reveal() for s in values if s is not None and s.reveal()]
         if self.proxy and (password := urlsplit(self.proxy).password):
             found.append(password)
@@ -85,6 +91,13 @@ class Settings:
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+    @property
+    def slack_interactivity(self) -> bool:
+        """Slack's button clicks reach the bridge (``POST /slack/interactions`` verifies them
+        with the signing secret) and alerts are really posted: only then do alerts offer
+        buttons."""
+        return self.slack_signing_secret is not None and self.slack_enabled
 
     @property
     def teams_enabled(self) -> bool:
@@ -109,6 +122,7 @@ _VARIABLES: Final = (
     ("CALLBRIDGE_WEBHOOK_TOKEN", "webhook_token", True),
     ("SLACK_BOT_TOKEN", "slack_bot_token", True),
     ("SLACK_API_URL", "slack_api_url", False),
+    ("SLACK_SIGNING_SECRET", "slack_signing_secret", True),
     ("TEAMS_APP_ID", "teams_app_id", False),
     ("TEAMS_APP_PASSWORD", "teams_app_password", True),
     ("TEAMS_TENANT_ID", "teams_tenant_id", False),
@@ -140,6 +154,9 @@ HELP: Final[Mapping[str, str]] = {
     "?token=); none: anyone who reaches the port may post",
     "slack_bot_token": "the Slack bot token (xoxb-...); none: Slack is dry-run",
     "slack_api_url": "the Slack Web API (an http(s) URL)",
+    "slack_signing_secret": "the Slack app's Signing Secret (Basic Information -> App "
+    "Credentials): verifies the button clicks Slack sends to POST /slack/interactions; "
+    "none: that endpoint answers 404 and alerts have no buttons",
     "teams_app_id": "the Azure Bot's Microsoft App ID (Teams needs all three of app id, "
     "password and tenant id; none: Teams is dry-run)",
     "teams_app_password": "the value of a client secret of the bot's app registration",
@@ -243,7 +260,7 @@ def load(
         reader.convert(dest, parse_duration)
     reader.values["rules"] = Path(reader.text("rules") or default_rules())
     reader.store(env)
-    for dest in ("webhook_token", "slack_bot_token", "teams_app_password"):
+    for dest in ("webhook_token", "slack_bot_token", "slack_signing_secret", "teams_app_password"):
         reader.convert(dest, Secret)
     reader.url("slack_api_url")
     reader.convert("teams_service_url", service_url)
@@ -263,6 +280,11 @@ def load(
         warnings.append(
             f"listening on {settings.listen} without CALLBRIDGE_WEBHOOK_TOKEN: anyone who can "
             "reach this port can post call notifications"
+        )
+    if settings.slack_signing_secret is not None and not settings.slack_enabled:
+        warnings.append(
+            "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not: Slack is dry-run, so "
+            "no alert offers buttons (clicks on alerts posted earlier are still accepted)"
         )
     if settings.stale_after >= settings.retention:
         warnings.append("CALLBRIDGE_STALE_AFTER is not shorter than CALLBRIDGE_RETENTION")

@@ -113,7 +113,10 @@ async def slack_bridge(
     limits: Limits | None = None,
     users: dict[str, str] | None = None,
     rules: str = RULES,
+    settings_extra: dict[str, Any] | None = None,
+    **bridge_kwargs: Any,
 ) -> AsyncIterator[Env]:
+    """``settings_extra``: more settings; ``bridge_kwargs``: more arguments of Bridge."""
     clock = ScaledTime(scale)
     async with FakeSlack(
         channels=(SUPPORT, ONCALL),
@@ -127,6 +130,7 @@ async def slack_bridge(
             rules=write_rules(tmp_path, rules, name="slack-rules.yaml"),
             slack_bot_token=Secret(slack.token),
             slack_api_url=slack.url,
+            **(settings_extra or {}),
         )
         async with running_bridge(
             settings,
@@ -139,6 +143,7 @@ async def slack_bridge(
                 janitor_interval=3600,
                 cycle_interval=DispatchOptions().cycle_interval / scale,  # real seconds
             ),
+            **bridge_kwargs,
         ) as (bridge, client, _unused):
             yield Env(bridge, client, slack, clock)
 

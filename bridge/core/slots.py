@@ -160,6 +160,7 @@ def decide_plan(
     ``planned`` is everything the story should show now: each (destination, platform, kind)
     decision in it with all its slots. So:
 
+    - A new missed alert is due after the settle time; changes of a posted one at once.
     - A slot's desired version moves only when its content changes (bursts coalesce). A posted
       thread reply is never edited (a thread is a log): only its first spelling is shown.
     - New decisions only when ``allow_new``; once a decision exists its slots follow the call.
@@ -175,8 +176,11 @@ def decide_plan(
     decided_now = {(p.destination, p.platform, p.kind) for p in planned}
     changes: list[PlanChange] = []
     for p in planned:
-        due = missed_due_us if p.kind == "missed" else now_us
         row = by_key.pop((p.destination, p.platform, p.slot), None)
+        # A new alert waits for the settle time (a late answer may still come); once it is
+        # posted, what changes on it (a stacked miss, a claim, its closing) shows at once.
+        settles = p.slot == "missed" and (row is None or row.ref is None)
+        due = missed_due_us if settles else now_us
         if row is None:
             if allow_new or (p.destination, p.platform, p.kind) in decided:
                 changes.append(Insert(p, due))

@@ -374,3 +374,17 @@ async def test_posted_says_whether_the_slot_still_exists(store: CountingStore) -
     await store.add_event(warm_transfer(A, B), T0)
     assert await store.posted(key(B, "root"), 1, "ref-b") is False
     assert [o.key for o in await store.due(NOW)] == []
+
+
+async def test_only_a_new_alert_waits_for_the_settle_time(store: CountingStore) -> None:
+    """An alert's first post waits (a late answer may still come); once it is posted, a
+    change to it (a claim on its callback case) is due at once, and so is a case step."""
+    await story_with(store, A)
+    await plan(store, A, [missed(b"alert")], at=ZERO)
+    assert await store.due(NOW + SETTLE - timedelta(seconds=1)) == []
+    await store.posted(key(A, "missed", "oncall"), 1, "ref-alert")
+    step = Planned("oncall", "slack", "C0999999999", "alert:1", "missed", 1, b"claimed", True)
+    later = timedelta(seconds=60)
+    await plan(store, A, [missed(b"alert, claimed"), step], at=later)
+    due = await due_by_key(store, later)
+    assert set(due) == {key(A, "missed", "oncall"), key(A, "alert:1", "oncall")}

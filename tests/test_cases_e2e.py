@@ -7,16 +7,17 @@ ending as the flow's hand-written expectations say."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.core.cases import CaseKey, Click
+from bridge.secret import Secret
+from bridge.simulate.case_client import play_case_flows, press_body, signed
 from bridge.simulate.case_flows import CASE_FLOWS, CaseCall, CaseContext, Press
 from tests.support.fake_slack import Message
+from tests.support.slack_clicks import SIGNING_SECRET
 from tests.support.slack_env import SUPPORT, Env, slack_bridge
 
 RULES = f"""\
@@ -33,6 +34,7 @@ routes:
     when: {{direction: outbound}}
     live: support
 """
+CLICKS = {"slack_signing_secret": Secret(SIGNING_SECRET)}
 SCALE = 10.0  # slower than the other Slack tests: a case's deadlines are minutes away
 
 CLOSED_AS = {
@@ -44,21 +46,11 @@ CLOSED_AS = {
 
 
 async def press(env: Env, ctx: CaseContext, step: Press, n: int) -> None:
-    """As the interactivity endpoint does: store the click, refold the case's stories."""
-    assert ctx.first_call_id is not None
-    key = CaseKey("default", ctx.customer.number)
-    click = Click(
-        click_id=hashlib.sha256(f"{ctx.first_call_id}{n}{step.user_id}".encode()).hexdigest(),
-        case_id=ctx.first_call_id,
-        at=env.time.wall(),
-        action=step.action,
-        user_id=step.user_id,
-        user=step.user,
-    )
-    added = await env.bridge.store.add_click(key, click, env.time.wall(), f"v0=sig{n}{step}")
-    assert added.status == "accepted"
-    for story in added.refold:
-        env.bridge.dispatcher.notify(story)
+    """As Slack does: a signed block_actions interaction to /slack/interactions."""
+    body = press_body(ctx, step, n, "default", env.time.wall_seconds())
+    headers = signed(body, SIGNING_SECRET, env.time.wall_seconds())
+    response = await env.client.post("/slack/interactions", data=body, headers=headers)
+    assert response.status == 200, await response.text()
     await env.settle()
 
 
@@ -88,7 +80,7 @@ def alerts(env: Env) -> list[Message]:
 @pytest.mark.parametrize("name", sorted(CASE_FLOWS))
 async def test_a_case_flow_ends_as_expected(tmp_path: Path, name: str, shuffle: bool) -> None:
     expected = CASE_FLOWS[name].expected
-    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE) as env:
+    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE, settings_extra=CLICKS) as env:
         await play(env, name, shuffle=shuffle)
         (alert,) = alerts(env)  # one alert for the case, however many misses
         replies = [r.text for r in env.slack.replies(SUPPORT, alert.ts)]
@@ -111,7 +103,7 @@ async def test_a_case_flow_ends_as_expected(tmp_path: Path, name: str, shuffle: 
 async def test_a_second_claim_is_refused_and_the_first_claimer_holds_the_case(
     tmp_path: Path,
 ) -> None:
-    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE) as env:
+    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE, settings_extra=CLICKS) as env:
         ctx = await play(env, "case-claimed-done", shuffle=False)
         (alert,) = alerts(env)
         replies = [r.text for r in env.slack.replies(SUPPORT, alert.ts)]
@@ -125,7 +117,7 @@ async def test_a_restart_between_the_miss_and_the_callback_closes_the_case(
     tmp_path: Path,
 ) -> None:
     ctx: CaseContext
-    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE) as env:
+    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE, settings_extra=CLICKS) as env:
         ctx = CaseContext(env.time.wall(), seed=7)
         miss, callback = CASE_FLOWS["case-called-back"].build(ctx)
         assert isinstance(miss, CaseCall)
@@ -134,7 +126,9 @@ async def test_a_restart_between_the_miss_and_the_callback_closes_the_case(
             await env.send(payload)
         await env.settle()
         assert await env.bridge.store.count_open_cases() == 1
-    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE) as env:  # same store, new Slack
+    async with slack_bridge(
+        tmp_path, rules=RULES, scale=SCALE, settings_extra=CLICKS
+    ) as env:  # same store, new Slack
         for payload in callback.payloads:
             await env.send(payload)
         await env.settle()
@@ -143,3 +137,42 @@ async def test_a_restart_between_the_miss_and_the_callback_closes_the_case(
         # through a lookup, or the closing reply: either way the case closed once.
         text = await (await env.client.get("/metrics")).text()
         assert 'callbridge_callback_cases_closed_total{how="called_back"} 1.0' in text.splitlines()
+
+
+async def test_callbridge_simulate_plays_every_case_flow(tmp_path: Path) -> None:
+    """The simulator's case flows (calls and signed presses) end as their expectations say."""
+    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE, settings_extra=CLICKS) as env:
+        runs = await play_case_flows(
+            env.client.session,
+            str(env.client.make_url("/notifications")),
+            sorted(CASE_FLOWS),
+            token="s3cret-webhook-token",
+            signing_secret=SIGNING_SECRET,
+            now=env.time.wall,
+            wall=env.time.wall_seconds,
+        )
+        assert [(r.flow, r.problems, r.skipped) for r in runs] == [
+            (name, (), None) for name in sorted(CASE_FLOWS)
+        ]
+        await env.settle()
+        assert len(alerts(env)) == len(CASE_FLOWS)
+        assert await env.bridge.store.count_open_cases() == 0
+        text = (await (await env.client.get("/metrics")).text()).splitlines()
+        for how in ("called_back", "got_through", "expired", "done"):
+            assert f'callbridge_callback_cases_closed_total{{how="{how}"}} 1.0' in text
+
+
+async def test_a_flow_with_presses_is_skipped_without_the_signing_secret(tmp_path: Path) -> None:
+    async with slack_bridge(tmp_path, rules=RULES, scale=SCALE) as env:
+        (run,) = await play_case_flows(
+            env.client.session,
+            str(env.client.make_url("/notifications")),
+            ["case-claimed-done"],
+            token="s3cret-webhook-token",
+            signing_secret=None,
+            now=env.time.wall,
+        )
+        assert (run.sent, run.skipped) == (
+            0,
+            "needs the bridge's Slack signing secret (--slack-signing-secret)",
+        )

@@ -10,12 +10,15 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import aiohttp
 from yarl import URL
 
 from bridge.cli.progress import ProgressLine
 from bridge.simulate import SCENARIOS
+from bridge.simulate.case_client import CaseRun, play_case_flows
+from bridge.simulate.case_flows import CASE_FLOWS
 from bridge.simulate.client import (
     DEFAULT_URL,
     Options,
@@ -42,10 +45,10 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 
 def _scenario(text: str) -> str:
-    if text == "all" or text in SCENARIOS:
+    if text == "all" or text in SCENARIOS or text in CASE_FLOWS:
         return text
     raise argparse.ArgumentTypeError(
-        f"unknown scenario {text!r}; choose 'all' or one of: {', '.join(SCENARIOS)}"
+        f"unknown scenario {text!r}; choose 'all' or one of: {', '.join([*SCENARIOS, *CASE_FLOWS])}"
     )
 
 
@@ -53,7 +56,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``simulate`` options to ``parser``."""
     parser.description = (
         "Send realistic provider call notifications to a running bridge "
-        f"(scenarios: {', '.join(SCENARIOS)})."
+        f"(scenarios: {', '.join(SCENARIOS)}; callback case flows, several calls of one "
+        f"customer and button presses: {', '.join(CASE_FLOWS)})."
     )
     parser.add_argument(
         "--url",
@@ -70,7 +74,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_scenario,
         default="all",
         metavar="NAME|all",
-        help="which call flow to send (default: all)",
+        help="which call flow or case flow to send (default: all, both kinds)",
+    )
+    parser.add_argument(
+        "--slack-signing-secret",
+        default=None,
+        metavar="SECRET",
+        help="the bridge's Slack signing secret, to press the case buttons of the case flows "
+        "that need it (env SLACK_SIGNING_SECRET; without it those flows are skipped)",
     )
     parser.add_argument(
         "--calls",
@@ -120,10 +131,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Options:
     env = os.environ if environ is None else environ
     scenario: str = args.scenario
+    if scenario in CASE_FLOWS:
+        scenarios: tuple[str, ...] = ()
+    else:
+        scenarios = tuple(SCENARIOS) if scenario == "all" else (scenario,)
     return Options(
         url=args.url or env.get("CALLBRIDGE_URL") or DEFAULT_URL,
         token=args.token or env.get("CALLBRIDGE_WEBHOOK_TOKEN") or None,
-        scenarios=tuple(SCENARIOS) if scenario == "all" else (scenario,),
+        scenarios=scenarios,
         calls=None if args.calls is None else int(args.calls),
         rate=float(args.rate),
         concurrency=int(args.concurrency),
@@ -140,12 +155,37 @@ def _check_url(url: str) -> str | None:
     return None
 
 
-async def _main(options: Options, progress: Progress, wait: float | None = None) -> Summary:
+def case_flows_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The case flows to play: all with the demo's ``all``, one when named, none in load mode."""
+    if args.calls is not None:
+        return ()
+    if args.scenario in CASE_FLOWS:
+        return (str(args.scenario),)
+    return tuple(CASE_FLOWS) if args.scenario == "all" else ()
+
+
+async def _main(
+    options: Options,
+    progress: Progress,
+    wait: float | None = None,
+    cases: tuple[str, ...] = (),
+    signing_secret: str | None = None,
+) -> tuple[Summary | None, list[CaseRun]]:
     connector = aiohttp.TCPConnector(limit=options.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         if wait:
             await wait_until_up(session, options.url, wait)
-        return await simulate(session, options, progress)
+        summary = await simulate(session, options, progress) if options.scenarios else None
+        runs = await play_case_flows(
+            session,
+            options.url,
+            cases,
+            token=options.token,
+            signing_secret=signing_secret,
+            now=lambda: datetime.now(UTC),
+            seed=options.seed,
+        )
+        return summary, runs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,16 +196,28 @@ def run(args: argparse.Namespace) -> int:
         return 2
     total = options.calls if options.calls is not None else len(options.scenarios)
     quiet = bool(args.quiet)
+    cases = case_flows_of(args)
+    secret = args.slack_signing_secret or os.environ.get("SLACK_SIGNING_SECRET") or None
     with ProgressLine(total, sys.stderr, disable=quiet or not sys.stderr.isatty()) as bar:
         try:
-            summary = asyncio.run(_main(options, bar, args.wait))
+            summary, runs = asyncio.run(_main(options, bar, args.wait, cases, secret))
         except Unreachable as err:
             bar.close()
             print(f"callbridge simulate: {err}", file=sys.stderr)
             return 1
-    if not quiet and options.calls is None:
+    if summary is not None and not quiet and options.calls is None:
         for call in summary.calls:
             result = "ok" if call.failed == 0 else f"{call.failed} failed"
             print(f"{call.scenario:<32} {' + '.join(call.call_ids)}  {call.events} events {result}")
-    print(summary.render())
-    return 0 if summary.ok else 1
+    for run_ in runs:
+        if run_.skipped:
+            print(f"{run_.flow:<32} {run_.customer}  skipped: {run_.skipped}")
+        elif not quiet or run_.problems:
+            result = "ok" if not run_.problems else f"{len(run_.problems)} failed"
+            print(f"{run_.flow:<32} {run_.customer}  {run_.sent} requests {result}")
+        for problem in run_.problems[:5]:
+            print(f"  {problem}")
+    if summary is not None:
+        print(summary.render())
+    cases_ok = all(not r.problems for r in runs)
+    return 0 if (summary is None or summary.ok) and cases_ok else 1

@@ -51,6 +51,9 @@ def check_scenario(env: Env, name: str, story: str) -> None:
         assert links, "the alert links to the live thread in the same channel"
         assert len(alerts) == 1
         assert alerts[0].text.startswith("<!subteam^S0123ABCD>")
+        # The alert in another channel links to the live thread in the support channel.
+        [other] = [b for b in alerts[0].blocks if b["type"] == "context" and "live call" in str(b)]
+        assert f"archives/{SUPPORT}/p{root.ts.replace('.', '')}" in str(other), name
     else:
         assert "missed" not in mine, f"{name}: an answered call must never raise an alert"
         assert alerts == []
@@ -145,6 +148,11 @@ async def test_an_alert_sent_while_its_root_fails_gets_the_link_afterwards(
         assert alert.edits == 1
         assert not [b for b in alert.versions[0].blocks if b["type"] == "context"]
         assert [b for b in alert.blocks if b["type"] == "context"]
+        # The alert in the on-call channel too: posted unlinked, edited once the root is up.
+        [elsewhere] = env.by_slot(ONCALL)[(story, "missed")]
+        assert float(elsewhere.ts) < float(root.ts)
+        assert elsewhere.edits == 1
+        assert "live call" not in str(elsewhere.versions[0].blocks)
         check_scenario(env, "no-answer", story)
 
 

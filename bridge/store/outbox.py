@@ -65,15 +65,28 @@ def pending(alias: str) -> str:
 
 PER_CHANNEL: Final = 25  # due slots handed out per channel, lane and round (one is sent at a time)
 
+# The live root a missed alert links to: its story's posted root on the same platform, in the
+# alert's own destination if there is one, else in another destination (an alert routed to
+# another channel than the live message links there too; the least ref, for a stable choice).
+_POSTED_ROOT: Final = (
+    "SELECT {0}(r.ref) FROM outbox AS r WHERE r.story_id = o.story_id"
+    " AND r.platform = o.platform AND r.slot = 'root' AND r.ref IS NOT NULL"
+)
+ALERT_LINK: Final = (
+    f"coalesce(({_POSTED_ROOT.format('')} AND r.destination = o.destination),"
+    f" ({_POSTED_ROOT.format('min')}))"
+)
+
 # The columns of an Outgoing (in field order, the root's ref and the priority last), over
 # ``outbox AS o``. ``o.prio`` (migration 0003) is the delivery priority; a live root that a
 # pending missed alert waits for (so the alert can link to it) ranks with the alert.
 SELECT_OUTGOING: Final = (
     "SELECT o.story_id, o.destination, o.platform, o.slot, o.channel, o.kind, o.sort_order,"
     " o.content, o.desired_version, o.ref, o.attempt_us, o.attempts, o.final, o.created_us,"
-    " o.desired_us, (SELECT r.ref FROM outbox AS r WHERE r.story_id = o.story_id"
+    f" o.desired_us, CASE WHEN o.slot = 'missed' THEN {ALERT_LINK} ELSE"
+    " (SELECT r.ref FROM outbox AS r WHERE r.story_id = o.story_id"
     "   AND r.destination = o.destination AND r.platform = o.platform"
-    "   AND r.slot = CASE WHEN o.slot LIKE 'alert:%' THEN 'missed' ELSE 'root' END),"
+    "   AND r.slot = CASE WHEN o.slot LIKE 'alert:%' THEN 'missed' ELSE 'root' END) END,"
     " CASE WHEN o.slot = 'root' AND o.ref IS NULL AND EXISTS (SELECT 1 FROM outbox AS m"
     "   WHERE m.story_id = o.story_id AND m.destination = o.destination"
     "   AND m.platform = o.platform AND m.slot = 'missed' AND m.content IS NOT NULL"
@@ -102,15 +115,18 @@ AWAITED_SQL: Final = (
 )
 
 
-# Before a live root's first post is recorded: a missed alert of the same thread already posted
-# went out without the link to the root (the root was failing or backing off then). Make it
-# due again, so delivery edits it and adds the link. Placeholders: story, destination, platform.
+# Before a live root's first post is recorded: the missed alerts of its story on the same
+# platform (in any destination) that went out while no root of the story was posted carry no
+# link to the live thread (the root was failing, backing off or not yet due). Make them due
+# again, so delivery edits them and adds the link. Placeholders: story, destination, platform.
 RELINK_SQL: Final = (
     "UPDATE outbox SET desired_version = desired_version + 1"
-    " WHERE story_id = {0} AND destination = {1} AND platform = {2} AND slot = 'missed'"
+    " WHERE story_id = {0} AND platform = {2} AND slot = 'missed'"
     " AND ref IS NOT NULL AND content IS NOT NULL AND posted_version >= desired_version"
     " AND EXISTS (SELECT 1 FROM outbox AS r WHERE r.story_id = {0} AND r.destination = {1}"
     " AND r.platform = {2} AND r.slot = 'root' AND r.ref IS NULL)"
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.story_id = {0} AND p.platform = {2}"
+    " AND p.slot = 'root' AND p.ref IS NOT NULL)"
 )
 
 

@@ -163,6 +163,14 @@ class Metrics:
             buckets=(60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200),
             registry=r,
         )
+        self.clicks = Counter(
+            "callbridge_slack_clicks",
+            "Requests to POST /slack/interactions, by the case button (claim, release, done; "
+            "`unknown` when refused before it is read) and result: accepted, duplicate (the "
+            "same press again), refused (400/401, reason in the log), unavailable (503)",
+            ["action", "result"],
+            registry=r,
+        )
         for how in ("got_through", "called_back", "done", "expired"):
             self.cases_closed.labels(how)
         for status in (*STATUSES, "invalid"):

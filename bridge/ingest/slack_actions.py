@@ -77,6 +77,7 @@ class Interactions:
     clock: Callable[[], datetime]
     answers: Answers
     rejections: RejectionLog
+    counted: Callable[[str, str], None] = lambda action, result: None  # metrics: action, result
 
 
 INTERACTIONS: Final = web.AppKey("slack_interactions", Interactions)
@@ -136,6 +137,7 @@ async def interactions(request: web.Request) -> web.Response:
         action, ref = _case_action(payload)
     except Refused as refused:
         config.rejections.refused(refused.reason, request.remote, detail=refused.message)
+        config.counted("unknown", "refused")
         return _error(refused.status, refused.message)
     user = payload.user
     click = Click(
@@ -150,6 +152,7 @@ async def interactions(request: web.Request) -> web.Response:
         added = await config.store.add_click(ref.key, click, click.at, signature)
     except StoreError as err:
         log.error("slack.click_store_failed", case=ref.case_id, error=str(err))
+        config.counted(action, "unavailable")
         return _error(
             503,
             "the click could not be stored; try again later",
@@ -158,7 +161,9 @@ async def interactions(request: web.Request) -> web.Response:
     if added.status == "replayed":
         message = "this signed request was already received (a replay): nothing changed"
         config.rejections.refused("replayed", request.remote, detail=message)
+        config.counted(action, "refused")
         return _error(401, message)
+    config.counted(action, added.status)
     log.info(
         "slack.click",
         case=ref.case_id,

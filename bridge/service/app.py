@@ -229,6 +229,7 @@ class Bridge:
             clock=self.clock,
             answers=self.answers,
             rejections=RejectionLog("slack.interaction_refused"),
+            counted=lambda action, result: self.metrics.clicks.labels(action, result).inc(),
         )
 
     def _wake_delivery(self) -> None:

@@ -191,6 +191,27 @@ async def test_timeouts_do_not_duplicate_posts(tmp_path: Path) -> None:
         assert 'callbridge_delivery_recovered_total{platform="slack"} 1.0' in text
 
 
+@pytest.mark.parametrize(
+    "lookup_fault",
+    [Fault.http(503), Fault.hang(), Fault.ratelimit(retry_after=1), Fault.drop()],
+    ids=["5xx", "timeout", "429", "dropped"],
+)
+async def test_a_failed_lookup_never_counts_as_not_posted(
+    tmp_path: Path, lookup_fault: Fault
+) -> None:
+    """After a post whose answer was lost, the lookups fail too: the "maybe posted" mark
+    stays until a lookup answers, so the message is found, never posted twice (issue 12.5)."""
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.lost_answer(), times=1, only=root_posts)
+        env.slack.fail("conversations.history", lookup_fault, times=3)
+        [(_name, ctx, events)] = scenario_calls(["no-answer"], env.time.wall(), seed=5)
+        for payload in events:
+            await env.send(payload)
+        await env.settle()
+        assert env.slack.pending_faults("conversations.history") == 0
+        check_scenario(env, "no-answer", ctx.call_id())  # exactly one root, one alert each
+
+
 async def test_a_reply_found_after_a_lost_answer_is_not_edited(tmp_path: Path) -> None:
     """A reply is a log line: once found after a lost answer it is recorded as posted, not
     edited again (an edit would mark it "(edited)" in Slack)."""

@@ -256,7 +256,8 @@ class Delivery:
                 item.key, due=self._backoff(item, None), error="internal error", maybe_sent=True
             )
         else:
-            kept = await self._store.posted(item.key, item.version, ref)
+            unlinked = item.kind == "missed" and item.content is not None and not item.root_ref
+            kept = await self._store.posted(item.key, item.version, ref, unlinked=unlinked)
             self.auth_problems.pop(item.key.platform, None)
             if not kept and item.ref is None and ref is not None:
                 await self._discard(item, ref, log_ctx)
@@ -378,7 +379,7 @@ class Delivery:
             item.key,
             due=self._backoff(item, err.retry_after),
             error=f"{err.code}: {err}",
-            maybe_sent=action == "post" and not limited,
+            maybe_sent=_maybe_sent(item, action, limited=limited),
         )
 
     async def _auth_failed(
@@ -390,5 +391,13 @@ class Delivery:
         self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
         log.error("delivery.auth_failed", error=str(err), code=err.code, **log_ctx)
         await self._store.retry_later(
-            item.key, due=until, error=f"{err.code}: {err}", maybe_sent=False
+            item.key, due=until, error=f"{err.code}: {err}", maybe_sent=item.attempted
         )
+
+
+def _maybe_sent(item: Outgoing, action: Action, *, limited: bool) -> bool:
+    """Whether the slot keeps its "maybe posted" mark after a failed request: a post that
+    failed may have reached the platform (unless refused as rate-limited: not carried out),
+    and a mark set by an earlier attempt stays until a lookup answers, whatever the lookup
+    (or the delete after it) failed with; clearing it would post the message again."""
+    return item.attempted or (action == "post" and not limited)

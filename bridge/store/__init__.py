@@ -295,8 +295,12 @@ class Store(Protocol):
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
         """Mark that a post is about to be sent (committed before the platform is called)."""
 
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
+    async def posted(
+        self, key: SlotKey, version: int, ref: str | None, *, unlinked: bool = False
+    ) -> bool:
         """The platform now shows ``version`` of the slot (``ref=None``: retracted).
+        ``unlinked``: a missed alert shown without the link to its live thread (none was
+        posted when delivery read it): it is edited again if one has been posted since.
 
         False when the slot no longer exists: a re-plan or a merge dropped or moved it while
         the request was in flight, so no slot wants what was just posted."""

@@ -90,7 +90,9 @@ class OutboxOps(Protocol):
     def due(self, conn: Any, *, now_us: int, limit: int) -> Any: ...
     def next_due(self, conn: Any) -> Any: ...
     def begin_attempt(self, conn: Any, key: SlotKey, now_us: int) -> Any: ...
-    def posted(self, conn: Any, key: SlotKey, version: int, ref: str | None) -> Any: ...
+    def posted(
+        self, conn: Any, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
+    ) -> Any: ...
     def retry(
         self, conn: Any, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
     ) -> Any: ...
@@ -273,8 +275,10 @@ class StoreFront:
         op = partial(self._outbox.begin_attempt, key=key, now_us=to_us(now))
         await self._write_outbox(op, durable=True)
 
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
-        op = partial(self._outbox.posted, key=key, version=version, ref=ref)
+    async def posted(
+        self, key: SlotKey, version: int, ref: str | None, *, unlinked: bool = False
+    ) -> bool:
+        op = partial(self._outbox.posted, key=key, version=version, ref=ref, unlinked=unlinked)
         return cast(bool, await self._write_outbox(op, durable=False))
 
     async def retry_later(

@@ -130,6 +130,19 @@ RELINK_SQL: Final = (
 )
 
 
+# A missed alert was just posted (or edited) without the link, as no root of its story was
+# posted when delivery read it: if one has been posted since (while the alert was in flight,
+# so RELINK_SQL found no posted alert to mark), make the alert due again for an edit that adds
+# the link. Placeholders: the alert's story, destination, platform, slot.
+LATE_LINK_SQL: Final = (
+    "UPDATE outbox SET desired_version = desired_version + 1"
+    " WHERE story_id = {0} AND destination = {1} AND platform = {2} AND slot = {3}"
+    " AND content IS NOT NULL AND posted_version >= desired_version"
+    " AND EXISTS (SELECT 1 FROM outbox AS p WHERE p.story_id = {0} AND p.platform = {2}"
+    " AND p.slot = 'root' AND p.ref IS NOT NULL)"
+)
+
+
 def ranked(windows: Iterable[Sequence[Outgoing]], limit: int) -> list[Outgoing]:
     """The due work of several windows in one list, at most ``limit``: most important first
     and, within a priority, each window's first slots before any window's later ones (so no

@@ -27,6 +27,7 @@ from bridge.core.slots import (
 )
 from bridge.store.outbox import (
     AWAITED_SQL,
+    LATE_LINK_SQL,
     PER_CHANNEL,
     RELINK_SQL,
     THREADS,
@@ -125,6 +126,7 @@ async def decided(conn: Connection, story_id: str) -> list[Decided]:
 
 
 _RELINK: Final = RELINK_SQL.format("$1", "$2", "$3")
+_LATE_LINK: Final = LATE_LINK_SQL.format("$1", "$2", "$3", "$4")
 
 # The channels with pending work, skipping through the index (O(channels x log backlog)),
 # then per channel the windows of WINDOW_SQL (lanes 0 and 1) and AWAITED_SQL (as lane 2), in
@@ -183,7 +185,9 @@ async def begin_attempt(conn: Connection, key: SlotKey, now_us: int) -> None:
     await conn.execute(f"UPDATE outbox SET attempt_us = $5 WHERE {_KEY_WHERE}", *_key(key), now_us)
 
 
-async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) -> bool:
+async def posted(
+    conn: Connection, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
+) -> bool:
     if key.slot == "root" and ref is not None:
         await conn.execute(_RELINK, *_key(key)[:3])
     status = await conn.execute(
@@ -193,6 +197,8 @@ async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) 
         version,
         ref,
     )
+    if unlinked and ref is not None:
+        await conn.execute(_LATE_LINK, *_key(key))
     if key.slot in THREADS:  # replies that gave up with their parent may go now
         await conn.execute(
             "UPDATE outbox SET failed = FALSE WHERE story_id = $1 AND destination = $2"

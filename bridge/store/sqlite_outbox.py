@@ -24,6 +24,7 @@ from bridge.core.slots import (
 )
 from bridge.store.outbox import (
     AWAITED_SQL,
+    LATE_LINK_SQL,
     PER_CHANNEL,
     RELINK_SQL,
     THREADS,
@@ -126,6 +127,7 @@ def decided(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
 
 _WINDOW: Final = WINDOW_SQL.format(*"?????")
 _RELINK: Final = RELINK_SQL.format("?1", "?2", "?3")
+_LATE_LINK: Final = LATE_LINK_SQL.format("?1", "?2", "?3", "?4")
 _AWAITED: Final = AWAITED_SQL.format(*"????")
 # Distinct pending channels by skipping through the index: O(channels x log backlog).
 _FIRST_PLATFORM: Final = f"SELECT min(o.platform) FROM outbox AS o WHERE {pending('o')}"
@@ -188,7 +190,9 @@ def begin_attempt(conn: sqlite3.Connection, key: SlotKey, now_us: int) -> None:
     conn.execute(f"UPDATE outbox SET attempt_us = ? WHERE {_KEY_WHERE}", (now_us, *_key(key)))
 
 
-def posted(conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None) -> bool:
+def posted(
+    conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
+) -> bool:
     if key.slot == "root" and ref is not None:
         conn.execute(_RELINK, _key(key)[:3])
     found = (
@@ -199,6 +203,8 @@ def posted(conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None
         ).rowcount
         > 0
     )
+    if unlinked and ref is not None:
+        conn.execute(_LATE_LINK, _key(key))
     if key.slot in THREADS:  # replies that gave up with their parent may go now
         conn.execute(
             "UPDATE outbox SET failed = 0 WHERE story_id = ? AND destination = ?"

@@ -388,3 +388,47 @@ async def test_only_a_new_alert_waits_for_the_settle_time(store: CountingStore) 
     await plan(store, A, [missed(b"alert, claimed"), step], at=later)
     due = await due_by_key(store, later)
     assert set(due) == {key(A, "missed", "oncall"), key(A, "alert:1", "oncall")}
+
+
+async def test_an_alert_in_another_channel_links_to_the_live_root_whenever_it_is_posted(
+    store: CountingStore,
+) -> None:
+    """An alert routed elsewhere than the live message links to it (issue 12.10): at once
+    when the root is up; by an edit when the root is posted after the alert; and by an edit
+    when the root is posted while the alert itself is in flight (unlinked)."""
+    later = SETTLE + timedelta(seconds=1)
+    alert_key = key(A, "missed", "oncall")
+
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
+    await store.posted(key(A, "root"), 1, "ref-root")
+    assert (await due_by_key(store, later))[alert_key].root_ref == "ref-root"
+
+    # Posted before the root, unlinked: the root's first post makes it due for the link.
+    await story_with(store, B)
+    await plan(store, B, [live("root", b"ended"), missed(b"alert")], at=ZERO)
+    b_alert = key(B, "missed", "oncall")
+    assert (await due_by_key(store, later))[b_alert].root_ref is None
+    await store.posted(b_alert, 1, "ref-alert", unlinked=True)
+    assert b_alert not in await due_by_key(store, later)
+    await store.posted(key(B, "root"), 1, "ref-root-b")
+    edit = (await due_by_key(store, later))[b_alert]
+    assert (edit.ref, edit.root_ref, edit.version) == ("ref-alert", "ref-root-b", 2)
+
+
+async def test_an_alert_in_flight_while_its_root_is_posted_gets_the_link(
+    store: CountingStore,
+) -> None:
+    later = SETTLE + timedelta(seconds=1)
+    alert_key = key(A, "missed", "oncall")
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
+    in_flight = (await due_by_key(store, later))[alert_key]
+    assert in_flight.root_ref is None
+    await store.posted(key(A, "root"), 1, "ref-root")  # while the alert is being posted
+    await store.posted(alert_key, in_flight.version, "ref-alert", unlinked=True)
+    edit = (await due_by_key(store, later))[alert_key]
+    assert (edit.ref, edit.root_ref, edit.version) == ("ref-alert", "ref-root", 2)
+    # An alert posted with its link is not edited again.
+    await store.posted(alert_key, edit.version, "ref-alert")
+    assert alert_key not in await due_by_key(store, later)

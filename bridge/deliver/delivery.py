@@ -274,7 +274,7 @@ class Delivery:
         message = decode_ref(ref)
         assert message is not None
         try:
-            self._pacer.take(item.key.platform, "delete", message.channel)
+            await self._paced(item.key.platform, "delete", message.channel)
             await self._platforms[item.key.platform].notifier.delete(message)
         except (RetryableError, PermanentError, AuthError) as err:
             log.error("delivery.discard_failed", error=str(err), code=err.code, **log_ctx)
@@ -289,7 +289,7 @@ class Delivery:
             if ref is None and item.attempted:  # it may have been posted: look, then delete
                 ref = await self._find(item, notifier, thread)
             if ref is not None:
-                self._pacer.take(item.key.platform, "delete", channel)
+                await self._paced(item.key.platform, "delete", channel)
                 await notifier.delete(ref)
             return None
         content = plan.decode(item.content)
@@ -312,12 +312,22 @@ class Delivery:
                 return encode_ref(ref)  # a reply is a log line: found is posted, never edited
         if ref is None:
             await self._store.begin_attempt(item.key, self._clock())
-            self._pacer.take(item.key.platform, "post", channel)
+            await self._paced(item.key.platform, "post", channel)
             ref = await notifier.post(channel, message, thread=thread)
         else:
-            self._pacer.take(item.key.platform, "update", channel)
+            await self._paced(item.key.platform, "update", channel)
             await notifier.update(ref, message)
         return encode_ref(ref)
+
+    async def _paced(self, platform: str, action: Action, channel: str) -> None:
+        """Wait for a token of every bucket the request costs, then take it. The round only
+        starts a send whose bucket has a token, but several sends started in one round (other
+        channels sharing a workspace bucket) or a second request of one send (a post after a
+        lookup) would overdraw it: every request is paced here, at the moment it is made."""
+        # A token comes with time, not with an event: sleeping until it is due is the wait.
+        while (wait := self._pacer.wait(platform, action, channel)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait / self._options.time_scale)
+        self._pacer.take(platform, action, channel)
 
     async def _find(
         self, item: Outgoing, notifier: Notifier, thread: MessageRef | None
@@ -326,7 +336,7 @@ class Delivery:
 
         Messages carry their slot in their metadata; a slot renamed since (an orphan of a
         merge) is found by the name it was posted under."""
-        self._pacer.take(item.key.platform, "find", item.channel)
+        await self._paced(item.key.platform, "find", item.channel)
         story, slot = posted_as(item.key.story_id, item.key.slot)
         ref = await notifier.find(
             item.channel,

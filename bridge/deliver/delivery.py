@@ -2,10 +2,13 @@
 
 One loop reads the due slots of the outbox and, per channel, sends at most one request at a
 time: the most important slot whose pacing bucket has a token. Priorities when the budget is
-short: missed alerts, then new roots and summaries, then thread replies (in story order, once
-the root exists), then the final root update, then intermediate root updates, then
-retractions (the store ranks them: ``Outgoing.priority``, migration 0003). Only the newest
-desired content is ever sent: a burst of changes costs one update.
+short (the store ranks them: ``Outgoing.priority``, migration 0006), what is wrong in chat
+first, then what a person is looking at: (0) retractions (an alert for a call answered after
+all, a transfer's leftover message) and corrections of posted alerts; (1) new missed alerts
+and callback case steps; (2) the current state of calls still ringing or talking (their first
+post and their edits), and any other first post; (3) the end states of calls that are over
+(the thread already tells it) and thread replies (in story order, once the root exists).
+Only the newest desired content is ever sent: a burst of changes costs one update.
 
 Crash safety: a slot is marked in the store before a post goes out. If the process dies (or
 the request times out) before the answer is stored, the next attempt first looks the message

@@ -48,8 +48,10 @@ class Outgoing:
     final: bool
     created_at: datetime
     desired_at: datetime  # when this desired version was set (for delivery latency)
-    # Delivery priority, lower first: 0 missed alert (or a root one waits for), 1 new root or
-    # summary, 2 thread reply, 3 final root update, 4 intermediate root update, 5 retraction.
+    # Delivery priority, lower first (migration 0006): 0 retraction or correction of a posted
+    # alert, 1 new missed alert or case step (or a live root one waits for), 2 current state
+    # of a live call (first post or edit) and any first post, 3 end state of a call that is
+    # over (its final edit) and the live thread's replies.
     priority: int
 
 
@@ -63,11 +65,13 @@ def pending(alias: str) -> str:
     return f"{alias}.posted_version < {alias}.desired_version AND NOT {alias}.failed"
 
 
+NEW_ALERT: Final = 1  # the priority of a new missed alert (migration 0006)
+
 PER_CHANNEL: Final = 25  # due slots handed out per channel, lane and round (one is sent at a time)
 
 # The columns of an Outgoing (in field order, the root's ref and the priority last), over
-# ``outbox AS o``. ``o.prio`` (migration 0003) is the delivery priority; a live root that a
-# pending missed alert waits for (so the alert can link to it) ranks with the alert.
+# ``outbox AS o``. ``o.prio`` (migration 0006) is the delivery priority; a live root that a
+# pending missed alert waits for (so the alert can link to it) ranks with a new alert.
 SELECT_OUTGOING: Final = (
     "SELECT o.story_id, o.destination, o.platform, o.slot, o.channel, o.kind, o.sort_order,"
     " o.content, o.desired_version, o.ref, o.attempt_us, o.attempts, o.final, o.created_us,"
@@ -77,7 +81,7 @@ SELECT_OUTGOING: Final = (
     " CASE WHEN o.slot = 'root' AND o.ref IS NULL AND EXISTS (SELECT 1 FROM outbox AS m"
     "   WHERE m.story_id = o.story_id AND m.destination = o.destination"
     "   AND m.platform = o.platform AND m.slot = 'missed' AND m.content IS NOT NULL"
-    f"   AND {pending('m')}) THEN 0 ELSE o.prio END"
+    f"   AND {pending('m')}) THEN {NEW_ALERT} ELSE o.prio END"
     " FROM outbox AS o"
 )
 
@@ -96,7 +100,7 @@ WINDOW_SQL: Final = (
 AWAITED_SQL: Final = (
     f"{SELECT_OUTGOING} JOIN outbox AS a ON a.story_id = o.story_id"
     " AND a.destination = o.destination AND a.platform = o.platform"
-    " WHERE a.platform = {0} AND a.channel = {1} AND a.lane = 0 AND a.prio = 0"
+    f" WHERE a.platform = {{0}} AND a.channel = {{1}} AND a.lane = 0 AND a.prio = {NEW_ALERT}"
     f" AND {pending('a')} AND o.slot = 'root' AND o.ref IS NULL AND {pending('o')}"
     " AND o.due_us <= {2} ORDER BY a.desired_us LIMIT {3}"
 )

@@ -73,7 +73,7 @@ async def test_new_slots_are_due_with_version_one(store: CountingStore) -> None:
         final=False,
         created_at=NOW,
         desired_at=NOW,
-        priority=1,
+        priority=2,  # the first post of a live call (migration 0006)
     )
     assert await store.next_due() == NOW
     assert await store.pending_counts() == [("slack", CH, 2)]

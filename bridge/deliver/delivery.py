@@ -52,7 +52,7 @@ from bridge.notify import (
     PermanentError,
     RetryableError,
 )
-from bridge.store import Outgoing, Store, StoreError
+from bridge.store import Lane, Outgoing, Store, StoreError
 
 log = structlog.get_logger("bridge.deliver.delivery")
 
@@ -81,6 +81,9 @@ class DeliveryOptions:
     base_backoff: float = 1.0
     max_backoff: float = 300.0
     auth_pause: float = 60.0
+    # After a store error, look again this much later (clock seconds). Otherwise the loop
+    # reads the store only when something can be sent: at the earliest due time or pacing
+    # token, or when woken (a new plan, a finished send); idle, it does not read at all.
     idle_poll: float = 5.0
     depth_every: float = 5.0
     # Clock seconds per real second: 1 in production; tests and benchmarks compress time by
@@ -118,6 +121,10 @@ class Delivery:
         self.auth_problems: dict[str, str] = {}
         self._depth_at: datetime | None = None
         self._idle = asyncio.Event()
+        # The lanes (platform, channel, lane) that had due work when last read, with the
+        # actions that work needed: a lane in which pacing holds every one of them back (or
+        # whose channel has a request in flight) is not read again until it can send.
+        self._lanes: dict[Lane, set[Action]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -153,6 +160,7 @@ class Delivery:
         while True:
             started = loop.time()
             self._wake.clear()
+            delay: float | None
             try:
                 delay, pending = await self._round()
             except StoreError as err:
@@ -161,19 +169,47 @@ class Delivery:
                 delay, pending = self._options.idle_poll, True
             if not pending and not self._sends:
                 self._idle.set()
+            timeout = None if delay is None else delay / self._options.time_scale
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay / self._options.time_scale)
+                await asyncio.wait_for(self._wake.wait(), timeout)
             spent = loop.time() - started
             if spent < self._options.min_round_interval:
                 await asyncio.sleep(self._options.min_round_interval - spent)
 
-    async def _round(self) -> tuple[float, bool]:
-        """Start what may be sent now; returns (seconds until worth looking again, pending)."""
+    def _shut(self, now: datetime) -> tuple[set[Lane], list[float]]:
+        """The lanes that nothing could be sent in now: those of a channel with a request in
+        flight (its end wakes the loop), and those with due work whose platform's auth is
+        paused or whose every action's pacing bucket is empty; and the seconds until pacing or
+        the pause opens each."""
+        shut = {(p, c, n) for p, c in self._busy_channels for n in (0, 1)}
+        waits: list[float] = []
+        for lane, actions in self._lanes.items():
+            if lane in shut:
+                continue
+            platform, channel, _n = lane
+            paused = self._auth_paused.get(platform)
+            if paused is not None and paused > now:
+                shut.add(lane)
+                waits.append((paused - now).total_seconds())
+            else:
+                wait = min(self._pacer.wait(platform, a, channel) for a in actions)
+                if wait > 0:
+                    shut.add(lane)
+                    waits.append(wait)
+        return shut, waits
+
+    async def _round(self) -> tuple[float | None, bool]:
+        """Start what may be sent now; returns (seconds until worth looking again, or None
+        for not until woken; pending)."""
         now = self._clock()
         await self._gauge_depth(now)
         self._finished.clear()
-        items = await self._store.due(now, self._options.batch)
-        waits: list[float] = []
+        shut, waits = self._shut(now)
+        items = await self._store.due(now, self._options.batch, shut)
+        self._lanes = {lane: actions for lane, actions in self._lanes.items() if lane in shut}
+        for item in items:
+            lane = (item.key.platform, item.channel, 0 if item.ref is None else 1)
+            self._lanes.setdefault(lane, set()).add(action_of(item))
         by_channel: dict[tuple[str, str], list[tuple[int, Outgoing]]] = {}
         for rank, item in candidates(items):
             key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
@@ -199,9 +235,15 @@ class Delivery:
             if chosen is not None:
                 self._spawn(chosen)
         upcoming = await self._store.next_due()
-        if upcoming is not None and upcoming > now:
+        if upcoming is None:
+            self._lanes.clear()
+            if self._depth_at is not None:  # nothing pending: no need to count it
+                self._metrics.queue_depth.clear()
+        elif upcoming > now:
             waits.append((upcoming - now).total_seconds())
-        return min([*waits, self._options.idle_poll]), upcoming is not None
+        elif not waits and not self._sends:  # due, none of it started, nothing to wake us:
+            waits.append(self._options.idle_poll)  # not expected; look again later
+        return min(waits, default=None), upcoming is not None
 
     def _spawn(self, item: Outgoing) -> None:
         channel_key = (item.key.platform, item.channel)

@@ -67,7 +67,14 @@ def pending(alias: str) -> str:
 
 NEW_ALERT: Final = 1  # the priority of a new missed alert (migration 0006)
 
-PER_CHANNEL: Final = 25  # due slots handed out per channel, lane and round (one is sent at a time)
+# Due slots handed out per channel, lane and round: one is sent at a time per channel, and
+# the window's head is sendable work (the thread replies whose parent is not posted yet are
+# left out), so two are enough: the head, and the next when pacing holds the head's action
+# back (delivery does not read a lane at all while pacing holds back all its work).
+PER_CHANNEL: Final = 2
+
+# A lane (0: new posts, 1: edits of posted messages) of one channel: (platform, channel, lane).
+Lane = tuple[str, str, int]
 
 # The columns of an Outgoing (in field order, the root's ref and the priority last), over
 # ``outbox AS o``. ``o.prio`` (migration 0006) is the delivery priority; a live root that a
@@ -85,15 +92,29 @@ SELECT_OUTGOING: Final = (
     " FROM outbox AS o"
 )
 
+# A thread reply can go only once its parent is posted (bridge/deliver/sendable.py): until
+# then it is no work, and must not take a place in its channel's window.
+SENDABLE: Final = (
+    " AND (o.content IS NULL OR (o.slot NOT LIKE 'reply:%' AND o.slot NOT LIKE 'alert:%')"
+    " OR EXISTS (SELECT 1 FROM outbox AS t WHERE t.story_id = o.story_id"
+    "   AND t.destination = o.destination AND t.platform = o.platform"
+    "   AND t.slot = CASE WHEN o.slot LIKE 'alert:%' THEN 'missed' ELSE 'root' END"
+    "   AND t.ref IS NOT NULL))"
+)
+
 # A channel's most important due slots of one lane (0: new posts, 1: edits of posted
 # messages; paced by different budgets, so a backlog of one must not hide the other), in
-# index order (migration 0003's ``outbox_due``). Placeholders: platform, channel, lane, now,
+# index order (migration 0006's ``outbox_due``). Placeholders: platform, channel, lane, now,
 # limit, as ``{0}``..``{4}`` in the backend's style.
 WINDOW_SQL: Final = (
     f"{SELECT_OUTGOING} WHERE o.platform = {{0}} AND o.channel = {{1}} AND o.lane = {{2}}"
-    f" AND {pending('o')} AND o.due_us <= {{3}}"
+    f" AND {pending('o')} AND o.due_us <= {{3}}{SENDABLE}"
     " ORDER BY o.prio, o.desired_us, o.sort_order LIMIT {4}"
 )
+# When the next sendable work is due (a reply waiting for its parent is not: the parent's
+# post, by this delivery, makes it sendable).
+NEXT_DUE_SQL: Final = f"SELECT min(o.due_us) FROM outbox AS o WHERE {pending('o')}{SENDABLE}"
+
 # The unposted live roots that a channel's pending missed alerts wait for (due or still
 # settling): they go first, wherever they rank in their own window. Placeholders: platform,
 # channel, now, limit.

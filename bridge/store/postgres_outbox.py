@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from bridge.core.routing import Kind
@@ -27,10 +27,12 @@ from bridge.core.slots import (
 )
 from bridge.store.outbox import (
     AWAITED_SQL,
+    NEXT_DUE_SQL,
     PER_CHANNEL,
     RELINK_SQL,
     THREADS,
     WINDOW_SQL,
+    Lane,
     Outgoing,
     SlotKey,
     pending,
@@ -128,7 +130,8 @@ _RELINK: Final = RELINK_SQL.format("$1", "$2", "$3")
 
 # The channels with pending work, skipping through the index (O(channels x log backlog)),
 # then per channel the windows of WINDOW_SQL (lanes 0 and 1) and AWAITED_SQL (as lane 2), in
-# one statement. $1 now, $2 rows per window.
+# one statement, leaving out the closed lanes. $1 now, $2 rows per window, $3..$5 the closed
+# lanes' platforms, channels and lanes.
 _DUE: Final = (
     "WITH RECURSIVE ch (platform, channel) AS ("
     f" (SELECT o.platform, o.channel FROM outbox AS o WHERE {pending('o')}"
@@ -137,11 +140,15 @@ _DUE: Final = (
     f" (SELECT o.platform, o.channel FROM outbox AS o WHERE {pending('o')}"
     "  AND (o.platform, o.channel) > (ch.platform, ch.channel)"
     "  ORDER BY o.platform, o.channel LIMIT 1) AS n),"
-    " c AS (SELECT ch.platform, ch.channel, row_number() OVER () AS i FROM ch)"
-    " SELECT c.i * 3 + l.lane, w.* FROM c CROSS JOIN (VALUES (0), (1)) AS l (lane)"
-    f" CROSS JOIN LATERAL ({WINDOW_SQL.format('c.platform', 'c.channel', 'l.lane', '$1', '$2')})"
-    " AS w UNION ALL SELECT c.i * 3 + 2, a.* FROM c CROSS JOIN LATERAL"
-    f" ({AWAITED_SQL.format('c.platform', 'c.channel', '$1', '$2')}) AS a"
+    " c AS (SELECT ch.platform, ch.channel, row_number() OVER () AS i FROM ch),"
+    " shut (platform, channel, lane) AS (SELECT * FROM unnest($3::text[], $4::text[], $5::int[])),"
+    " cl AS (SELECT c.i, c.platform, c.channel, l.lane FROM c CROSS JOIN (VALUES (0), (1))"
+    "  AS l (lane) WHERE NOT EXISTS (SELECT 1 FROM shut WHERE shut.platform = c.platform"
+    "  AND shut.channel = c.channel AND shut.lane = l.lane))"
+    " SELECT cl.i * 3 + cl.lane, w.* FROM cl CROSS JOIN LATERAL"
+    f" ({WINDOW_SQL.format('cl.platform', 'cl.channel', 'cl.lane', '$1', '$2')}) AS w"
+    " UNION ALL SELECT cl.i * 3 + 2, a.* FROM cl CROSS JOIN LATERAL"
+    f" ({AWAITED_SQL.format('cl.platform', 'cl.channel', '$1', '$2')}) AS a WHERE cl.lane = 0"
 )
 
 
@@ -165,17 +172,19 @@ def _outgoing(row: Record) -> Outgoing:
     )
 
 
-async def due(conn: Connection, *, now_us: int, limit: int) -> list[Outgoing]:
+async def due(
+    conn: Connection, *, now_us: int, limit: int, closed: Collection[Lane] = ()
+) -> list[Outgoing]:
+    shut = list(closed)
+    platforms, channels, lanes = [s[0] for s in shut], [s[1] for s in shut], [s[2] for s in shut]
     windows: dict[int, list[Outgoing]] = {}
-    for row in await conn.fetch(_DUE, now_us, PER_CHANNEL):
+    for row in await conn.fetch(_DUE, now_us, PER_CHANNEL, platforms, channels, lanes):
         windows.setdefault(int(row[0]), []).append(_outgoing(tuple(row)[1:]))
     return ranked(windows.values(), limit)
 
 
 async def next_due(conn: Connection) -> int | None:
-    found = await conn.fetchval(
-        "SELECT min(due_us) FROM outbox WHERE posted_version < desired_version AND NOT failed"
-    )
+    found = await conn.fetchval(NEXT_DUE_SQL)
     return None if found is None else int(found)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, cast
 
@@ -24,10 +24,12 @@ from bridge.core.slots import (
 )
 from bridge.store.outbox import (
     AWAITED_SQL,
+    NEXT_DUE_SQL,
     PER_CHANNEL,
     RELINK_SQL,
     THREADS,
     WINDOW_SQL,
+    Lane,
     Outgoing,
     SlotKey,
     pending,
@@ -166,21 +168,24 @@ def _channels(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     return found
 
 
-def due(conn: sqlite3.Connection, *, now_us: int, limit: int) -> list[Outgoing]:
+def due(
+    conn: sqlite3.Connection, *, now_us: int, limit: int, closed: Collection[Lane] = ()
+) -> list[Outgoing]:
     windows: list[list[Outgoing]] = []
     for platform, channel in _channels(conn):
         for lane in (0, 1):
+            if (platform, channel, lane) in closed:
+                continue
             rows = conn.execute(_WINDOW, (platform, channel, lane, now_us, PER_CHANNEL))
             windows.append([_outgoing(r) for r in rows])
-        rows = conn.execute(_AWAITED, (platform, channel, now_us, PER_CHANNEL))
-        windows.append([_outgoing(r) for r in rows])
+        if (platform, channel, 0) not in closed:
+            rows = conn.execute(_AWAITED, (platform, channel, now_us, PER_CHANNEL))
+            windows.append([_outgoing(r) for r in rows])
     return ranked(windows, limit)
 
 
 def next_due(conn: sqlite3.Connection) -> int | None:
-    row = conn.execute(
-        "SELECT min(due_us) FROM outbox WHERE posted_version < desired_version AND failed = 0"
-    ).fetchone()
+    row = conn.execute(NEXT_DUE_SQL).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 

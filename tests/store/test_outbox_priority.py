@@ -22,8 +22,10 @@ SETTLE = timedelta(seconds=30)
 LIVE, ONCALL = "C0LIVE0001", "C0ONCALL01"
 
 
-def live(slot: str, content: bytes, *, order: int = 0, final: bool = False) -> Planned:
-    return Planned("support", "slack", LIVE, slot, "live", order, content, final)
+def live(
+    slot: str, content: bytes, *, order: int = 0, final: bool = False, channel: str = LIVE
+) -> Planned:
+    return Planned("support", "slack", channel, slot, "live", order, content, final)
 
 
 def alert_in(channel: str, dest: str) -> Planned:
@@ -48,7 +50,13 @@ async def test_each_kind_of_work_has_its_priority(store: CountingStore) -> None:
     a, b, c, d, e, f = stories
     await plan(store, a, [alert_in(ONCALL, "oncall")])
     await plan(store, b, [live("root", b"new")])
-    await plan(store, c, [live("root", b"r"), live("reply:1", b"step", order=1)])
+    # (in a channel of its own: a channel hands out only the PER_CHANNEL first of a lane)
+    replies = "C0REPLIES1"
+    await plan(
+        store,
+        c,
+        [live("root", b"r", channel=replies), live("reply:1", b"s", order=1, channel=replies)],
+    )
     await store.posted(key(c, "root"), 1, "ref-c")
     await plan(store, d, [live("root", b"r")])
     await store.posted(key(d, "root"), 1, "ref-d")

@@ -234,6 +234,8 @@ class Delivery:
                 waits.append(wait)
             if chosen is not None:
                 self._spawn(chosen)
+        if self._sends:  # each one's end wakes the loop, which then looks for the next
+            return min(waits, default=None), True
         upcoming = await self._store.next_due()
         if upcoming is None:
             self._lanes.clear()
@@ -241,7 +243,7 @@ class Delivery:
                 self._metrics.queue_depth.clear()
         elif upcoming > now:
             waits.append((upcoming - now).total_seconds())
-        elif not waits and not self._sends:  # due, none of it started, nothing to wake us:
+        elif not waits:  # due, none of it started, nothing to wake us:
             waits.append(self._options.idle_poll)  # not expected; look again later
         return min(waits, default=None), upcoming is not None
 

@@ -119,7 +119,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             clock=clock,  # type: ignore[arg-type]
             platforms=platforms,
             pacing=PACING,
-            delivery=DeliveryOptions(idle_poll=0.01, auth_pause=30.0),
+            delivery=DeliveryOptions(time_scale=SPEED, auth_pause=30.0),
         ) as (bridge, client, _slack):
             yield World(bridge, client, teams, tokens, auth_failed, clock)
 
@@ -290,7 +290,7 @@ async def test_restart_mid_burst_finishes_every_call_once(tmp_path: Path) -> Non
             "clock": clock,
             "platforms": platforms,
             "pacing": {"teams": TEAMS},  # real-time Teams limits: the first run cannot finish
-            "delivery": DeliveryOptions(idle_poll=0.01),
+            "delivery": DeliveryOptions(time_scale=SPEED),
         }
         async with running_bridge(settings, **options) as (bridge, client, _slack):
             for n, name in enumerate(names, start=1):

@@ -2,10 +2,13 @@
 
 One loop reads the due slots of the outbox and, per channel, sends at most one request at a
 time: the most important slot whose pacing bucket has a token. Priorities when the budget is
-short: missed alerts, then new roots and summaries, then thread replies (in story order, once
-the root exists), then the final root update, then intermediate root updates, then
-retractions (the store ranks them: ``Outgoing.priority``, migration 0003). Only the newest
-desired content is ever sent: a burst of changes costs one update.
+short (the store ranks them: ``Outgoing.priority``, migration 0006), what is wrong in chat
+first, then what a person is looking at: (0) retractions (an alert for a call answered after
+all, a transfer's leftover message) and corrections of posted alerts; (1) new missed alerts
+and callback case steps; (2) the current state of calls still ringing or talking (their first
+post and their edits), and any other first post; (3) the end states of calls that are over
+(the thread already tells it) and thread replies (in story order, once the root exists).
+Only the newest desired content is ever sent: a burst of changes costs one update.
 
 Crash safety: a slot is marked in the store before a post goes out. If the process dies (or
 the request times out) before the answer is stored, the next attempt first looks the message
@@ -49,7 +52,7 @@ from bridge.notify import (
     PermanentError,
     RetryableError,
 )
-from bridge.store import Outgoing, Store, StoreError
+from bridge.store import Lane, Outgoing, Store, StoreError
 
 log = structlog.get_logger("bridge.deliver.delivery")
 
@@ -78,6 +81,9 @@ class DeliveryOptions:
     base_backoff: float = 1.0
     max_backoff: float = 300.0
     auth_pause: float = 60.0
+    # After a store error, look again this much later (clock seconds). Otherwise the loop
+    # reads the store only when something can be sent: at the earliest due time or pacing
+    # token, or when woken (a new plan, a finished send); idle, it does not read at all.
     idle_poll: float = 5.0
     depth_every: float = 5.0
     # Clock seconds per real second: 1 in production; tests and benchmarks compress time by
@@ -115,6 +121,10 @@ class Delivery:
         self.auth_problems: dict[str, str] = {}
         self._depth_at: datetime | None = None
         self._idle = asyncio.Event()
+        # The lanes (platform, channel, lane) that had due work when last read, with the
+        # actions that work needed: a lane in which pacing holds every one of them back (or
+        # whose channel has a request in flight) is not read again until it can send.
+        self._lanes: dict[Lane, set[Action]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -150,6 +160,7 @@ class Delivery:
         while True:
             started = loop.time()
             self._wake.clear()
+            delay: float | None
             try:
                 delay, pending = await self._round()
             except StoreError as err:
@@ -158,19 +169,47 @@ class Delivery:
                 delay, pending = self._options.idle_poll, True
             if not pending and not self._sends:
                 self._idle.set()
+            timeout = None if delay is None else delay / self._options.time_scale
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay / self._options.time_scale)
+                await asyncio.wait_for(self._wake.wait(), timeout)
             spent = loop.time() - started
             if spent < self._options.min_round_interval:
                 await asyncio.sleep(self._options.min_round_interval - spent)
 
-    async def _round(self) -> tuple[float, bool]:
-        """Start what may be sent now; returns (seconds until worth looking again, pending)."""
+    def _shut(self, now: datetime) -> tuple[set[Lane], list[float]]:
+        """The lanes that nothing could be sent in now: those of a channel with a request in
+        flight (its end wakes the loop), and those with due work whose platform's auth is
+        paused or whose every action's pacing bucket is empty; and the seconds until pacing or
+        the pause opens each."""
+        shut = {(p, c, n) for p, c in self._busy_channels for n in (0, 1)}
+        waits: list[float] = []
+        for lane, actions in self._lanes.items():
+            if lane in shut:
+                continue
+            platform, channel, _n = lane
+            paused = self._auth_paused.get(platform)
+            if paused is not None and paused > now:
+                shut.add(lane)
+                waits.append((paused - now).total_seconds())
+            else:
+                wait = min(self._pacer.wait(platform, a, channel) for a in actions)
+                if wait > 0:
+                    shut.add(lane)
+                    waits.append(wait)
+        return shut, waits
+
+    async def _round(self) -> tuple[float | None, bool]:
+        """Start what may be sent now; returns (seconds until worth looking again, or None
+        for not until woken; pending)."""
         now = self._clock()
         await self._gauge_depth(now)
         self._finished.clear()
-        items = await self._store.due(now, self._options.batch)
-        waits: list[float] = []
+        shut, waits = self._shut(now)
+        items = await self._store.due(now, self._options.batch, shut)
+        self._lanes = {lane: actions for lane, actions in self._lanes.items() if lane in shut}
+        for item in items:
+            lane = (item.key.platform, item.channel, 0 if item.ref is None else 1)
+            self._lanes.setdefault(lane, set()).add(action_of(item))
         by_channel: dict[tuple[str, str], list[tuple[int, Outgoing]]] = {}
         for rank, item in candidates(items):
             key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
@@ -195,10 +234,18 @@ class Delivery:
                 waits.append(wait)
             if chosen is not None:
                 self._spawn(chosen)
+        if self._sends:  # each one's end wakes the loop, which then looks for the next
+            return min(waits, default=None), True
         upcoming = await self._store.next_due()
-        if upcoming is not None and upcoming > now:
+        if upcoming is None:
+            self._lanes.clear()
+            if self._depth_at is not None:  # nothing pending: no need to count it
+                self._metrics.queue_depth.clear()
+        elif upcoming > now:
             waits.append((upcoming - now).total_seconds())
-        return min([*waits, self._options.idle_poll]), upcoming is not None
+        elif not waits:  # due, none of it started, nothing to wake us:
+            waits.append(self._options.idle_poll)  # not expected; look again later
+        return min(waits, default=None), upcoming is not None
 
     def _spawn(self, item: Outgoing) -> None:
         channel_key = (item.key.platform, item.channel)

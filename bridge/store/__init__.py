@@ -18,7 +18,7 @@ Vocabulary:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -26,7 +26,7 @@ from typing import Literal, Protocol
 from bridge.core.cases import CaseKey, Click, Fact
 from bridge.core.events import Event
 from bridge.core.slots import Decided, Planned
-from bridge.store.outbox import Outgoing, SlotKey
+from bridge.store.outbox import Lane, Outgoing, SlotKey
 
 __all__ = [
     "Added",
@@ -38,6 +38,7 @@ __all__ = [
     "Decided",
     "Dispatched",
     "Emitted",
+    "Lane",
     "Outgoing",
     "PlanRequest",
     "Planned",
@@ -286,11 +287,16 @@ class Store(Protocol):
         """The story's stored decisions: one per (destination, platform, kind), from its root,
         missed and summary slots (orphans excluded)."""
 
-    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
-        """Slots whose posted state lags desired and whose due time has come."""
+    async def due(
+        self, now: datetime, limit: int = 500, closed: Collection[Lane] = ()
+    ) -> list[Outgoing]:
+        """Slots whose posted state lags desired and whose due time has come, and that can be
+        sent (a thread reply once its parent is posted); at most a few per channel and lane
+        (``PER_CHANNEL``), none of the ``closed`` lanes (delivery cannot send there now)."""
 
     async def next_due(self) -> datetime | None:
-        """The earliest due time of any pending slot (None when nothing is pending)."""
+        """The earliest due time of any pending slot that can be sent (None when there is
+        none; a thread reply waits for its parent's post, not for a time)."""
 
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
         """Mark that a post is about to be sent (committed before the platform is called)."""

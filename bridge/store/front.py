@@ -20,7 +20,7 @@ results back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, cast
@@ -39,7 +39,7 @@ from bridge.store import (
     Story,
 )
 from bridge.store.case_rows import CaseWriteRow, case_write_row
-from bridge.store.outbox import Outgoing, SlotKey
+from bridge.store.outbox import Lane, Outgoing, SlotKey
 from bridge.store.rows import (
     PlanRow,
     Row,
@@ -87,7 +87,7 @@ class SqlOps(Protocol):
 class OutboxOps(Protocol):
     """Delivery's side of the outbox (``sqlite_outbox`` / ``postgres_outbox``)."""
 
-    def due(self, conn: Any, *, now_us: int, limit: int) -> Any: ...
+    def due(self, conn: Any, *, now_us: int, limit: int, closed: Collection[Lane]) -> Any: ...
     def next_due(self, conn: Any) -> Any: ...
     def begin_attempt(self, conn: Any, key: SlotKey, now_us: int) -> Any: ...
     def posted(
@@ -263,8 +263,10 @@ class StoreFront:
         op = partial(self._sql.decided_for, story_id=story_id)
         return cast(list[Decided], await self._read(op))
 
-    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
-        op = partial(self._outbox.due, now_us=to_us(now), limit=limit)
+    async def due(
+        self, now: datetime, limit: int = 500, closed: Collection[Lane] = ()
+    ) -> list[Outgoing]:
+        op = partial(self._outbox.due, now_us=to_us(now), limit=limit, closed=closed)
         return cast(list[Outgoing], await self._read(op))
 
     async def next_due(self) -> datetime | None:

@@ -177,6 +177,32 @@ async def test_slack_outage_then_recovery_loses_and_duplicates_nothing(tmp_path:
         assert sum(float(m.rsplit(" ", 1)[1]) for m in retries) >= 8
 
 
+async def test_after_an_outage_the_waiting_alert_goes_within_seconds(tmp_path: Path) -> None:
+    """Slack answers 503 for a minute: the alert's own backoff has grown to tens of seconds
+    by then. When Slack answers again (a new call's first post succeeds), the alert goes
+    within seconds, not at the end of its backoff (issue 12, item 7)."""
+    down = [True]
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.http(503), times=10_000, only=lambda _p: down[0])
+        [(_n, ctx, events), (_m, later, later_events)] = scenario_calls(
+            ["no-answer", "answered"], env.time.wall(), seed=9
+        )
+        for payload in events:
+            await env.send(payload)
+        await env.time.sleep(70)  # the outage lasts (scaled) seconds, as a real one would
+        failed = env.slack.pending_faults("chat.postMessage")
+        assert 10_000 - failed >= 8, "the root and the alert kept failing and backing off"
+        down[0] = False
+        for payload in later_events:
+            await env.send(payload)
+        await env.settle()
+
+        [back] = env.by_slot(SUPPORT)[(later.call_id(), "root")]
+        [alert] = env.by_slot(ONCALL)[(ctx.call_id(), "missed")]
+        assert float(alert.ts) - float(back.ts) < 5.0, "the alert waited out its own backoff"
+        check_scenario(env, "no-answer", ctx.call_id())
+
+
 async def test_timeouts_do_not_duplicate_posts(tmp_path: Path) -> None:
     """A post that times out may have reached Slack: the retry looks it up first."""
     async with slack_bridge(tmp_path) as env:

@@ -59,6 +59,9 @@ log = structlog.get_logger("bridge.deliver.delivery")
 EVENT_TYPE: Final = "callbridge_message"
 FIND_MARGIN: Final = timedelta(minutes=5)  # clock skew between us and the platform
 MAX_LOOKUPS: Final = 20  # user lookups per message (a call group may ring hundreds)
+# Failed requests in a row (not rate limits) that make a platform's next success end an
+# outage; one message failing on its own is fewer, so it keeps its backoff.
+OUTAGE_FAILURES: Final = 3
 
 Render = Callable[[plan.Content, Mapping[str, str], str | None], OutgoingMessage]
 """(content, e-mail -> platform user id, link to the live message) -> message."""
@@ -118,6 +121,7 @@ class Delivery:
         # of them may predate the finished send, so it must not act on it (a duplicate post).
         self._finished: set[tuple[str, str, str, str]] = set()
         self._auth_paused: dict[str, datetime] = {}
+        self._failing: dict[str, int] = {}  # platform -> retryable failures in a row
         self.auth_problems: dict[str, str] = {}
         self._depth_at: datetime | None = None
         self._idle = asyncio.Event()
@@ -305,6 +309,7 @@ class Delivery:
         else:
             unlinked = item.kind == "missed" and item.content is not None and not item.root_ref
             kept = await self._store.posted(item.key, item.version, ref, unlinked=unlinked)
+            await self._answered(item.key.platform)
             self.auth_problems.pop(item.key.platform, None)
             if not kept and item.ref is None and ref is not None:
                 await self._discard(item, ref, log_ctx)
@@ -411,6 +416,16 @@ class Delivery:
                 users[email] = found
         return users
 
+    async def _answered(self, platform: str) -> None:
+        """A request to the platform succeeded: after an outage (several failures in a row),
+        what backed off during it is due now, most important first (the waiting alerts), not
+        each at the end of its own backoff, which grew for as long as the outage lasted."""
+        if self._failing.pop(platform, 0) < OUTAGE_FAILURES:
+            return
+        resumed = await self._store.resume(platform, self._clock())
+        log.info("delivery.platform_back", platform=platform, resumed=resumed)
+        self.wake()
+
     def _backoff(self, item: Outgoing, retry_after: float | None) -> datetime:
         if retry_after is not None:
             seconds = retry_after
@@ -425,6 +440,8 @@ class Delivery:
         self, item: Outgoing, action: Action, err: RetryableError, log_ctx: Mapping[str, str]
     ) -> None:
         limited = err.code == "ratelimited"
+        if not limited:
+            self._failing[item.key.platform] = self._failing.get(item.key.platform, 0) + 1
         if limited:
             self._metrics.rate_limited.labels(item.key.platform, err.method).inc()
             self._pacer.pause(item.key.platform, action, item.channel, err.retry_after or 1.0)

@@ -316,6 +316,10 @@ class Store(Protocol):
     ) -> None:
         """A retryable failure: try again at ``due``; ``maybe_sent`` keeps the attempt mark."""
 
+    async def resume(self, platform: str, now: datetime) -> int:
+        """The platform answers again after failing: its slots backing off after errors are
+        due ``now``; returns how many."""
+
     async def give_up(self, key: SlotKey, error: str) -> None:
         """A permanent failure: stop trying this slot (until its content changes)."""
 

@@ -96,6 +96,7 @@ class OutboxOps(Protocol):
     def retry(
         self, conn: Any, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
     ) -> Any: ...
+    def resume(self, conn: Any, platform: str, now_us: int) -> Any: ...
     def give_up(self, conn: Any, key: SlotKey, error: str) -> Any: ...
     def pending_counts(self, conn: Any) -> Any: ...
 
@@ -290,6 +291,10 @@ class StoreFront:
             self._outbox.retry, key=key, due_us=to_us(due), error=error, maybe_sent=maybe_sent
         )
         await self._write_outbox(op, durable=False)
+
+    async def resume(self, platform: str, now: datetime) -> int:
+        op = partial(self._outbox.resume, platform=platform, now_us=to_us(now))
+        return cast(int, await self._write_outbox(op, durable=False))
 
     async def give_up(self, key: SlotKey, error: str) -> None:
         op = partial(self._outbox.give_up, key=key, error=error)

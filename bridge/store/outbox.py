@@ -343,6 +343,19 @@ def retry_writes(key: SlotKey, *, due_us: int, error: str, maybe_sent: bool) -> 
     return [Write(_RETRY, (*key_args(key), due_us, error, maybe_sent))]
 
 
+# A platform answers again after failing: its slots backing off after errors are due now (the
+# most important first, by the usual order), not each at the end of its own growing backoff.
+# Their attempt counts stay, so a message that fails on its own still backs off.
+_RESUME: Final = (
+    "UPDATE outbox SET due_us = $2 WHERE platform = $1 AND posted_version < desired_version"
+    " AND NOT failed AND attempts > 0 AND due_us > $2"
+)
+
+
+def resume_writes(platform: str, now_us: int) -> list[Write]:
+    return [Write(_RESUME, (platform, now_us), counts=True)]
+
+
 def give_up_writes(key: SlotKey, error: str) -> list[Write]:
     out = [Write(_GIVE_UP, (*key_args(key), error))]
     if key.slot in THREADS:  # its replies have no thread to go to

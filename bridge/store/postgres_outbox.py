@@ -114,6 +114,10 @@ async def posted(
     return await _run(conn, shared.posted_writes(key, version, ref, unlinked=unlinked)) > 0
 
 
+async def resume(conn: Connection, platform: str, now_us: int) -> int:
+    return await _run(conn, shared.resume_writes(platform, now_us))
+
+
 async def retry(
     conn: Connection, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
 ) -> None:

@@ -112,6 +112,10 @@ def posted(
     return _run(conn, shared.posted_writes(key, version, ref, unlinked=unlinked)) > 0
 
 
+def resume(conn: sqlite3.Connection, platform: str, now_us: int) -> int:
+    return _run(conn, shared.resume_writes(platform, now_us))
+
+
 def retry(
     conn: sqlite3.Connection, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
 ) -> None:

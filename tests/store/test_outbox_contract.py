@@ -429,3 +429,15 @@ async def test_an_alert_in_flight_while_its_root_is_posted_gets_the_link(
     # An alert posted with its link is not edited again.
     await store.posted(alert_key, edit.version, "ref-alert")
     assert alert_key not in await due_by_key(store, later)
+
+
+async def test_resume_makes_what_backed_off_on_a_platform_due_now(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"r"), live("reply:1", b"x", order=1)], at=ZERO)
+    far = NOW + timedelta(minutes=5)
+    await store.retry_later(key(A, "root"), due=far, error="503", maybe_sent=True)
+    assert key(A, "root") not in await due_by_key(store, ZERO)
+    assert await store.resume("teams", NOW) == 0  # another platform's slots stay
+    assert await store.resume("slack", NOW) == 1  # the reply never failed: it is not counted
+    root = (await due_by_key(store, ZERO))[key(A, "root")]
+    assert root.attempts == 1  # its history stays: failing on its own, it backs off further

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from bridge.deliver.pacing import SLACK, TEAMS, Pacer
-from tests.support.fake_slack import Limits, _Bucket
+from tests.support.fake_server import TokenBucket
+from tests.support.fake_slack import Limits
 from tests.support.fake_teams import WINDOWS
 
 STEP = 0.01  # seconds between the greedy sender's looks at the pacer
@@ -64,7 +65,7 @@ def test_teams_hour_window() -> None:
 
 def slack_limit(per_second: float, burst: int, clock: Clock, *, spent: bool) -> Callable[[], bool]:
     """Slack's side of the bucket; ``spent``: a dead leader emptied it just now."""
-    bucket = _Bucket(per_second, burst, clock.now)
+    bucket = TokenBucket(per_second, burst, clock.now)
     if spent:
         bucket.tokens = 0.0
     return lambda: bucket.take(clock.now) == 0

@@ -26,16 +26,23 @@ transparently repeat an idempotent GET once after a dropped keep-alive connectio
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.support.fake_server import Fault as CommonFault
+from tests.support.fake_server import (
+    FaultQueue,
+    LocalServer,
+    ManualClock,  # noqa: F401  (tests import it from here)
+    Only,
+    TokenBucket,
+)
 
 Params = dict[str, Any]
 KNOWN_BLOCKS = frozenset(
@@ -50,19 +57,6 @@ SCOPE_FOR = {
     "users.lookupByEmail": "users:read.email",
 }
 ALL_SCOPES = frozenset(SCOPE_FOR.values()) | {"users:read"}
-
-
-class ManualClock:
-    """A monotonic clock that only moves when told to: ``clock.advance(seconds)``."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass(frozen=True)
@@ -86,57 +80,20 @@ class Limits:
         return cls(enforce=False)
 
 
-class _Bucket:
-    def __init__(self, per_second: float, capacity: int, now: float) -> None:
-        self.rate, self.capacity, self.last = per_second, capacity, now
-        self.tokens = float(capacity)
-
-    def take(self, now: float) -> float:
-        """0 if allowed (and consumed), else the seconds until one request would be."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
-Only = Callable[[Mapping[str, Any]], bool]  # which calls a programmed fault applies to
-
-
 @dataclass(frozen=True)
-class Fault:
-    """One programmed failure. ``http``: that status with an HTML body (a proxy's 5xx);
-    ``hang``: never answer (until the fake closes); ``drop``: close the connection;
-    ``ratelimit``: 429 with ``Retry-After``; ``error``: HTTP 200 ``{"ok": false, "error": ...}``;
-    ``lost_answer``: the request IS carried out, but the answer never comes (the client times
-    out not knowing it succeeded: the case metadata lookups exist for)."""
+class Fault(CommonFault):
+    """One programmed failure: ``http``, ``hang``, ``drop``, ``ratelimit`` (see
+    :class:`tests.support.fake_server.Fault`); ``error``: HTTP 200
+    ``{"ok": false, "error": ...}``; ``lost_answer``: the request IS carried out, but the answer
+    never comes (the client times out not knowing it succeeded: the case metadata lookups exist
+    for)."""
 
-    kind: Literal["http", "hang", "drop", "ratelimit", "error", "lost_answer"]
-    status: int = 500
-    retry_after: int = 1
     error: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def http(cls, status: int = 500) -> Fault:
-        return cls("http", status=status)
-
-    @classmethod
-    def hang(cls) -> Fault:
-        return cls("hang")
-
-    @classmethod
     def lost_answer(cls) -> Fault:
         return cls("lost_answer")
-
-    @classmethod
-    def drop(cls) -> Fault:
-        return cls("drop")
-
-    @classmethod
-    def ratelimit(cls, retry_after: int = 1) -> Fault:
-        return cls("ratelimit", status=429, retry_after=retry_after)
 
     @classmethod
     def slack_error(cls, error: str, **extra: Any) -> Fault:
@@ -200,7 +157,9 @@ class SlackFailure(Exception):
         self.error, self.extra = error, extra
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
+    path = "/api/"
+
     def __init__(
         self,
         *,
@@ -214,6 +173,7 @@ class FakeSlack:
         team: str = "Fake Workspace",
         bot: str = "callbridge",
     ) -> None:
+        super().__init__()
         self.token = token
         self.channels = {
             c.id: c for c in (c if isinstance(c, Channel) else Channel(c) for c in channels)
@@ -227,44 +187,26 @@ class FakeSlack:
         self.requests: list[Recorded] = []
         self._clock, self._wall = clock, wall
         self._messages: list[Message] = []
-        self._faults: defaultdict[str, deque[tuple[Fault, Only | None]]] = defaultdict(deque)
-        self._post_buckets: dict[str, _Bucket] = {}
-        self._update_bucket: _Bucket | None = None
+        self._faults: FaultQueue[Fault] = FaultQueue()
+        self._post_buckets: dict[str, TokenBucket] = {}
+        self._update_bucket: TokenBucket | None = None
         self._last_us = 0
-        self._released = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
         self.deleted: list[Message] = []  # messages removed with chat.delete
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/api/"
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._released.set()  # let hung handlers finish so shutdown does not wait on them
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- test controls and views ---------------------------------------------------------------
 
     def fail(self, method: str, fault: Fault, times: int = 1, *, only: Only | None = None) -> None:
         """The next ``times`` calls of ``method`` fail with ``fault``, after earlier faults;
         ``only``: just the calls whose parameters it accepts (others pass untouched)."""
-        self._faults[method].extend([(fault, only)] * times)
+        self._faults.add(method, fault, times, only)
 
     def pending_faults(self, method: str) -> int:
-        return len(self._faults[method])
+        return self._faults.pending(method)
 
     def messages(self, channel: str | None = None) -> list[Message]:
         return [m for m in self._messages if channel is None or m.channel == channel]
@@ -288,7 +230,7 @@ class FakeSlack:
         except ValueError:
             return _answer({"ok": False, "error": "invalid_json"})
         self.requests.append(Recorded(method, request.method, request.content_type, params))
-        fault = self._take_fault(method, params)
+        fault = self._faults.take((method,), params)
         if fault is not None:
             if fault.kind == "lost_answer" and method in self._methods:
                 self._methods[method](self, params)
@@ -311,24 +253,10 @@ class FakeSlack:
         except SlackFailure as failure:
             return _answer({"ok": False, "error": failure.error, **failure.extra})
 
-    def _take_fault(self, method: str, params: Mapping[str, Any]) -> Fault | None:
-        faults = self._faults.get(method)
-        if not faults:
-            return None
-        for n, (fault, only) in enumerate(faults):
-            if only is None or only(params):
-                del faults[n]
-                return fault
-        return None
-
     async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
-        if fault.kind == "hang":
-            await self._released.wait()
-            return web.Response(status=504)
-        if fault.kind == "drop":
-            assert request.transport is not None
-            request.transport.abort()
-            return web.Response(status=500)  # never reaches the client
+        common = await self.common_fault(request, fault)
+        if common is not None:
+            return common
         if fault.kind == "ratelimit":
             self.ratelimited[request.match_info["method"]] += 1
             return _answer(
@@ -336,9 +264,6 @@ class FakeSlack:
                 status=429,
                 headers={"Retry-After": str(fault.retry_after)},
             )
-        if fault.kind == "http":
-            body = f"<html><body>{fault.status} Service Error</body></html>"
-            return web.Response(status=fault.status, text=body, content_type="text/html")
         return _answer({"ok": False, "error": fault.error, **fault.extra})
 
     def _authorize(self, request: web.Request, method: str) -> None:
@@ -358,12 +283,12 @@ class FakeSlack:
         if method == "chat.postMessage":
             key = str(params.get("channel", ""))
             if key not in self._post_buckets:
-                self._post_buckets[key] = _Bucket(lim.post_per_second, lim.post_burst, now)
+                self._post_buckets[key] = TokenBucket(lim.post_per_second, lim.post_burst, now)
             return self._post_buckets[key].take(now)
         if method in ("chat.update", "chat.delete"):
             if self._update_bucket is None:
                 per_s = lim.updates_per_minute / 60
-                self._update_bucket = _Bucket(per_s, lim.update_burst, now)
+                self._update_bucket = TokenBucket(per_s, lim.update_burst, now)
             return self._update_bucket.take(now)
         return 0.0
 

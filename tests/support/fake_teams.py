@@ -17,64 +17,35 @@ replies and every edit, enforces Teams' per-conversation limits (7 per second, 6
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
 from bridge.notify.errors import NotifyError
+from tests.support.fake_server import Fault as CommonFault
+from tests.support.fake_server import (
+    FaultQueue,
+    LocalServer,
+    ManualClock,  # noqa: F401  (tests import it from here)
+    SlidingWindows,
+)
 
 Kind = Literal["create", "reply", "update", "delete"]
 MAX_ACTIVITY_BYTES = 28 * 1024
 WINDOWS = ((1.0, 7), (30.0, 60), (3600.0, 1800))  # (seconds, requests) per conversation
 
 
-class ManualClock:
-    """A monotonic clock that only moves when told to: ``clock.advance(seconds)``."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass(frozen=True)
-class Fault:
-    """One programmed failure: ``http`` (that status, HTML body), ``ratelimit`` (429 with
-    ``Retry-After``), ``hang`` (never answer until the fake closes), ``drop`` (close the
-    connection), ``unauthorized`` (401 as if the token were bad)."""
-
-    kind: Literal["http", "ratelimit", "hang", "drop", "unauthorized"]
-    status: int = 500
-    retry_after: int | None = 1
-
-    @classmethod
-    def http(cls, status: int = 500, retry_after: int | None = None) -> Fault:
-        return cls("http", status=status, retry_after=retry_after)
-
-    @classmethod
-    def ratelimit(cls, retry_after: int = 1) -> Fault:
-        return cls("ratelimit", status=429, retry_after=retry_after)
-
-    @classmethod
-    def hang(cls) -> Fault:
-        return cls("hang")
-
-    @classmethod
-    def drop(cls) -> Fault:
-        return cls("drop")
+class Fault(CommonFault):
+    """One programmed failure: ``http``, ``ratelimit``, ``hang``, ``drop`` (see
+    :class:`tests.support.fake_server.Fault`), ``unauthorized`` (401 as if the token were bad)."""
 
     @classmethod
     def unauthorized(cls) -> Fault:
@@ -133,7 +104,9 @@ class Recorded:
     body: Any = None
 
 
-class FakeTeams:
+class FakeTeams(LocalServer):
+    path = "/teams/"
+
     def __init__(
         self,
         *,
@@ -144,6 +117,7 @@ class FakeTeams:
         clock: Callable[[], float] = time.monotonic,
         first_id: int = 1_700_000_000_000,
     ) -> None:
+        super().__init__()
         self.token = token
         self.channels = set(channels)
         self.not_installed = set(not_installed)
@@ -155,46 +129,31 @@ class FakeTeams:
         self._clock = clock
         self._next_id = first_id
         self._threads: list[Thread] = []
-        self._faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
-        self._windows: defaultdict[str, deque[float]] = defaultdict(deque)
-        self._released = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
+        self._faults: FaultQueue[Fault] = FaultQueue()
+        self._windows: defaultdict[str, SlidingWindows] = defaultdict(
+            lambda: SlidingWindows(WINDOWS)
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/teams/v3/conversations", self._create)
         route = "/teams/v3/conversations/{conversation}/activities/{activity}"
         app.router.add_post(route, self._reply)
         app.router.add_put(route, self._update)
         app.router.add_delete(route, self._delete)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/teams/"
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- test controls and views ---------------------------------------------------------------
 
     def fail(self, kind: Kind | Literal["*"], fault: Fault, times: int = 1) -> None:
         """The next ``times`` requests of ``kind`` (or of any kind: ``"*"``) fail."""
-        self._faults[kind].extend([fault] * times)
+        self._faults.add(kind, fault, times)
 
     def clear_faults(self) -> None:
         self._faults.clear()
 
     def pending_faults(self, kind: str) -> int:
-        return len(self._faults[kind])
+        return self._faults.pending(kind)
 
     def threads(self, channel: str | None = None) -> list[Thread]:
         return [
@@ -232,7 +191,7 @@ class FakeTeams:
 
     async def _answer(self, request: web.Request, kind: Kind) -> web.StreamResponse:
         raw = await request.read()
-        fault = self._next_fault(kind)
+        fault = self._faults.take((kind, "*"))
         if fault is not None:
             return await self._fault(request, kind, fault)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -266,30 +225,14 @@ class FakeTeams:
                 self.rejected.append(failure.message)
             return _error(failure.status, failure.code, failure.message)
 
-    def _next_fault(self, kind: str) -> Fault | None:
-        for key in (kind, "*"):
-            if self._faults.get(key):
-                return self._faults[key].popleft()
-        return None
-
     async def _fault(self, request: web.Request, kind: str, fault: Fault) -> web.StreamResponse:
-        if fault.kind == "hang":
-            await self._released.wait()
-            return web.Response(status=504)
-        if fault.kind == "drop":
-            assert request.transport is not None
-            request.transport.abort()
-            return web.Response(status=500)  # never reaches the client
+        common = await self.common_fault(request, fault)
+        if common is not None:
+            return common
         if fault.kind == "unauthorized":
             return _error(401, "", "Authorization has been denied for this request.")
-        if fault.kind == "ratelimit":
-            self.ratelimited[kind] += 1
-            return _error(429, "TooManyRequests", "rate limited", retry_after=fault.retry_after)
-        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-        body = f"<html><body>{fault.status} Service Error</body></html>"
-        return web.Response(
-            status=fault.status, text=body, content_type="text/html", headers=headers
-        )
+        self.ratelimited[kind] += 1  # the one kind left: ratelimit
+        return _error(429, "TooManyRequests", "rate limited", retry_after=fault.retry_after)
 
     # -- the methods ---------------------------------------------------------------------------
 
@@ -357,20 +300,7 @@ class FakeTeams:
         """0 when allowed (and counted), else the seconds until a request would be."""
         if not self.enforce_limits:
             return 0.0
-        now = self._clock()
-        seen = self._windows[conversation]
-        longest = WINDOWS[-1][0]
-        while seen and seen[0] <= now - longest:
-            seen.popleft()
-        wait = 0.0
-        for seconds, allowed in WINDOWS:
-            inside = [t for t in seen if t > now - seconds]
-            if len(inside) >= allowed:
-                wait = max(wait, inside[-allowed] + seconds - now)
-        if wait > 0:
-            return wait
-        seen.append(now)
-        return 0.0
+        return self._windows[conversation].take(self._clock())
 
 
 class _Failure(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,46 @@ def mutated_payloads(draw: st.DrawFn) -> bytes:
     return json.dumps(doc).encode()
 
 
+@st.composite
+def deeply_nested(draw: st.DrawFn) -> bytes:
+    """A real payload with an unknown field nested up to 3,000 levels deep (closed or not)."""
+    raw = json.dumps(draw(st.sampled_from(templates))).encode()
+    depth = draw(st.integers(min_value=1, max_value=3000))
+    opener = draw(st.sampled_from([b"[", b'{"k":', b'[{"k":']))
+    closer = {b"[": b"]", b'{"k":': b"}", b'[{"k":': b"}]"}[opener]
+    closed = draw(st.booleans())
+    tail = closer * depth if closed else b""
+    return raw[:-1] + b', "extra": ' + opener * depth + b"0" + tail + b"}"
+
+
+extreme_timestamps = st.datetimes(
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=14, minutes=59))]
+    )
+).map(datetime.isoformat) | st.sampled_from(
+    [
+        "9999-12-31T23:59:59.999999-14:00",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59Z",
+        "0001-01-01T00:00:00",
+        "+999999-01-01T00:00:00Z",
+    ]
+)
+
+
+@st.composite
+def extreme_timestamp_payloads(draw: st.DrawFn) -> bytes:
+    doc = json.loads(json.dumps(draw(st.sampled_from(templates))))
+    doc["timestamp"] = draw(extreme_timestamps)
+    return json.dumps(doc).encode()
+
+
 bodies = (
     st.binary(max_size=512)
     | json_values.map(lambda v: json.dumps(v).encode())
     | mutated_payloads()
+    | deeply_nested()
+    | extreme_timestamp_payloads()
     | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))
 )
 

@@ -23,6 +23,7 @@ from aiohttp import web
 from bridge import logs
 from bridge.core import events
 from bridge.ingest import slack_actions
+from bridge.ingest.rejections import RejectionLog
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.store import AddStatus, Store, StoreError
 
@@ -54,6 +55,9 @@ class Services:
     clock: Callable[[], datetime]
     token: bytes | None
     readiness: dict[str, Check] = field(default_factory=dict)
+    rejections: RejectionLog = field(
+        default_factory=lambda: RejectionLog("ingest.notification_refused")
+    )
 
 
 SERVICES = web.AppKey("services", Services)
@@ -112,10 +116,16 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
         event = events.decode(body)
     except events.NotJSON as err:
         metrics.events.labels("invalid", "not_json").inc()
+        services.rejections.refused("not_json", request.remote, detail=str(err))
         return _error(400, f"{err}: send the provider's notification as a JSON object")
     except events.InvalidEvent as err:
         metrics.events.labels("invalid", "invalid").inc()
+        services.rejections.refused("invalid", request.remote, detail=str(err)[:200])
         return _error(422, str(err))
+    except Exception as err:  # a body the checks above missed: still the client's body
+        metrics.events.labels("invalid", "unreadable").inc()
+        services.rejections.refused("unreadable", request.remote, error=repr(err)[:200])
+        return _error(422, "the notification could not be read")
     try:
         added = await services.store.add_event(event, services.clock())
     except StoreError as err:

@@ -35,6 +35,14 @@ class Metrics:
             ["status", "result"],
             registry=r,
         )
+        self.events_refused = Counter(
+            "callbridge_events_refused",
+            "Well-formed notifications refused by a limit, by reason (call_events_cap: the "
+            "call already holds the most events one call may have)",
+            ["reason"],
+            registry=r,
+        )
+        self.events_refused.labels("call_events_cap")
         self.ingest_latency = Histogram(
             "callbridge_ingest_latency_seconds",
             "Time from request received to acknowledgement (includes the durable commit)",

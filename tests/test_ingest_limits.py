@@ -108,3 +108,36 @@ async def test_ids_no_store_can_hold_are_422(tmp_path: Path, call_id: str, messa
         response = await client.post("/notifications", data=data, headers=AUTH)
         assert response.status == 422
         assert (await response.json())["error"] == message
+
+
+async def test_events_past_the_cap_of_a_call_are_422_and_counted(tmp_path: Path) -> None:
+    async with running_bridge(make_settings(tmp_path)) as (bridge, client, _s):
+        for n in range(200):
+            stamp = f"2026-11-24T12:{n // 60:02d}:{n % 60:02d}+00:00"
+            response = await client.post(
+                "/notifications", data=json.dumps(payload(timestamp=stamp)), headers=AUTH
+            )
+            assert response.status == 200, n
+        response = await client.post(
+            "/notifications",
+            data=json.dumps(payload(status="ended", reason="completed")),
+            headers=AUTH,
+        )
+        assert response.status == 422
+        assert (await response.json())["error"] == (
+            "call 'abc-1700000000.1' already has 200 events (with the calls merged into it): "
+            "no more are stored for it"
+        )
+        # A redelivery of a stored event is still a duplicate, not refused.
+        stamp = "2026-11-24T12:00:07+00:00"
+        response = await client.post(
+            "/notifications", data=json.dumps(payload(timestamp=stamp)), headers=AUTH
+        )
+        assert response.status == 200
+        assert (await response.json()) == {"status": "duplicate"}
+        story = await bridge.store.story("abc-1700000000.1")
+        assert story is not None
+        assert len(story.events) == 200
+        metrics = await (await client.get("/metrics")).text()
+        assert 'callbridge_events_refused_total{reason="call_events_cap"} 1.0' in metrics
+        assert 'callbridge_events_received_total{result="refused",status="ended"} 1.0' in metrics

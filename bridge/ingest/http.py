@@ -33,7 +33,7 @@ from bridge.ingest.body import (
 )
 from bridge.ingest.rejections import RejectionLog
 from bridge.metrics import CONTENT_TYPE, Metrics
-from bridge.store import AddStatus, Store, StoreError
+from bridge.store import MAX_EVENTS_PER_STORY, AddStatus, Store, StoreError
 
 log = structlog.get_logger("bridge.ingest.http")
 
@@ -41,7 +41,9 @@ MAX_BODY = 64 * 1024
 RETRY_AFTER_SECONDS = "5"
 # The two success answers, encoded once (every webhook gets one of them).
 _ANSWERS: Final = {
-    status: json.dumps({"status": status}).encode() for status in get_args(AddStatus)
+    status: json.dumps({"status": status}).encode()
+    for status in get_args(AddStatus)
+    if status != "refused"
 }
 
 Check = Callable[[], Awaitable[str]]  # returns a short OK detail, raises with the problem
@@ -151,6 +153,16 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
             **{"Retry-After": RETRY_AFTER_SECONDS},
         )
     metrics.events.labels(event.status, added.status).inc()
+    if added.status == "refused":
+        metrics.events_refused.labels("call_events_cap").inc()
+        services.rejections.refused(
+            "call_events_cap", request.remote, call_id=event.call_id, story=added.story_id
+        )
+        return _error(
+            422,
+            f"call {event.call_id[:80]!r} already has {MAX_EVENTS_PER_STORY} events (with the "
+            "calls merged into it): no more are stored for it",
+        )
     if added.status == "accepted":
         services.dispatcher.notify(added.story_id)
     if logs.debug_enabled():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.bench import fuzz_ingest
 from tests.support.harness import FIXTURES, make_settings, running_bridge
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
@@ -125,3 +127,23 @@ def test_fuzzed_bodies_never_produce_a_5xx(tmp_path: Path) -> None:
         finally:
             runner.run(context.__aexit__(None, None, None))
     assert {200, 422} <= statuses  # the fuzzing reached both valid and invalid payloads
+
+
+def test_a_seeded_share_of_the_long_fuzz_never_gets_a_5xx(tmp_path: Path) -> None:
+    """300 bodies of tests/bench/fuzz_ingest.py (its 20,000-body run is by hand)."""
+
+    async def run() -> Counter[int]:
+        statuses: Counter[int] = Counter()
+        async with running_bridge(make_settings(tmp_path, webhook_token=None)) as (_b, client, _s):
+            for kind, data in fuzz_ingest.bodies(seed=13, count=300):
+                response = await client.post(
+                    "/notifications", data=data, headers={"Content-Type": "application/json"}
+                )
+                await response.read()
+                statuses[response.status] += 1
+                assert response.status < 500, (kind, data[:300])
+            assert (await client.get("/healthz")).status == 200
+        return statuses
+
+    statuses = asyncio.run(run())
+    assert {200, 400, 413, 422} <= set(statuses)  # valid, not JSON, too large and invalid

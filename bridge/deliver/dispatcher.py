@@ -265,8 +265,8 @@ class Dispatcher:
             if changed:
                 if ruleset is not None and result is not None and cases is not None:
                     if story.digest is None and result.unmatched:
-                        line = call.dialled if call.direction == "inbound" else "outbound"
-                        self._metrics.unmatched.labels(line).inc()
+                        direction = "inbound" if call.direction == "inbound" else "outbound"
+                        self._metrics.unmatched.labels(direction).inc()
                         log.info("dispatch.unmatched", dialled=call.dialled)
                     where = cases.targets(ruleset, targets(ruleset, result))
                     planned = plan(call, str(ruleset.timezone), where, case=cases.case)

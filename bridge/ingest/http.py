@@ -23,8 +23,17 @@ from aiohttp import web
 from bridge import logs
 from bridge.core import events
 from bridge.ingest import slack_actions
+from bridge.ingest.body import (
+    BODY_TIMEOUT,
+    DEFAULT_BODY_TIMEOUT,
+    ClientGone,
+    SlowBody,
+    TooLarge,
+    read_body,
+)
+from bridge.ingest.rejections import RejectionLog
 from bridge.metrics import CONTENT_TYPE, Metrics
-from bridge.store import AddStatus, Store, StoreError
+from bridge.store import MAX_EVENTS_PER_STORY, AddStatus, Store, StoreError
 
 log = structlog.get_logger("bridge.ingest.http")
 
@@ -32,7 +41,9 @@ MAX_BODY = 64 * 1024
 RETRY_AFTER_SECONDS = "5"
 # The two success answers, encoded once (every webhook gets one of them).
 _ANSWERS: Final = {
-    status: json.dumps({"status": status}).encode() for status in get_args(AddStatus)
+    status: json.dumps({"status": status}).encode()
+    for status in get_args(AddStatus)
+    if status != "refused"
 }
 
 Check = Callable[[], Awaitable[str]]  # returns a short OK detail, raises with the problem
@@ -54,6 +65,9 @@ class Services:
     clock: Callable[[], datetime]
     token: bytes | None
     readiness: dict[str, Check] = field(default_factory=dict)
+    rejections: RejectionLog = field(
+        default_factory=lambda: RejectionLog("ingest.notification_refused")
+    )
 
 
 SERVICES = web.AppKey("services", Services)
@@ -100,22 +114,33 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
             "with the value of CALLBRIDGE_WEBHOOK_TOKEN",
             **{"WWW-Authenticate": 'Bearer realm="callbridge"'},
         )
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        metrics.events.labels("invalid", "too_large").inc()
-        return _too_large()
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
+        body = await read_body(request, MAX_BODY)
+    except (TooLarge, web.HTTPRequestEntityTooLarge):
         metrics.events.labels("invalid", "too_large").inc()
         return _too_large()
+    except SlowBody as err:
+        metrics.events.labels("invalid", "timeout").inc()
+        services.rejections.refused("slow_body", request.remote, detail=str(err))
+        return _closing(_error(408, f"{err}; send the whole body at once"))
+    except ClientGone as err:
+        metrics.events.labels("invalid", "client_gone").inc()
+        log.debug("ingest.client_gone", client=request.remote, error=str(err))
+        return _closing(_error(400, "the connection was closed before the body was complete"))
     try:
         event = events.decode(body)
     except events.NotJSON as err:
         metrics.events.labels("invalid", "not_json").inc()
+        services.rejections.refused("not_json", request.remote, detail=str(err))
         return _error(400, f"{err}: send the provider's notification as a JSON object")
     except events.InvalidEvent as err:
         metrics.events.labels("invalid", "invalid").inc()
+        services.rejections.refused("invalid", request.remote, detail=str(err)[:200])
         return _error(422, str(err))
+    except Exception as err:  # a body the checks above missed: still the client's body
+        metrics.events.labels("invalid", "unreadable").inc()
+        services.rejections.refused("unreadable", request.remote, error=repr(err)[:200])
+        return _error(422, "the notification could not be read")
     try:
         added = await services.store.add_event(event, services.clock())
     except StoreError as err:
@@ -128,6 +153,16 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
             **{"Retry-After": RETRY_AFTER_SECONDS},
         )
     metrics.events.labels(event.status, added.status).inc()
+    if added.status == "refused":
+        metrics.events_refused.labels("call_events_cap").inc()
+        services.rejections.refused(
+            "call_events_cap", request.remote, call_id=event.call_id, story=added.story_id
+        )
+        return _error(
+            422,
+            f"call {event.call_id[:80]!r} already has {MAX_EVENTS_PER_STORY} events (with the "
+            "calls merged into it): no more are stored for it",
+        )
     if added.status == "accepted":
         services.dispatcher.notify(added.story_id)
     if logs.debug_enabled():
@@ -139,6 +174,12 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
             story=added.story_id,
         )
     return web.Response(body=_ANSWERS[added.status], content_type="application/json")
+
+
+def _closing(response: web.Response) -> web.Response:
+    """The rest of the request is not read: the connection cannot be reused."""
+    response.force_close()
+    return response
 
 
 def _too_large() -> web.Response:
@@ -170,6 +211,24 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
+IN_PROGRESS = web.AppKey("in_progress", set[web.RequestHandler])
+
+
+@web.middleware
+async def track_requests(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Keep the app's :data:`IN_PROGRESS` set: the connections with a request being handled
+    (the connection cap closes an idle one before any of those)."""
+    in_progress = request.app[IN_PROGRESS]
+    connection = request.protocol
+    in_progress.add(connection)
+    try:
+        return await handler(request)
+    finally:
+        in_progress.discard(connection)
+
+
 @web.middleware
 async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -190,17 +249,26 @@ async def json_errors(
         if err.status < 400:
             raise
         return _error(err.status, f"{err.reason}: {request.method} {request.path}")
+    except (ConnectionResetError, ClientGone) as err:  # the client left: routine
+        log.debug("http.client_gone", method=request.method, path=request.path, error=str(err))
+        return _closing(_error(400, "the connection was closed by the client"))
     except Exception:
         log.exception("http.unhandled", method=request.method, path=request.path)
         return _error(500, "internal error; see the service log")
 
 
 def make_app(
-    services: Services, interactions: slack_actions.Interactions | None = None
+    services: Services,
+    interactions: slack_actions.Interactions | None = None,
+    *,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> web.Application:
-    """``interactions``: Slack's button clicks are accepted (None: that endpoint answers 404)."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
+    """``interactions``: Slack's button clicks are accepted (None: that endpoint answers 404).
+    ``body_timeout``: seconds a client has to send a request's body once its headers came."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[track_requests, json_errors])
     app[SERVICES] = services
+    app[IN_PROGRESS] = set()
+    app[BODY_TIMEOUT] = body_timeout
     if interactions is not None:
         app[slack_actions.INTERACTIONS] = interactions
     app.router.add_post("/notifications", notifications)

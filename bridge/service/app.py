@@ -26,7 +26,7 @@ from bridge import __version__
 from bridge.deliver.delivery import Delivery, DeliveryOptions, Platform
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.deliver.pacing import SLACK, TEAMS, Action, Pacer, Rate
-from bridge.ingest.http import Services, make_app
+from bridge.ingest.http import IN_PROGRESS, Services, make_app
 from bridge.ingest.rejections import RejectionLog
 from bridge.ingest.slack_actions import Interactions, verifier
 from bridge.ingest.slack_answers import SLACK_RESPONSE_BASE, Answers
@@ -39,6 +39,7 @@ from bridge.notify.teams_auth import MsalTokenProvider
 from bridge.render.slack import render as slack_render
 from bridge.render.teams import render as teams_render
 from bridge.render.text import render as text_render
+from bridge.service.listener import LimitedSite, connection_limit
 from bridge.service.rulestate import RulesHolder
 from bridge.service.runtime import describe as describe_loop
 from bridge.service.sdnotify import SdNotifier
@@ -206,7 +207,11 @@ class Bridge:
         self.answers = Answers(
             self.store, lambda: self.rules.timezone, allowed_base=slack_response_base
         )
-        self.app = make_app(self.services, self._interactions())
+        self.app = make_app(
+            self.services,
+            self._interactions(),
+            body_timeout=settings.client_timeout.total_seconds(),
+        )
         self.app.cleanup_ctx.extend(
             [
                 self._store_ctx,
@@ -378,6 +383,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         handle_signals=False,
         access_log=None,
         shutdown_timeout=settings.shutdown_timeout.total_seconds(),
+        # Armed when a connection opens and after each answer: a client that has not sent a
+        # whole request's headers by then is disconnected (the body has its own timeout).
+        keepalive_timeout=settings.client_timeout.total_seconds(),
+        # After an answer to a request whose body was not read (408, 413), how long the rest
+        # is read and dropped before closing (so that the client sees the answer).
+        lingering_time=min(10.0, settings.client_timeout.total_seconds()),
     )
     try:
         await runner.setup()
@@ -397,7 +408,13 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     try:
-        site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_address=True)
+        site = LimitedSite(
+            runner,
+            settings.listen.host,
+            settings.listen.port,
+            max_connections=connection_limit(settings.max_connections),
+            in_progress=bridge.app[IN_PROGRESS],
+        )
         try:
             await site.start()
         except OSError as err:
@@ -413,6 +430,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             rules=str(settings.rules),
             chat=sorted(bridge.chat_status.values()),
             event_loop=describe_loop(loop),
+            max_connections=site.max_connections,
         )
         for warning in settings.warnings:
             log.warning("settings.warning", message=warning)

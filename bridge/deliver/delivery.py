@@ -113,6 +113,9 @@ class Delivery:
         self._finished: set[tuple[str, str, str, str]] = set()
         self._auth_paused: dict[str, datetime] = {}
         self.auth_problems: dict[str, str] = {}
+        # Platforms whose last request failed (not a rate limit), with the error: cleared by
+        # the platform's next success. Shown by GET /delivery and callbridge_chat_platform_up.
+        self.failing: dict[str, str] = {}
         self._depth_at: datetime | None = None
         self._idle = asyncio.Event()
 
@@ -257,7 +260,7 @@ class Delivery:
             )
         else:
             kept = await self._store.posted(item.key, item.version, ref)
-            self.auth_problems.pop(item.key.platform, None)
+            self._platform_works(item.key.platform)
             if not kept and item.ref is None and ref is not None:
                 await self._discard(item, ref, log_ctx)
                 return
@@ -353,6 +356,19 @@ class Delivery:
                 users[email] = found
         return users
 
+    def problems(self) -> dict[str, str]:
+        """Platform -> why delivery to it fails now (credentials, or its last request)."""
+        return {**self.failing, **self.auth_problems}
+
+    def _platform_works(self, platform: str) -> None:
+        self.auth_problems.pop(platform, None)
+        self.failing.pop(platform, None)
+        self._metrics.chat_up.labels(platform).set(1)
+
+    def _platform_fails(self, platform: str, problem: str) -> None:
+        self.failing[platform] = problem
+        self._metrics.chat_up.labels(platform).set(0)
+
     def _backoff(self, item: Outgoing, retry_after: float | None) -> datetime:
         if retry_after is not None:
             seconds = retry_after
@@ -370,6 +386,8 @@ class Delivery:
         if limited:
             self._metrics.rate_limited.labels(item.key.platform, err.method).inc()
             self._pacer.pause(item.key.platform, action, item.channel, err.retry_after or 1.0)
+        else:
+            self._platform_fails(item.key.platform, f"{err.code}: {err}")
         self._metrics.retries.labels(item.key.platform, err.code).inc()
         log.warning(
             "delivery.retry", error=str(err), code=err.code, attempts=item.attempts + 1, **log_ctx
@@ -387,6 +405,7 @@ class Delivery:
         until = self._clock() + timedelta(seconds=self._options.auth_pause)
         self._auth_paused[item.key.platform] = until
         self.auth_problems[item.key.platform] = str(err)
+        self._metrics.chat_up.labels(item.key.platform).set(0)
         self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
         log.error("delivery.auth_failed", error=str(err), code=err.code, **log_ctx)
         await self._store.retry_later(

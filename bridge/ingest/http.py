@@ -1,4 +1,4 @@
-"""HTTP surface: POST /notifications, GET /healthz, /readyz, /metrics (and POST
+"""HTTP surface: POST /notifications, GET /healthz, /readyz, /delivery, /metrics (and POST
 /slack/interactions, in :mod:`bridge.ingest.slack_actions`).
 
 The webhook handler authenticates, bounds, parses and validates the body, stores the event
@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Protocol, get_args
+from typing import Any, Final, Protocol, get_args
 
 import structlog
 from aiohttp import web
@@ -36,6 +36,9 @@ _ANSWERS: Final = {
 }
 
 Check = Callable[[], Awaitable[str]]  # returns a short OK detail, raises with the problem
+# Whether delivery works: (healthy, report); the report's "status" is one word, the rest
+# (chat platforms, reasons) is shown only to a caller with the webhook token.
+DeliveryReport = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
 class Refolds(Protocol):
@@ -54,6 +57,7 @@ class Services:
     clock: Callable[[], datetime]
     token: bytes | None
     readiness: dict[str, Check] = field(default_factory=dict)
+    delivery: DeliveryReport | None = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -150,6 +154,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Can this instance accept and store webhooks (store writable, rules loaded)? What a
+    load balancer needs. The chat platforms do not count: an outage of Slack must not stop
+    ingest. Without the webhook token the body is one word; with it, the details."""
     services = request.app[SERVICES]
     checks: dict[str, dict[str, str]] = {}
     ready = True
@@ -159,10 +166,29 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as err:  # a readiness probe reports, it never crashes
             ready = False
             checks[name] = {"status": "failing", "detail": str(err) or type(err).__name__}
-    return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status=200 if ready else 503,
-    )
+    status = 200 if ready else 503
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready"}
+    if not _authorised(request, services.token):
+        return web.json_response(body, status=status)
+    body["checks"] = checks
+    if services.delivery is not None:
+        _healthy, report = await services.delivery()
+        body["delivery"] = report["status"]
+        body["chat"] = report.get("chat", {})
+    return web.json_response(body, status=status)
+
+
+async def delivery_view(request: web.Request) -> web.Response:
+    """Do the chat messages go out (chat platforms working, store writable)? What a monitor
+    alerts on; 503 with the reasons (to a caller with the webhook token) when they do not."""
+    services = request.app[SERVICES]
+    if services.delivery is None:
+        return _error(404, "delivery status is not available")
+    healthy, report = await services.delivery()
+    status = 200 if healthy else 503
+    if not _authorised(request, services.token):
+        return web.json_response({"status": report["status"]}, status=status)
+    return web.json_response(report, status=status)
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -207,5 +233,6 @@ def make_app(
     app.router.add_post(slack_actions.PATH, slack_actions.interactions)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/delivery", delivery_view)
     app.router.add_get("/metrics", metrics_view)
     return app

@@ -197,11 +197,11 @@ class Bridge:
             metrics=self.metrics,
             clock=clock,
             token=token.reveal().encode() if token else None,
-            readiness={
-                "store": self._store_ready,
-                "rules": self.rules.ready,
-                "chat": self._chat_ready,
-            },
+            # /readyz: can webhooks be accepted and stored? The chat platforms are not part
+            # of it (a Slack outage must not take instances out of a load balancer): they
+            # are in /delivery, for monitoring.
+            readiness={"store": self._store_ready, "rules": self.rules.ready},
+            delivery=self._delivery_report,
         )
         self.answers = Answers(
             self.store, lambda: self.rules.timezone, allowed_base=slack_response_base
@@ -245,16 +245,41 @@ class Bridge:
             self.chat_status[name] = await platform.notifier.verify()
         except NotifyError as err:
             self.chat_status.pop(name, None)
+            self.metrics.chat_up.labels(name).set(0)
             raise RuntimeError(f"{name}: {err}") from None
+        self.metrics.chat_up.labels(name).set(1)
 
-    async def _chat_ready(self) -> str:
-        problems = dict(self.delivery.auth_problems) if self.delivery else {}
-        for name, platform in self.platforms.items():
-            if name not in self.chat_status and name not in problems:
-                await self._verify(name, platform)
-        if problems:
-            raise RuntimeError("; ".join(f"{k}: {v}" for k, v in sorted(problems.items())))
-        return "; ".join(self.chat_status[name] for name in sorted(self.chat_status))
+    async def _chat_health(self) -> dict[str, dict[str, str]]:
+        """Each chat platform: ok (what its credentials verified as) or failing (why)."""
+        problems = self.delivery.problems() if self.delivery is not None else {}
+        report: dict[str, dict[str, str]] = {}
+        for name, platform in sorted(self.platforms.items()):
+            problem = problems.get(name)
+            if problem is None and name not in self.chat_status:
+                try:
+                    await self._verify(name, platform)
+                except RuntimeError as err:
+                    problem = str(err).removeprefix(f"{name}: ")
+            if problem is None:
+                report[name] = {"status": "ok", "detail": self.chat_status[name]}
+            else:
+                report[name] = {"status": "failing", "detail": f"{name}: {problem}"}
+        return report
+
+    async def _delivery_report(self) -> tuple[bool, dict[str, Any]]:
+        """GET /delivery: healthy while every chat platform works and the store can be
+        written; a standby is healthy (the leader delivers), its chat platforms are shown."""
+        chat = await self._chat_health()
+        reasons = [c["detail"] for c in chat.values() if c["status"] != "ok"]
+        try:
+            await self._store_ready()
+        except Exception as err:  # a probe reports, it never crashes
+            reasons.append(f"store: {err or type(err).__name__}")
+        if not self.leading:
+            return True, {"status": "standby", "chat": chat, "reasons": reasons}
+        healthy = not reasons
+        status = "delivering" if healthy else "failing"
+        return healthy, {"status": status, "chat": chat, "reasons": reasons}
 
     async def _store_ctx(self, app: web.Application) -> AsyncIterator[None]:
         await self.store.open()
@@ -267,7 +292,7 @@ class Bridge:
             for name, platform in self.platforms.items():
                 try:
                     await self._verify(name, platform)
-                except RuntimeError as err:  # reported by /readyz; delivery keeps retrying
+                except RuntimeError as err:  # reported by /delivery; delivery keeps retrying
                     log.error("chat.verify_failed", platform=name, error=str(err))
                 else:
                     log.info("chat.verified", platform=name, detail=self.chat_status[name])

@@ -50,6 +50,7 @@ from bridge.notify import (
     RetryableError,
 )
 from bridge.store import Outgoing, Store, StoreError
+from bridge.store.health import StoreBackoff
 
 log = structlog.get_logger("bridge.deliver.delivery")
 
@@ -95,8 +96,12 @@ class Delivery:
         clock: Callable[[], datetime],
         options: DeliveryOptions = DeliveryOptions(),
         rng: random.Random | None = None,
+        *,
+        store_backoff: StoreBackoff | None = None,
     ) -> None:
+        """``store_backoff``: how the loop waits and logs while the store fails."""
         self._store = store
+        self._store_backoff = store_backoff or StoreBackoff("delivery")
         self._platforms = platforms
         self._pacer = pacer
         self._metrics = metrics
@@ -106,6 +111,7 @@ class Delivery:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        self._spawned = 0  # sends started, ever
         self._busy_channels: set[tuple[str, str]] = set()
         self._busy_keys: set[tuple[str, str, str, str]] = set()
         # Slots whose send finished while a round was reading the store: that round's copy
@@ -151,14 +157,20 @@ class Delivery:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            paused = self._store_backoff.wait()
+            if paused > 0:  # the store fails: no round before the backoff ends, whatever wakes
+                await asyncio.sleep(paused)
             started = loop.time()
             self._wake.clear()
+            spawned = self._spawned
             try:
                 delay, pending = await self._round()
             except StoreError as err:
                 self._metrics.store_errors.labels("delivery").inc()
-                log.warning("delivery.store_error", error=str(err))
-                delay, pending = self._options.idle_poll, True
+                delay, pending = self._store_backoff.failed(err), True
+            else:
+                if self._spawned == spawned and not self._sends:  # reads worked, no write tried
+                    self._store_backoff.succeeded(wrote=False)
             if not pending and not self._sends:
                 self._idle.set()
             with suppress(TimeoutError):
@@ -208,7 +220,8 @@ class Delivery:
         slot_key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
         self._busy_channels.add(channel_key)
         self._busy_keys.add(slot_key)
-        task = asyncio.create_task(self._send(item), name=f"deliver-{item.key.slot[:12]}")
+        self._spawned += 1
+        task = asyncio.create_task(self._send_guarded(item), name=f"deliver-{item.key.slot[:12]}")
         self._sends.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
@@ -231,6 +244,17 @@ class Delivery:
             self._metrics.queue_depth.labels(platform, channel).set(n)
 
     # -- one request -------------------------------------------------------------------------
+    async def _send_guarded(self, item: Outgoing) -> None:
+        """Every way out of ``_send`` writes the slot's outcome to the store: a store error
+        anywhere backs the whole loop off (a full disk fails every send the same way)."""
+        try:
+            await self._send(item)
+        except StoreError as err:
+            self._metrics.store_errors.labels("delivery").inc()
+            self._store_backoff.failed(err)
+        else:
+            self._store_backoff.succeeded()
+
     async def _send(self, item: Outgoing) -> None:
         platform = self._platforms[item.key.platform]
         action = action_of(item)
@@ -250,9 +274,8 @@ class Delivery:
             self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
             log.error("delivery.gave_up", error=str(err), code=err.code, **log_ctx)
             await self._store.give_up(item.key, f"{err.code}: {err}")
-        except StoreError as err:
-            self._metrics.store_errors.labels("delivery").inc()
-            log.warning("delivery.store_error", error=str(err), **log_ctx)
+        except StoreError:
+            raise  # _send_guarded backs off
         except Exception:
             log.exception("delivery.failed", **log_ctx)
             await self._store.retry_later(

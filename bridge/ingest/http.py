@@ -25,6 +25,7 @@ from bridge.core import events
 from bridge.ingest import slack_actions
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.store import AddStatus, Store, StoreError
+from bridge.store.health import StoreHealth
 
 log = structlog.get_logger("bridge.ingest.http")
 
@@ -58,6 +59,7 @@ class Services:
     token: bytes | None
     readiness: dict[str, Check] = field(default_factory=dict)
     delivery: DeliveryReport | None = None
+    store_health: StoreHealth | None = None  # told how each write went (read by /readyz)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -123,6 +125,8 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
     try:
         added = await services.store.add_event(event, services.clock())
     except StoreError as err:
+        if services.store_health is not None:
+            services.store_health.failed(err)
         metrics.store_errors.labels("add_event").inc()
         metrics.events.labels(event.status, "store_error").inc()
         log.error("ingest.store_failed", call_id=event.call_id, error=str(err))
@@ -131,6 +135,8 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
             "the event could not be stored; try again later",
             **{"Retry-After": RETRY_AFTER_SECONDS},
         )
+    if services.store_health is not None and added.status == "accepted":  # it wrote
+        services.store_health.succeeded()
     metrics.events.labels(event.status, added.status).inc()
     if added.status == "accepted":
         services.dispatcher.notify(added.story_id)

@@ -45,6 +45,7 @@ from bridge.service.sdnotify import SdNotifier
 from bridge.service.settings import Settings
 from bridge.service.settings_values import sqlite_path
 from bridge.store import Store, StoreError
+from bridge.store.health import StoreBackoff, StoreHealth
 from bridge.store.sqlite import SqliteStore
 
 log = structlog.get_logger("bridge.service.app")
@@ -165,6 +166,9 @@ class Bridge:
         self.clock = clock
         self.metrics = Metrics()
         self.store = store or open_store(settings.store)
+        # Whether events can be stored now (a full disk fails writes while reads work):
+        # told by ingest, dispatch and delivery, read by /readyz.
+        self.store_health = StoreHealth()
         self.rules = RulesHolder(settings.rules, self.metrics)
         self.notifier = notifier or SdNotifier.from_env(os.environ)
         self._platform_factory = platforms or chat_platforms(settings)
@@ -189,6 +193,7 @@ class Bridge:
                 poll_interval=5.0 if settings.store.startswith("sqlite:") else 1.0,
             ),
             on_planned=self._wake_delivery,
+            store_health=self.store_health,
         )
         token = settings.webhook_token
         self.services = Services(
@@ -202,6 +207,7 @@ class Bridge:
             # are in /delivery, for monitoring.
             readiness={"store": self._store_ready, "rules": self.rules.ready},
             delivery=self._delivery_report,
+            store_health=self.store_health,
         )
         self.answers = Answers(
             self.store, lambda: self.rules.timezone, allowed_base=slack_response_base
@@ -237,6 +243,9 @@ class Bridge:
 
     async def _store_ready(self) -> str:
         await self.store.ping()
+        problem = self.store_health.problem()
+        if problem is not None:
+            raise RuntimeError(f"writes are failing: {problem}")
         role = "leader: dispatching and delivering" if self.leading else "standby: ingesting"
         return f"{self.settings.store.split('://', 1)[0]}; {role}"
 
@@ -322,17 +331,20 @@ class Bridge:
         await self.store.release_leadership()
 
     async def _leadership_loop(self) -> None:
+        backoff = StoreBackoff("leader")  # logs the failing state once per interval
         while True:
             if self.leading:
                 await self.store.leadership_lost()
                 log.warning("leader.lost", hint="another instance takes over")
                 await self._step_down()
-            await asyncio.sleep(self._standby_poll)
+            await asyncio.sleep(max(self._standby_poll, backoff.wait()))
             try:
                 if await self.store.acquire_leadership():
                     await self._lead()
             except StoreError as err:
-                log.warning("leader.acquire_failed", error=str(err))
+                backoff.failed(err)
+            else:
+                backoff.succeeded(wrote=False)
 
     async def _lead(self) -> None:
         self.delivery = Delivery(
@@ -342,6 +354,7 @@ class Bridge:
             self.metrics,
             self.clock,
             self._delivery_options,
+            store_backoff=StoreBackoff("delivery", self.store_health),
         )
         await self.delivery.start()
         await self.dispatcher.start()

@@ -57,8 +57,22 @@ def test_concurrent_failures_count_once_and_reads_do_not_clear_health() -> None:
     backoff.succeeded(wrote=False)  # a read worked: the loop retries at once again
     assert backoff.wait() == 0
     assert health.problem() == FULL  # but events still cannot be stored
+    health.pinged(ok=True)
+    assert health.problem() == FULL  # reads work, writes do not: a full disk
     clock.advance(31.0)
     assert health.problem() is None  # forgotten: the load balancer may try again
+
+
+def test_a_store_back_after_an_outage_is_ready_at_once() -> None:
+    clock = ManualClock(0.0)
+    health = StoreHealth(monotonic=clock, recent=30.0)
+    health.failed(StoreError("connection refused"))
+    clock.advance(1.0)
+    health.pinged(ok=False)  # the database is gone: that is why the write failed
+    clock.advance(1.0)
+    assert health.problem() == "connection refused"
+    health.pinged(ok=True)  # it is back: nothing needs to write first
+    assert health.problem() is None
 
 
 class FullDisk:

@@ -242,7 +242,12 @@ class Bridge:
             self.delivery.wake()
 
     async def _store_ready(self) -> str:
-        await self.store.ping()
+        try:
+            await self.store.ping()
+        except StoreError:
+            self.store_health.pinged(ok=False)
+            raise
+        self.store_health.pinged(ok=True)
         problem = self.store_health.problem()
         if problem is not None:
             raise RuntimeError(f"writes are failing: {problem}")

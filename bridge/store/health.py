@@ -4,7 +4,9 @@
 last write failed and none succeeded since means events cannot be stored, and ``/readyz``
 answers 503 (a full disk: reads still work, so a ping alone would not tell). It forgets a
 failure after ``recent`` seconds without another one, so an instance a load balancer took
-out is tried again even when nothing else writes.
+out is tried again even when nothing else writes; and at once when the store could not even
+be reached after that failure and can be again (an outage of the database, not a full disk:
+the failed writes are explained by it).
 
 :class:`StoreBackoff` is one background loop's answer to store errors: it waits before the
 next attempt (``first`` seconds, doubling up to ``cap``) and logs the failing state, not each
@@ -29,6 +31,7 @@ class StoreHealth:
         self._recent = recent
         self._monotonic = monotonic
         self._failed_at: float | None = None
+        self._unreachable_at: float | None = None
         self._error = ""
 
     def failed(self, error: BaseException) -> None:
@@ -37,6 +40,17 @@ class StoreHealth:
 
     def succeeded(self) -> None:
         self._failed_at = None
+
+    def pinged(self, ok: bool) -> None:
+        """The store answered a ping (``ok``) or could not be reached."""
+        if not ok:
+            self._unreachable_at = self._monotonic()
+        elif (
+            self._failed_at is not None
+            and self._unreachable_at is not None
+            and self._unreachable_at >= self._failed_at
+        ):
+            self._failed_at = None  # the writes failed because it was gone; it is back
 
     def problem(self) -> str | None:
         """Why events cannot be stored now (None: the last write worked, or long ago)."""

@@ -114,6 +114,13 @@ class Metrics:
             ["platform", "method", "result"],
             registry=r,
         )
+        self.chat_up = Gauge(
+            "callbridge_chat_platform_up",
+            "1 while the chat platform works for delivery (credentials verified, requests not "
+            "failing), 0 while it fails",
+            ["platform"],
+            registry=r,
+        )
         self.rate_limited = Counter(
             "callbridge_chat_rate_limited",
             "429 answers from the chat platform (target: 0; pacing should prevent them)",

@@ -1,4 +1,4 @@
-"""HTTP surface: POST /notifications, GET /healthz, /readyz, /metrics (and POST
+"""HTTP surface: POST /notifications, GET /healthz, /readyz, /delivery, /metrics (and POST
 /slack/interactions, in :mod:`bridge.ingest.slack_actions`).
 
 The webhook handler authenticates, bounds, parses and validates the body, stores the event
@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Protocol, get_args
+from typing import Any, Final, Protocol, get_args
 
 import structlog
 from aiohttp import web
@@ -34,6 +34,7 @@ from bridge.ingest.body import (
 from bridge.ingest.rejections import RejectionLog
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.store import MAX_EVENTS_PER_STORY, AddStatus, Store, StoreError
+from bridge.store.health import StoreHealth
 
 log = structlog.get_logger("bridge.ingest.http")
 
@@ -47,6 +48,9 @@ _ANSWERS: Final = {
 }
 
 Check = Callable[[], Awaitable[str]]  # returns a short OK detail, raises with the problem
+# Whether delivery works: (healthy, report); the report's "status" is one word, the rest
+# (chat platforms, reasons) is shown only to a caller with the webhook token.
+DeliveryReport = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
 class Refolds(Protocol):
@@ -68,6 +72,8 @@ class Services:
     rejections: RejectionLog = field(
         default_factory=lambda: RejectionLog("ingest.notification_refused")
     )
+    delivery: DeliveryReport | None = None
+    store_health: StoreHealth | None = None  # told how each write went (read by /readyz)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -144,6 +150,8 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
     try:
         added = await services.store.add_event(event, services.clock())
     except StoreError as err:
+        if services.store_health is not None:
+            services.store_health.failed(err)
         metrics.store_errors.labels("add_event").inc()
         metrics.events.labels(event.status, "store_error").inc()
         log.error("ingest.store_failed", call_id=event.call_id, error=str(err))
@@ -152,6 +160,8 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
             "the event could not be stored; try again later",
             **{"Retry-After": RETRY_AFTER_SECONDS},
         )
+    if services.store_health is not None and added.status == "accepted":  # it wrote
+        services.store_health.succeeded()
     metrics.events.labels(event.status, added.status).inc()
     if added.status == "refused":
         metrics.events_refused.labels("call_events_cap").inc()
@@ -191,6 +201,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Can this instance accept and store webhooks (store writable, rules loaded)? What a
+    load balancer needs. The chat platforms do not count: an outage of Slack must not stop
+    ingest. Without the webhook token the body is one word; with it, the details."""
     services = request.app[SERVICES]
     checks: dict[str, dict[str, str]] = {}
     ready = True
@@ -200,10 +213,29 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as err:  # a readiness probe reports, it never crashes
             ready = False
             checks[name] = {"status": "failing", "detail": str(err) or type(err).__name__}
-    return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status=200 if ready else 503,
-    )
+    status = 200 if ready else 503
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready"}
+    if not _authorised(request, services.token):
+        return web.json_response(body, status=status)
+    body["checks"] = checks
+    if services.delivery is not None:
+        _healthy, report = await services.delivery()
+        body["delivery"] = report["status"]
+        body["chat"] = report.get("chat", {})
+    return web.json_response(body, status=status)
+
+
+async def delivery_view(request: web.Request) -> web.Response:
+    """Do the chat messages go out (chat platforms working, store writable)? What a monitor
+    alerts on; 503 with the reasons (to a caller with the webhook token) when they do not."""
+    services = request.app[SERVICES]
+    if services.delivery is None:
+        return _error(404, "delivery status is not available")
+    healthy, report = await services.delivery()
+    status = 200 if healthy else 503
+    if not _authorised(request, services.token):
+        return web.json_response({"status": report["status"]}, status=status)
+    return web.json_response(report, status=status)
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -275,5 +307,6 @@ def make_app(
     app.router.add_post(slack_actions.PATH, slack_actions.interactions)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/delivery", delivery_view)
     app.router.add_get("/metrics", metrics_view)
     return app

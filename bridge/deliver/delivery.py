@@ -53,6 +53,7 @@ from bridge.notify import (
     RetryableError,
 )
 from bridge.store import Lane, Outgoing, Store, StoreError
+from bridge.store.health import StoreBackoff
 
 log = structlog.get_logger("bridge.deliver.delivery")
 
@@ -104,8 +105,12 @@ class Delivery:
         clock: Callable[[], datetime],
         options: DeliveryOptions = DeliveryOptions(),
         rng: random.Random | None = None,
+        *,
+        store_backoff: StoreBackoff | None = None,
     ) -> None:
+        """``store_backoff``: how the loop waits and logs while the store fails."""
         self._store = store
+        self._store_backoff = store_backoff or StoreBackoff("delivery")
         self._platforms = platforms
         self._pacer = pacer
         self._metrics = metrics
@@ -115,6 +120,7 @@ class Delivery:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        self._spawned = 0  # sends started, ever
         self._busy_channels: set[tuple[str, str]] = set()
         self._busy_keys: set[tuple[str, str, str, str]] = set()
         # Slots whose send finished while a round was reading the store: that round's copy
@@ -123,6 +129,9 @@ class Delivery:
         self._auth_paused: dict[str, datetime] = {}
         self._failing: dict[str, int] = {}  # platform -> retryable failures in a row
         self.auth_problems: dict[str, str] = {}
+        # Platforms whose last request failed (not a rate limit), with the error: cleared by
+        # the platform's next success. Shown by GET /delivery and callbridge_chat_platform_up.
+        self.failing: dict[str, str] = {}
         self._depth_at: datetime | None = None
         self._idle = asyncio.Event()
         # The lanes (platform, channel, lane) that had due work when last read, with the
@@ -162,15 +171,21 @@ class Delivery:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            paused = self._store_backoff.wait()
+            if paused > 0:  # the store fails: no round before the backoff ends, whatever wakes
+                await asyncio.sleep(paused)
             started = loop.time()
             self._wake.clear()
             delay: float | None
+            spawned = self._spawned
             try:
                 delay, pending = await self._round()
             except StoreError as err:
                 self._metrics.store_errors.labels("delivery").inc()
-                log.warning("delivery.store_error", error=str(err))
-                delay, pending = self._options.idle_poll, True
+                delay, pending = self._store_backoff.failed(err), True
+            else:
+                if self._spawned == spawned and not self._sends:  # reads worked, no write tried
+                    self._store_backoff.succeeded(wrote=False)
             if not pending and not self._sends:
                 self._idle.set()
             timeout = None if delay is None else delay / self._options.time_scale
@@ -256,7 +271,8 @@ class Delivery:
         slot_key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
         self._busy_channels.add(channel_key)
         self._busy_keys.add(slot_key)
-        task = asyncio.create_task(self._send(item), name=f"deliver-{item.key.slot[:12]}")
+        self._spawned += 1
+        task = asyncio.create_task(self._send_guarded(item), name=f"deliver-{item.key.slot[:12]}")
         self._sends.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
@@ -279,6 +295,17 @@ class Delivery:
             self._metrics.queue_depth.labels(platform, channel).set(n)
 
     # -- one request -------------------------------------------------------------------------
+    async def _send_guarded(self, item: Outgoing) -> None:
+        """Every way out of ``_send`` writes the slot's outcome to the store: a store error
+        anywhere backs the whole loop off (a full disk fails every send the same way)."""
+        try:
+            await self._send(item)
+        except StoreError as err:
+            self._metrics.store_errors.labels("delivery").inc()
+            self._store_backoff.failed(err)
+        else:
+            self._store_backoff.succeeded()
+
     async def _send(self, item: Outgoing) -> None:
         platform = self._platforms[item.key.platform]
         action = action_of(item)
@@ -298,9 +325,8 @@ class Delivery:
             self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
             log.error("delivery.gave_up", error=str(err), code=err.code, **log_ctx)
             await self._store.give_up(item.key, f"{err.code}: {err}")
-        except StoreError as err:
-            self._metrics.store_errors.labels("delivery").inc()
-            log.warning("delivery.store_error", error=str(err), **log_ctx)
+        except StoreError:
+            raise  # _send_guarded backs off
         except Exception:
             log.exception("delivery.failed", **log_ctx)
             await self._store.retry_later(
@@ -310,7 +336,7 @@ class Delivery:
             unlinked = item.kind == "missed" and item.content is not None and not item.root_ref
             kept = await self._store.posted(item.key, item.version, ref, unlinked=unlinked)
             await self._answered(item.key.platform)
-            self.auth_problems.pop(item.key.platform, None)
+            self._platform_works(item.key.platform)
             if not kept and item.ref is None and ref is not None:
                 await self._discard(item, ref, log_ctx)
                 return
@@ -426,6 +452,19 @@ class Delivery:
         log.info("delivery.platform_back", platform=platform, resumed=resumed)
         self.wake()
 
+    def problems(self) -> dict[str, str]:
+        """Platform -> why delivery to it fails now (credentials, or its last request)."""
+        return {**self.failing, **self.auth_problems}
+
+    def _platform_works(self, platform: str) -> None:
+        self.auth_problems.pop(platform, None)
+        self.failing.pop(platform, None)
+        self._metrics.chat_up.labels(platform).set(1)
+
+    def _platform_fails(self, platform: str, problem: str) -> None:
+        self.failing[platform] = problem
+        self._metrics.chat_up.labels(platform).set(0)
+
     def _backoff(self, item: Outgoing, retry_after: float | None) -> datetime:
         if retry_after is not None:
             seconds = retry_after
@@ -445,6 +484,8 @@ class Delivery:
         if limited:
             self._metrics.rate_limited.labels(item.key.platform, err.method).inc()
             self._pacer.pause(item.key.platform, action, item.channel, err.retry_after or 1.0)
+        else:
+            self._platform_fails(item.key.platform, f"{err.code}: {err}")
         self._metrics.retries.labels(item.key.platform, err.code).inc()
         log.warning(
             "delivery.retry", error=str(err), code=err.code, attempts=item.attempts + 1, **log_ctx
@@ -462,6 +503,7 @@ class Delivery:
         until = self._clock() + timedelta(seconds=self._options.auth_pause)
         self._auth_paused[item.key.platform] = until
         self.auth_problems[item.key.platform] = str(err)
+        self._metrics.chat_up.labels(item.key.platform).set(0)
         self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
         log.error("delivery.auth_failed", error=str(err), code=err.code, **log_ctx)
         await self._store.retry_later(

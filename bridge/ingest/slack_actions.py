@@ -37,6 +37,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 
 from bridge.core.cases import ACTION_PREFIX, ACTIONS, Action, CaseRef, Click, decode_ref
+from bridge.ingest.body import SlowBody, TooLarge, read_body
 from bridge.ingest.rejections import RejectionLog
 from bridge.ingest.slack_answers import Answers
 from bridge.store import Store, StoreError
@@ -234,16 +235,14 @@ async def _verified_payload(request: web.Request, config: Interactions) -> tuple
 
 
 async def _body(request: web.Request) -> str:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise Refused(413, "too_large", f"body is larger than {MAX_BODY // 1024} KiB")
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Refused(413, "too_large", f"body is larger than {MAX_BODY // 1024} KiB")
-        chunks.append(chunk)
     try:
-        return b"".join(chunks).decode("utf-8")
+        data = await read_body(request, MAX_BODY)
+    except TooLarge:
+        raise Refused(413, "too_large", f"body is larger than {MAX_BODY // 1024} KiB") from None
+    except SlowBody as err:
+        raise Refused(408, "slow_body", str(err)) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "not_utf8", "body is not UTF-8") from None
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 from bridge.core.cases import CaseKey, Click, Fact
 from bridge.core.events import Event
@@ -29,6 +29,7 @@ from bridge.core.slots import Decided, Planned
 from bridge.store.outbox import Lane, Outgoing, SlotKey
 
 __all__ = [
+    "MAX_EVENTS_PER_STORY",
     "Added",
     "CaseHistory",
     "CaseRow",
@@ -48,7 +49,11 @@ __all__ = [
     "Story",
 ]
 
-AddStatus = Literal["accepted", "duplicate"]
+AddStatus = Literal["accepted", "duplicate", "refused"]
+
+# Events one story (a call, with the calls merged into it) may hold. A real call has tens;
+# more is a misbehaving or hostile client, and every event is folded again on each change.
+MAX_EVENTS_PER_STORY: Final = 200
 
 
 class StoreError(Exception):
@@ -181,7 +186,9 @@ class Store(Protocol):
         Concurrent calls share one commit (group commit). An event whose
         ``event.dedupe_key()`` is already stored changes nothing and returns
         ``status="duplicate"``; so does an event of a call purged by retention whose id is
-        still remembered (:meth:`purge`, :meth:`forget`): it is not stored.
+        still remembered (:meth:`purge`, :meth:`forget`): it is not stored. A new event of a
+        story that already holds :data:`MAX_EVENTS_PER_STORY` events (counting the story it
+        would merge with) is not stored either: ``status="refused"``.
         """
 
     async def resolve(self, call_id: str) -> str | None:

@@ -205,6 +205,15 @@ class FakeSlack(LocalServer):
         ``only``: just the calls whose parameters it accepts (others pass untouched)."""
         self._faults.add(method, fault, times, only)
 
+    def down(self, status: int = 503) -> None:
+        """Every method fails with HTTP ``status`` until :meth:`recover` (an outage)."""
+        for method in self._methods:
+            self.fail(method, Fault.http(status), times=1_000_000)
+
+    def recover(self) -> None:
+        """Forget every programmed fault: the next calls succeed."""
+        self._faults.clear()
+
     def pending_faults(self, method: str) -> int:
         return self._faults.pending(method)
 

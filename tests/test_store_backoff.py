@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from bridge.deliver.dispatcher import DispatchOptions
 from bridge.service.app import open_store
 from bridge.store import StoreError
 from bridge.store.health import StoreBackoff, StoreHealth
+from bridge.store.sqlite import SqliteStore
 from tests.support.fake_slack import ManualClock
 from tests.support.harness import body, make_settings, running_bridge
 
@@ -174,3 +176,42 @@ async def test_dispatch_backs_off_on_a_full_disk(tmp_path: Path) -> None:
     assert [(e["event"], e["loop"]) for e in logged if e["event"] == "store.failing"] == [
         ("store.failing", "dispatch")
     ]
+
+
+async def test_sqlite_checkpoint_backs_off_and_logs_once(tmp_path: Path) -> None:
+    """The WAL checkpoint runs every 0.5 s; on a full disk it fails: it waits longer each time
+    (past 0.5 s) and logs ``store.failing`` once, not a warning per attempt."""
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(tmp_path / "bridge.db")
+    calls: list[tuple[float, bool]] = []  # (monotonic time, worked)
+    changed = asyncio.Event()
+    full = True
+
+    def checkpoint() -> None:  # on the store's reader thread
+        calls.append((time.monotonic(), not full))
+        loop.call_soon_threadsafe(changed.set)
+        if full:
+            raise sqlite3.OperationalError(FULL)
+
+    async def until(predicate: Any) -> None:
+        async with asyncio.timeout(30):
+            while not predicate():
+                changed.clear()
+                await changed.wait()
+
+    with capture_logs() as logged:
+        await store.open()
+        try:
+            store._checkpoint = checkpoint  # type: ignore[method-assign]
+            await until(lambda: len(calls) >= 5)
+            gaps = [b[0] - a[0] for a, b in itertools.pairwise(calls)]
+            assert gaps[3] >= 0.8 * 0.9, gaps  # 0.5, 0.5, 0.5, then 0.8: backing off
+            full = False
+            await until(lambda: calls[-1][1])
+            worked = len(calls)
+            await until(lambda: len(calls) > worked)  # the loop went on: the success is logged
+        finally:
+            await store.close()
+    states = {"store.failing", "store.still_failing", "store.recovered", "store.checkpoint_failed"}
+    lines = [(e["event"], e.get("loop")) for e in logged if e["event"] in states]
+    assert lines == [("store.failing", "checkpoint"), ("store.recovered", "checkpoint")]

@@ -31,6 +31,7 @@ from bridge.store import sqlite_cases as cases
 from bridge.store import sqlite_outbox as outbox
 from bridge.store import sqlite_sql as sql
 from bridge.store.front import Op, StoreFront
+from bridge.store.health import StoreBackoff
 from bridge.store.migrate import apply_sqlite, load
 from bridge.store.sqlite_writer import GroupCommit
 
@@ -170,13 +171,16 @@ class SqliteStore(StoreFront):
         checkpoint from the reader thread never blocks the writer.
         """
         loop = asyncio.get_running_loop()
+        backoff = StoreBackoff("checkpoint")  # logs the failing state once per interval
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(max(every, backoff.wait()))
             try:
                 assert self._reader is not None
                 await loop.run_in_executor(self._reader, self._checkpoint)
             except (sqlite3.Error, StoreError) as err:
-                log.warning("store.checkpoint_failed", path=str(self.path), error=str(err))
+                backoff.failed(err)
+            else:
+                backoff.succeeded()
 
     def _checkpoint(self) -> None:
         conn = self._rconn

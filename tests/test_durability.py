@@ -108,14 +108,16 @@ async def test_accepted_events_survive_sigkill_and_processing_resumes(tmp_path: 
     assert len(accepted) >= 90
 
     store = await open_store(db)
+    stored: set[bytes] = set()
     try:
-        for data in accepted:
+        for data in events:
             event = decode(data)
             story = await store.story(event.call_id)
-            assert story is not None, event.call_id
-            assert event.dedupe_key() in {e.dedupe_key() for e in story.events}
+            if story is not None and event.dedupe_key() in {e.dedupe_key() for e in story.events}:
+                stored.add(data)
     finally:
         await store.close()
+    assert set(accepted) <= stored, "an event answered 200 was not stored"
 
     # Restart: the provider redelivers everything; what was stored is a duplicate, the rest
     # is accepted, and every call ends up processed.
@@ -126,10 +128,11 @@ async def test_accepted_events_survive_sigkill_and_processing_resumes(tmp_path: 
                 assert response.status == 200
                 results.append((data, (await response.json())["status"]))
         statuses = dict(results)
-        assert all(statuses[data] == "duplicate" for data in accepted)
-        # Events answered after the kill was decided may or may not have been stored.
-        assert set(statuses.values()) <= {"accepted", "duplicate"}
-        assert "accepted" in statuses.values()
+        # What was stored before the kill is a duplicate (all that was answered 200 is among
+        # it); what was not is accepted now (how much got in before the kill lands varies).
+        assert {data: statuses[data] == "duplicate" for data in events} == {
+            data: data in stored for data in events
+        }
         await wait_until_clean(db)
         roots_posted(db, [f"dur-{i}" for i in range(60)])
         assert await server.stop(signal.SIGTERM) == 0

@@ -27,7 +27,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -431,8 +431,26 @@ def sqlite_pending(db: Path) -> tuple[int, int, int]:
     return int(dirty), int(pending), int(failed)
 
 
+async def postgres_pending(dsn: str) -> tuple[int, int, int]:
+    import asyncpg  # type: ignore[import-untyped]  # noqa: PLC0415 (only for this option)
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM stories WHERE dirty),"
+            " (SELECT count(*) FROM outbox WHERE posted_version < desired_version AND NOT failed),"
+            " (SELECT count(*) FROM outbox WHERE failed)"
+        )
+    finally:
+        await conn.close()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 async def wait_quiescent(
-    db: Path, slack: FakeSlack, timeout: float, poll: float = 0.25
+    pending: Callable[[], Awaitable[tuple[int, int, int]]],
+    slack: FakeSlack,
+    timeout: float,
+    poll: float = 0.25,
 ) -> tuple[int, int, int]:
     """Until the store has nothing left to fold or deliver, twice in a row with no Slack
     request in between (polling other processes' progress, bounded by ``timeout``)."""
@@ -441,7 +459,7 @@ async def wait_quiescent(
     seen = -1
     state = (-1, -1, -1)
     while time.monotonic() < deadline:
-        state = await asyncio.to_thread(sqlite_pending, db)
+        state = await pending()
         requests = len(slack.requests)
         calm = calm + 1 if state[:2] == (0, 0) and requests == seen else 0
         if calm >= 2:
@@ -467,12 +485,18 @@ async def replay(
     seed: int = 0,
     scale: float = 50.0,
     spacing: float = 3.0,
+    postgres: str | None = None,
+    instances: int = 1,
     quiet_timeout: float = 120.0,
     log: Callable[[str], None] = lambda _line: None,
 ) -> Report:
-    """Play ``calls`` calls against ``callbridge serve`` on one SQLite store, SIGKILL it
-    ``kills`` times while events arrive (restarting it on the same store each time), wait
-    until delivery is quiescent, and judge the fake Slack's final state."""
+    """Play ``calls`` calls against ``callbridge serve`` on one store (SQLite in ``tmp_path``,
+    or the PostgreSQL database ``postgres`` with ``instances`` processes behind a "load
+    balancer" that picks one at random per attempt), SIGKILL a process ``kills`` times while
+    events arrive (the leader, when several; each is restarted on the same store at once),
+    wait until delivery is quiescent, and judge the fake Slack's final state."""
+    if postgres is None and instances != 1:
+        raise ValueError("several instances need PostgreSQL")
     rng = random.Random(seed)
     plan = scenario(calls, seed=seed, spacing=spacing)
     events = sorted(((at, p) for call in plan for at, p in call.events), key=lambda e: e[0])
@@ -481,6 +505,12 @@ async def replay(
     db = tmp_path / "replay.db"
     rules = write_rules(tmp_path, RULES, name="replay-rules.yaml")
     began = time.monotonic()
+
+    async def pending() -> tuple[int, int, int]:
+        if postgres is not None:
+            return await postgres_pending(postgres)
+        return await asyncio.to_thread(sqlite_pending, db)
+
     async with _fake_slack(clock) as slack, AsyncExitStack() as stack:
         env = {
             "SLACK_BOT_TOKEN": slack.token,
@@ -490,14 +520,21 @@ async def replay(
             "REPLAY_T0": repr(clock.t0),
             "REPLAY_WALL0": repr(clock.wall0),
         }
+        where: dict[str, Any] = {"store": postgres} if postgres else {"db": db}
 
         async def start_server() -> Server:
             return await stack.enter_async_context(
-                serve(tmp_path, db, rules=rules, extra_env=env, module="tests.support.replay_serve")
+                serve(
+                    tmp_path,
+                    rules=rules,
+                    extra_env=env,
+                    module="tests.support.replay_serve",
+                    **where,
+                )
             )
 
-        current = [await start_server()]
-        sender = Sender(clock, rng, lambda: current[0].url)
+        servers = [await start_server() for _ in range(instances)]
+        sender = Sender(clock, rng, lambda: rng.choice(servers).url)
         killed_at: list[int] = []
         thresholds = [len(events) * (k + 1) // (kills + 1) for k in range(kills)]
         connector = aiohttp.TCPConnector(limit=32)
@@ -507,15 +544,16 @@ async def replay(
                 while sender.accepted < threshold:
                     sender.progress.clear()
                     await sender.progress.wait()
+                victim = _leader(servers)
                 killed_at.append(sender.accepted)
-                log(f"kill -9 after {sender.accepted}/{len(events)} events")
-                await current[0].stop(signal.SIGKILL)
-                current[0] = await start_server()
+                log(f"kill -9 instance {victim} after {sender.accepted}/{len(events)} events")
+                await servers[victim].stop(signal.SIGKILL)
+                servers[victim] = await start_server()
             await sending
             log(f"all {len(events)} events accepted; {sender.retries} retries; waiting")
-            await wait_quiescent(db, slack, quiet_timeout)
-        server = current[0]
-        assert await server.stop(signal.SIGTERM) == 0
+            await wait_quiescent(pending, slack, quiet_timeout)
+        for server in servers:
+            assert await server.stop(signal.SIGTERM) == 0
         verdict = judge(plan, slack)
     return Report(
         calls=len(plan),
@@ -527,6 +565,17 @@ async def replay(
         verdict=verdict,
         restarts_at=killed_at,
     )
+
+
+def _leader(servers: list[Server]) -> int:
+    """The instance that leads now (acquired the lead and did not lose it), else the first."""
+    for index, server in enumerate(servers):
+        events = [line.get("event") for line in server.lines]
+        if "leader.acquired" in events and events[::-1].index("leader.acquired") < (
+            events[::-1].index("leader.lost") if "leader.lost" in events else len(events)
+        ):
+            return index
+    return 0
 
 
 def machine() -> dict[str, str]:

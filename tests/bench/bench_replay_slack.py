@@ -1,11 +1,11 @@
 """Replay benchmark (issue 12, "done when"): many calls against real ``callbridge serve``
 processes, SIGKILLed 3 times mid-stream, the provider retrying, ``min_ring`` rules; the fake
-Slack's final state judged against the scenario's oracle (tests/support/replay.py).
+Slack's final state judged against the scenario's oracle (tests/support/replay_slack.py).
 
 Run by hand (results in docs/benchmarks.md)::
 
-    .venv/bin/python -m tests.bench.bench_replay --calls 1000
-    .venv/bin/python -m tests.bench.bench_replay --calls 1000 --postgres --instances 2
+    .venv/bin/python -m tests.bench.bench_replay_slack --calls 1000
+    .venv/bin/python -m tests.bench.bench_replay_slack --calls 1000 --postgres --instances 2
 
 ``--postgres`` uses a fresh database on ``CALLBRIDGE_TEST_PG`` (default the local server).
 Exits 1 when any call is missing, any alert lost or wrong, or anything posted twice.
@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.support.replay import Report, machine, replay
+from tests.support.replay_slack import Report, machine, replay
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> Report:

@@ -1,6 +1,6 @@
 """Issue 12, "done when": a replay of many calls against real `callbridge serve` processes
 on one SQLite store, SIGKILLed 3 times while the provider's events (and its retries) arrive,
-ends with no lost alert, no missing call and no duplicate (tests/support/replay.py; the
+ends with no lost alert, no missing call and no duplicate (tests/support/replay_slack.py; the
 larger run is tests/bench/bench_replay.py, results in docs/benchmarks.md)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_slack import FakeSlack
-from tests.support.replay import MIN_RING, judge, replay, scenario
+from tests.support.replay_slack import MIN_RING, judge, replay, scenario
 
 pytestmark = pytest.mark.slow
 

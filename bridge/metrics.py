@@ -35,6 +35,14 @@ class Metrics:
             ["status", "result"],
             registry=r,
         )
+        self.events_refused = Counter(
+            "callbridge_events_refused",
+            "Well-formed notifications refused by a limit, by reason (call_events_cap: the "
+            "call already holds the most events one call may have)",
+            ["reason"],
+            registry=r,
+        )
+        self.events_refused.labels("call_events_cap")
         self.ingest_latency = Histogram(
             "callbridge_ingest_latency_seconds",
             "Time from request received to acknowledgement (includes the durable commit)",
@@ -72,12 +80,17 @@ class Metrics:
         self.purged = Counter(
             "callbridge_calls_purged", "Ended calls deleted by retention", registry=r
         )
+        # Labels only ever come from small fixed sets: a dialled number (or any other value a
+        # caller or client chooses) would make one series per value. The numbers are logged.
         self.unmatched = Counter(
             "callbridge_unmatched_calls",
-            "Calls that matched no route, by dialled number",
-            ["dialled"],
+            "Calls that matched no route, by direction (inbound / outbound); the dialled "
+            "number is in the dispatch.unmatched log line",
+            ["direction"],
             registry=r,
         )
+        for direction in ("inbound", "outbound"):
+            self.unmatched.labels(direction)
         self.rules_reload_success = Gauge(
             "callbridge_rules_last_reload_success",
             "1 if the last rules (re)load succeeded, 0 if it was refused",
@@ -99,6 +112,13 @@ class Metrics:
             "callbridge_chat_api_calls",
             "Chat platform API calls, by platform, method and result",
             ["platform", "method", "result"],
+            registry=r,
+        )
+        self.chat_up = Gauge(
+            "callbridge_chat_platform_up",
+            "1 while the chat platform works for delivery (credentials verified, requests not "
+            "failing), 0 while it fails",
+            ["platform"],
             registry=r,
         )
         self.rate_limited = Counter(
@@ -161,6 +181,14 @@ class Metrics:
             "done by hand), by how",
             ["how"],
             buckets=(60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200),
+            registry=r,
+        )
+        self.clicks = Counter(
+            "callbridge_slack_clicks",
+            "Requests to POST /slack/interactions, by the case button (claim, release, done; "
+            "`unknown` when refused before it is read) and result: accepted, duplicate (the "
+            "same press again), refused (400/401, reason in the log), unavailable (503)",
+            ["action", "result"],
             registry=r,
         )
         for how in ("got_through", "called_back", "done", "expired"):

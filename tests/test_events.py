@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from bridge.core.events import Event, InvalidEvent, NotJSON, decode, decode_stored, encode_event
+from bridge.core.events import (
+    Event,
+    InvalidEvent,
+    NotJSON,
+    decode,
+    decode_stored,
+    encode_event,
+    nests_deeper_than,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "voys"
 
@@ -254,3 +262,13 @@ def test_dedupe_key_differs_when_content_differs() -> None:
     b = decode(with_change("timestamp", "2023-09-01T13:41:26+00:00"))
     assert isinstance(a, Event)
     assert a.dedupe_key() != b.dedupe_key()
+
+
+def test_nesting_counts_brackets_outside_strings_only() -> None:
+    assert not nests_deeper_than(b'{"a": [[1], {"b": [2]}]}', 4)
+    assert nests_deeper_than(b'{"a": [[1], {"b": [2]}]}', 3)
+    assert not nests_deeper_than(b'{"a": [[1], {"b": [2]}], "c": "[[[[{{{{"}', 4)
+    assert not nests_deeper_than(b'{"s": "\\"[[[[[[", "t": [1]}', 2)
+    assert nests_deeper_than(b'{"s": "\\\\", "t": [[[1]]]}', 3)  # an escaped backslash ends
+    assert nests_deeper_than(b"[" * 100, 10)
+    assert not nests_deeper_than(b'"unclosed [[[[[[[[', 3)

@@ -212,7 +212,7 @@ async def test_store_failure_is_503_with_retry_after(tmp_path: Path) -> None:
         response = await client.post("/notifications", data=body(), headers=AUTH)
         assert response.status == 503
         assert response.headers["Retry-After"] == "5"
-        ready = await client.get("/readyz")
+        ready = await client.get("/readyz", headers=AUTH)
         assert ready.status == 503
         checks = (await ready.json())["checks"]
         assert checks["store"] == {"status": "failing", "detail": "database or disk is full"}
@@ -223,11 +223,13 @@ async def test_store_failure_is_503_with_retry_after(tmp_path: Path) -> None:
 async def test_probes_and_metrics(tmp_path: Path) -> None:
     async with running_bridge(make_settings(tmp_path)) as (_bridge, client, _s):
         assert (await client.get("/healthz")).status == 200
-        ready = await client.get("/readyz")
+        ready = await client.get("/readyz", headers=AUTH)
         assert ready.status == 200
         report = await ready.json()
-        assert set(report["checks"]) == {"store", "rules", "chat"}
+        assert set(report["checks"]) == {"store", "rules"}
         assert all(c["status"] == "ok" for c in report["checks"].values())
+        assert report["delivery"] == "delivering"
+        assert {c["status"] for c in report["chat"].values()} == {"ok"}
         await client.post("/notifications", data=body(), headers=AUTH)
         await client.post("/notifications", data=body(), headers=AUTH)
         await client.post("/notifications", data=b"{", headers=AUTH)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 # The packaged migrations, named by hand (bridge/store/migrations/<dialect>/).
 ALL_APPLIED = (
     "applied 0001_initial.sql, 0002_outbox.sql, 0003_due_index.sql, 0004_rules_and_received.sql,"
-    " 0005_cases.sql"
+    " 0005_cases.sql, 0006_retractions_first.sql"
 )
 
 
@@ -85,11 +85,11 @@ async def test_sqlite_new_file_gets_every_migration_then_is_up_to_date(tmp_path:
 
     first = await migrate("--store", url)
     assert first == Result(0, f"{url}: {ALL_APPLIED}\n", "")
-    assert sqlite_versions(db) == [1, 2, 3, 4, 5]
+    assert sqlite_versions(db) == [1, 2, 3, 4, 5, 6]
 
     again = await migrate("--store", url)
     assert again == Result(0, f"{url}: up to date\n", "")
-    assert sqlite_versions(db) == [1, 2, 3, 4, 5]
+    assert sqlite_versions(db) == [1, 2, 3, 4, 5, 6]
 
 
 async def test_sqlite_applies_only_what_is_pending(tmp_path: Path) -> None:
@@ -108,10 +108,11 @@ async def test_sqlite_applies_only_what_is_pending(tmp_path: Path) -> None:
 
     result = await migrate("--store", sqlite_url(db))
     applied = (
-        "applied 0002_outbox.sql, 0003_due_index.sql, 0004_rules_and_received.sql, 0005_cases.sql"
+        "applied 0002_outbox.sql, 0003_due_index.sql, 0004_rules_and_received.sql, 0005_cases.sql,"
+        " 0006_retractions_first.sql"
     )
     assert result == Result(0, f"{sqlite_url(db)}: {applied}\n", "")
-    assert sqlite_versions(db) == [1, 2, 3, 4, 5]
+    assert sqlite_versions(db) == [1, 2, 3, 4, 5, 6]
 
 
 async def test_store_comes_from_callbridge_store_like_serve(tmp_path: Path) -> None:
@@ -119,7 +120,7 @@ async def test_store_comes_from_callbridge_store_like_serve(tmp_path: Path) -> N
     result = await migrate(env={"CALLBRIDGE_STORE": sqlite_url(db)})
     assert result.code == 0, result
     assert result.out == f"{sqlite_url(db)}: {ALL_APPLIED}\n"
-    assert sqlite_versions(db) == [1, 2, 3, 4, 5]
+    assert sqlite_versions(db) == [1, 2, 3, 4, 5, 6]
     # --store wins over the variable, as for serve.
     other = tmp_path / "from-flag.db"
     result = await migrate("--store", sqlite_url(other), env={"CALLBRIDGE_STORE": "bogus"})
@@ -161,7 +162,7 @@ async def test_postgres_new_database_gets_every_migration_then_is_up_to_date(
 ) -> None:
     first = await migrate("--store", pg_dsn)
     assert first == Result(0, f"{pg_dsn}: {ALL_APPLIED}\n", "")
-    assert await versions(pg_dsn) == [1, 2, 3, 4, 5]
+    assert await versions(pg_dsn) == [1, 2, 3, 4, 5, 6]
     again = await migrate("--store", pg_dsn)
     assert again == Result(0, f"{pg_dsn}: up to date\n", "")
 
@@ -184,8 +185,9 @@ async def test_postgres_migrate_twice_at_once_applies_each_migration_once(pg_dsn
         "0003_due_index.sql",
         "0004_rules_and_received.sql",
         "0005_cases.sql",
+        "0006_retractions_first.sql",
     ]
-    assert await versions(pg_dsn) == [1, 2, 3, 4, 5]
+    assert await versions(pg_dsn) == [1, 2, 3, 4, 5, 6]
 
 
 async def test_postgres_unreachable_is_one_line_without_the_password() -> None:

@@ -147,6 +147,8 @@ DEFAULTS = {
     "--retention": "14d",
     "--stale-after": "4h",
     "--shutdown-timeout": "15s",
+    "--client-timeout": "15s",
+    "--max-connections": "auto",
     "--log-format": "auto",
     "--log-level": "info",
     "--event-loop": "auto",
@@ -179,3 +181,17 @@ def test_in_a_checkout_serve_and_check_default_to_its_example_rules(
     example = Path(__file__).resolve().parent.parent / "rules" / "example.yaml"
     assert load({}).rules == example
     assert default_rules_path() == example
+
+
+def test_client_timeout_and_connection_cap() -> None:
+    settings = load({"CALLBRIDGE_CLIENT_TIMEOUT": "5s", "CALLBRIDGE_MAX_CONNECTIONS": "300"})
+    assert settings.client_timeout == timedelta(seconds=5)
+    assert settings.max_connections == 300
+    assert load({"CALLBRIDGE_MAX_CONNECTIONS": "auto"}).max_connections is None
+    with pytest.raises(SettingsError) as caught:
+        load({"CALLBRIDGE_CLIENT_TIMEOUT": "0s", "CALLBRIDGE_MAX_CONNECTIONS": "many"})
+    assert list(caught.value.problems) == [
+        "CALLBRIDGE_CLIENT_TIMEOUT: expected a duration above 0, got '0s'",
+        "CALLBRIDGE_MAX_CONNECTIONS: expected a number of connections (1 or more) or auto, "
+        "got 'many'",
+    ]

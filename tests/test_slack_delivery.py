@@ -51,6 +51,9 @@ def check_scenario(env: Env, name: str, story: str) -> None:
         assert links, "the alert links to the live thread in the same channel"
         assert len(alerts) == 1
         assert alerts[0].text.startswith("<!subteam^S0123ABCD>")
+        # The alert in another channel links to the live thread in the support channel.
+        [other] = [b for b in alerts[0].blocks if b["type"] == "context" and "live call" in str(b)]
+        assert f"/p{root.ts.replace('.', '')}" in str(other), name  # the live root's permalink
     else:
         assert "missed" not in mine, f"{name}: an answered call must never raise an alert"
         assert alerts == []
@@ -145,6 +148,11 @@ async def test_an_alert_sent_while_its_root_fails_gets_the_link_afterwards(
         assert alert.edits == 1
         assert not [b for b in alert.versions[0].blocks if b["type"] == "context"]
         assert [b for b in alert.blocks if b["type"] == "context"]
+        # The alert in the on-call channel too: posted unlinked, edited once the root is up.
+        [elsewhere] = env.by_slot(ONCALL)[(story, "missed")]
+        assert float(elsewhere.ts) < float(root.ts)
+        assert elsewhere.edits == 1
+        assert "live call" not in str(elsewhere.versions[0].blocks)
         check_scenario(env, "no-answer", story)
 
 
@@ -169,6 +177,32 @@ async def test_slack_outage_then_recovery_loses_and_duplicates_nothing(tmp_path:
         assert sum(float(m.rsplit(" ", 1)[1]) for m in retries) >= 8
 
 
+async def test_after_an_outage_the_waiting_alert_goes_within_seconds(tmp_path: Path) -> None:
+    """Slack answers 503 for a minute: the alert's own backoff has grown to tens of seconds
+    by then. When Slack answers again (a new call's first post succeeds), the alert goes
+    within seconds, not at the end of its backoff (issue 12, item 7)."""
+    down = [True]
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.http(503), times=10_000, only=lambda _p: down[0])
+        [(_n, ctx, events), (_m, later, later_events)] = scenario_calls(
+            ["no-answer", "answered"], env.time.wall(), seed=9
+        )
+        for payload in events:
+            await env.send(payload)
+        await env.time.sleep(70)  # the outage lasts (scaled) seconds, as a real one would
+        failed = env.slack.pending_faults("chat.postMessage")
+        assert 10_000 - failed >= 8, "the root and the alert kept failing and backing off"
+        down[0] = False
+        for payload in later_events:
+            await env.send(payload)
+        await env.settle()
+
+        [back] = env.by_slot(SUPPORT)[(later.call_id(), "root")]
+        [alert] = env.by_slot(ONCALL)[(ctx.call_id(), "missed")]
+        assert float(alert.ts) - float(back.ts) < 5.0, "the alert waited out its own backoff"
+        check_scenario(env, "no-answer", ctx.call_id())
+
+
 async def test_timeouts_do_not_duplicate_posts(tmp_path: Path) -> None:
     """A post that times out may have reached Slack: the retry looks it up first."""
     async with slack_bridge(tmp_path) as env:
@@ -181,6 +215,27 @@ async def test_timeouts_do_not_duplicate_posts(tmp_path: Path) -> None:
         check_scenario(env, "no-answer", ctx.call_id())
         text = await (await env.client.get("/metrics")).text()
         assert 'callbridge_delivery_recovered_total{platform="slack"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    "lookup_fault",
+    [Fault.http(503), Fault.hang(), Fault.ratelimit(retry_after=1), Fault.drop()],
+    ids=["5xx", "timeout", "429", "dropped"],
+)
+async def test_a_failed_lookup_never_counts_as_not_posted(
+    tmp_path: Path, lookup_fault: Fault
+) -> None:
+    """After a post whose answer was lost, the lookups fail too: the "maybe posted" mark
+    stays until a lookup answers, so the message is found, never posted twice (issue 12.5)."""
+    async with slack_bridge(tmp_path) as env:
+        env.slack.fail("chat.postMessage", Fault.lost_answer(), times=1, only=root_posts)
+        env.slack.fail("conversations.history", lookup_fault, times=3)
+        [(_name, ctx, events)] = scenario_calls(["no-answer"], env.time.wall(), seed=5)
+        for payload in events:
+            await env.send(payload)
+        await env.settle()
+        assert env.slack.pending_faults("conversations.history") == 0
+        check_scenario(env, "no-answer", ctx.call_id())  # exactly one root, one alert each
 
 
 async def test_a_reply_found_after_a_lost_answer_is_not_edited(tmp_path: Path) -> None:

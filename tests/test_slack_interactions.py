@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import structlog
@@ -78,6 +79,36 @@ async def test_a_retried_click_is_a_duplicate_and_changes_nothing_twice(tmp_path
         assert len(await world.clicks()) == 1
         assert len(world.chat.sent) == sent
         assert await world.bridge.store.dirty_stories() == []
+
+
+async def test_clicks_are_counted_by_button_and_result(tmp_path: Path) -> None:
+    async with clicks_bridge(tmp_path) as world:
+        await world.missed()
+        body, headers = world.request("claim")
+        assert (await world.post(body, headers)).status == 200
+        assert (await world.post(body, headers)).status == 401  # the exact request again
+        retry = await world.click(
+            "claim", action_ts=json.loads(_payload(body))["actions"][0]["action_ts"]
+        )
+        assert retry.status == 200
+        assert (await world.post(b"payload=%7B", headers)).status == 401  # signed for another body
+        await world.settle()
+        text = world.bridge.metrics.render().decode()
+        counted = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line.startswith("callbridge_slack_clicks_total{")
+        }
+        assert counted == {
+            'callbridge_slack_clicks_total{action="claim",result="accepted"}': 1.0,
+            'callbridge_slack_clicks_total{action="claim",result="refused"}': 1.0,
+            'callbridge_slack_clicks_total{action="claim",result="duplicate"}': 1.0,
+            'callbridge_slack_clicks_total{action="unknown",result="refused"}': 1.0,
+        }
+
+
+def _payload(body: bytes) -> str:
+    return parse_qs(body.decode())["payload"][0]
 
 
 # -- signatures ---------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             clock=clock,  # type: ignore[arg-type]
             platforms=platforms,
             pacing=PACING,
-            delivery=DeliveryOptions(idle_poll=0.01, auth_pause=30.0),
+            delivery=DeliveryOptions(time_scale=SPEED, auth_pause=30.0),
         ) as (bridge, client, _slack):
             yield World(bridge, client, teams, tokens, auth_failed, clock)
 
@@ -213,18 +213,24 @@ async def test_a_429_storm_is_ridden_out(world: World) -> None:
     check_live_thread(missed[0], "no-answer", seed=2)
 
 
-async def test_unauthorized_shows_in_readiness_and_delivery_resumes(world: World) -> None:
+async def test_unauthorized_shows_in_delivery_status_and_delivery_resumes(world: World) -> None:
     world.tokens.recover("a-token-the-connector-rejects")
     await world.post("answered")
     async with asyncio.timeout(30):
         await world.auth_failed.wait()
 
-    response = await world.client.get("/readyz")
+    response = await world.client.get("/readyz", headers=AUTH)
+    assert response.status == 200  # webhooks are still accepted: readiness is about ingest
+    body = await response.json()
+    assert body["delivery"] == "failing"
+    assert body["chat"]["teams"]["status"] == "failing"
+    response = await world.client.get("/delivery", headers=AUTH)
     body = await response.json()
     assert response.status == 503
-    assert body["checks"]["chat"]["status"] == "failing"
-    assert "teams" in body["checks"]["chat"]["detail"]
-    assert "TEAMS_APP_ID" in body["checks"]["chat"]["detail"]
+    assert body["chat"]["teams"]["status"] == "failing"
+    [reason] = body["reasons"]
+    assert reason.startswith("teams: ")
+    assert "TEAMS_APP_ID" in reason
     assert world.teams.threads(CHANNEL) == []
 
     world.tokens.recover(TOKEN)
@@ -232,7 +238,7 @@ async def test_unauthorized_shows_in_readiness_and_delivery_resumes(world: World
 
     [thread] = world.teams.threads(CHANNEL)
     check_live_thread(thread, "answered")
-    response = await world.client.get("/readyz")
+    response = await world.client.get("/delivery", headers=AUTH)
     assert response.status == 200, await response.text()
 
 
@@ -266,7 +272,7 @@ async def test_a_channel_without_the_bot_fails_alone_and_pauses_nothing(world: W
     await world.settle()
     [thread] = world.teams.threads(CHANNEL)
     check_live_thread(thread, "outbound", seed=2)
-    response = await world.client.get("/readyz")
+    response = await world.client.get("/delivery", headers=AUTH)
     assert response.status == 200, await response.text()
 
 
@@ -290,7 +296,7 @@ async def test_restart_mid_burst_finishes_every_call_once(tmp_path: Path) -> Non
             "clock": clock,
             "platforms": platforms,
             "pacing": {"teams": TEAMS},  # real-time Teams limits: the first run cannot finish
-            "delivery": DeliveryOptions(idle_poll=0.01),
+            "delivery": DeliveryOptions(time_scale=SPEED),
         }
         async with running_bridge(settings, **options) as (bridge, client, _slack):
             for n, name in enumerate(names, start=1):

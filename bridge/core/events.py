@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Final, Literal
 
@@ -158,6 +158,14 @@ class NotJSON(ValueError):
     """The body is not a JSON document."""
 
 
+# Limits on what a body may be (the provider's notifications are about 4 levels deep).
+MAX_DEPTH: Final = 32
+# Timestamps are kept in this window so that converting them to any time zone and adding
+# or subtracting the service's intervals (ring time, settle time, retention) never overflows.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC)
+_MARGIN: Final = timedelta(days=2)  # room for the widest UTC offset (±26 h)
+
 _encoder: Final = msgspec.json.Encoder(order="deterministic")
 _decoder: Final = msgspec.json.Decoder(_Wire)
 _any_decoder: Final = msgspec.json.Decoder()
@@ -200,7 +208,8 @@ def _path_and_problem(err: msgspec.ValidationError) -> tuple[str, str]:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """ISO 8601 with or without fraction and offset; a missing offset means UTC."""
+    """ISO 8601 with or without fraction and offset; a missing offset means UTC. Only
+    date-times between :data:`EARLIEST` and :data:`LATEST` (UTC) are accepted."""
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -209,17 +218,56 @@ def parse_timestamp(text: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    # Compared before converting: at the ends of the calendar the conversion itself overflows.
+    if not datetime.min + _MARGIN <= value.replace(tzinfo=None) <= datetime.max - _MARGIN:
+        raise InvalidEvent("timestamp", _out_of_range(text))
+    utc = value.astimezone(UTC)
+    if not EARLIEST <= utc < LATEST:
+        raise InvalidEvent("timestamp", _out_of_range(text))
+    return utc
+
+
+def _out_of_range(text: str) -> str:
+    return (
+        f"{text[:40]!r} is out of range: expected a date-time from "
+        f"{EARLIEST.year} up to (not including) {LATEST.year}"
+    )
+
+
+_STRING: Final = re.compile(rb'"(?:[^"\\]+|\\.)*"?', re.DOTALL)  # a string, or its unclosed rest
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nests_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether arrays and objects in ``body`` nest more than ``limit`` levels deep (brackets
+    inside strings do not count). Linear in the body; a body with no more openings than the
+    limit (nearly all of them) is not scanned at all."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for byte in _STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
+        if byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def decode(body: bytes) -> Event:
     """Validate one notification body.
 
     Raises :class:`NotJSON` when the body is not JSON at all and :class:`InvalidEvent`
-    (with the field path) when it is JSON of the wrong shape.
+    (with the field path) when it is JSON of the wrong shape, nested more than
+    :data:`MAX_DEPTH` levels deep included.
     """
+    if nests_deeper_than(body, MAX_DEPTH):
+        raise InvalidEvent("", _too_deep())
     try:
         wire = _decoder.decode(body)
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise InvalidEvent("", _too_deep()) from None
     except msgspec.ValidationError as err:
         # Distinguish "not JSON" from "JSON of the wrong shape".
         path, problem = _path_and_problem(err)
@@ -233,6 +281,22 @@ def decode(body: bytes) -> Event:
             raise InvalidEvent("", "expected a JSON object") from None
         raise InvalidEvent("", "malformed notification") from None  # pragma: no cover
     return _check(wire)
+
+
+MAX_ID_LENGTH: Final = 256
+
+
+def _check_id(path: str, value: str) -> None:
+    """Call ids are keys in the store: short, and text every store can hold (msgspec has
+    already refused lone surrogates as invalid JSON)."""
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidEvent(path, f"longer than {MAX_ID_LENGTH} characters")
+    if any(c < " " for c in value):
+        raise InvalidEvent(path, "must not contain control characters")
+
+
+def _too_deep() -> str:
+    return f"arrays and objects nest more than {MAX_DEPTH} levels deep"
 
 
 def _check(wire: _Wire) -> Event:
@@ -252,6 +316,9 @@ def _check(wire: _Wire) -> Event:
         )
     if not wire.call_id.strip():
         raise InvalidEvent("call_id", "must not be empty")
+    _check_id("call_id", wire.call_id)
+    if wire.merged_id:
+        _check_id("merged_id", wire.merged_id)
     if wire.status in TRANSFER_STATUSES and wire.merged_id is not None and not wire.merged_id:
         raise InvalidEvent("merged_id", "must not be empty")
     if wire.merged_id is not None and wire.merged_id == wire.call_id:

@@ -52,6 +52,7 @@ class CaseStepContent(msgspec.Struct, frozen=True, tag="case_step"):
     caller: str  # how the customer is shown
     opened_at: datetime  # the first miss (for "30 min after the first miss")
     tz: str
+    number: str = ""  # the customer's number (E.164), to call back from the reply alone
 
 
 class SummaryContent(msgspec.Struct, frozen=True, tag="summary"):
@@ -151,7 +152,12 @@ def _slots(
         if case is not None:
             for n, told in enumerate(case.steps, start=1):
                 line = CaseStepContent(
-                    step=told, case_id=case.id, caller=case.caller, opened_at=case.opened_at, tz=tz
+                    step=told,
+                    case_id=case.id,
+                    caller=case.caller,
+                    opened_at=case.opened_at,
+                    tz=tz,
+                    number=case.key.number,
                 )
                 slots.append(slot(cases.step_slot(case, told), line, order=n))
         return _first_per_slot(slots)

@@ -2,10 +2,13 @@
 
 One loop reads the due slots of the outbox and, per channel, sends at most one request at a
 time: the most important slot whose pacing bucket has a token. Priorities when the budget is
-short: missed alerts, then new roots and summaries, then thread replies (in story order, once
-the root exists), then the final root update, then intermediate root updates, then
-retractions (the store ranks them: ``Outgoing.priority``, migration 0003). Only the newest
-desired content is ever sent: a burst of changes costs one update.
+short (the store ranks them: ``Outgoing.priority``, migration 0006), what is wrong in chat
+first, then what a person is looking at: (0) retractions (an alert for a call answered after
+all, a transfer's leftover message) and corrections of posted alerts; (1) new missed alerts
+and callback case steps; (2) the current state of calls still ringing or talking (their first
+post and their edits), and any other first post; (3) the end states of calls that are over
+(the thread already tells it) and thread replies (in story order, once the root exists).
+Only the newest desired content is ever sent: a burst of changes costs one update.
 
 Crash safety: a slot is marked in the store before a post goes out. If the process dies (or
 the request times out) before the answer is stored, the next attempt first looks the message
@@ -49,13 +52,17 @@ from bridge.notify import (
     PermanentError,
     RetryableError,
 )
-from bridge.store import Outgoing, Store, StoreError
+from bridge.store import Lane, Outgoing, Store, StoreError
+from bridge.store.health import StoreBackoff
 
 log = structlog.get_logger("bridge.deliver.delivery")
 
 EVENT_TYPE: Final = "callbridge_message"
 FIND_MARGIN: Final = timedelta(minutes=5)  # clock skew between us and the platform
 MAX_LOOKUPS: Final = 20  # user lookups per message (a call group may ring hundreds)
+# Failed requests in a row (not rate limits) that make a platform's next success end an
+# outage; one message failing on its own is fewer, so it keeps its backoff.
+OUTAGE_FAILURES: Final = 3
 
 Render = Callable[[plan.Content, Mapping[str, str], str | None], OutgoingMessage]
 """(content, e-mail -> platform user id, link to the live message) -> message."""
@@ -78,6 +85,9 @@ class DeliveryOptions:
     base_backoff: float = 1.0
     max_backoff: float = 300.0
     auth_pause: float = 60.0
+    # After a store error, look again this much later (clock seconds). Otherwise the loop
+    # reads the store only when something can be sent: at the earliest due time or pacing
+    # token, or when woken (a new plan, a finished send); idle, it does not read at all.
     idle_poll: float = 5.0
     depth_every: float = 5.0
     # Clock seconds per real second: 1 in production; tests and benchmarks compress time by
@@ -95,8 +105,12 @@ class Delivery:
         clock: Callable[[], datetime],
         options: DeliveryOptions = DeliveryOptions(),
         rng: random.Random | None = None,
+        *,
+        store_backoff: StoreBackoff | None = None,
     ) -> None:
+        """``store_backoff``: how the loop waits and logs while the store fails."""
         self._store = store
+        self._store_backoff = store_backoff or StoreBackoff("delivery")
         self._platforms = platforms
         self._pacer = pacer
         self._metrics = metrics
@@ -106,15 +120,24 @@ class Delivery:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        self._spawned = 0  # sends started, ever
         self._busy_channels: set[tuple[str, str]] = set()
         self._busy_keys: set[tuple[str, str, str, str]] = set()
         # Slots whose send finished while a round was reading the store: that round's copy
         # of them may predate the finished send, so it must not act on it (a duplicate post).
         self._finished: set[tuple[str, str, str, str]] = set()
         self._auth_paused: dict[str, datetime] = {}
+        self._failing: dict[str, int] = {}  # platform -> retryable failures in a row
         self.auth_problems: dict[str, str] = {}
+        # Platforms whose last request failed (not a rate limit), with the error: cleared by
+        # the platform's next success. Shown by GET /delivery and callbridge_chat_platform_up.
+        self.failing: dict[str, str] = {}
         self._depth_at: datetime | None = None
         self._idle = asyncio.Event()
+        # The lanes (platform, channel, lane) that had due work when last read, with the
+        # actions that work needed: a lane in which pacing holds every one of them back (or
+        # whose channel has a request in flight) is not read again until it can send.
+        self._lanes: dict[Lane, set[Action]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -148,29 +171,64 @@ class Delivery:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            paused = self._store_backoff.wait()
+            if paused > 0:  # the store fails: no round before the backoff ends, whatever wakes
+                await asyncio.sleep(paused)
             started = loop.time()
             self._wake.clear()
+            delay: float | None
+            spawned = self._spawned
             try:
                 delay, pending = await self._round()
             except StoreError as err:
                 self._metrics.store_errors.labels("delivery").inc()
-                log.warning("delivery.store_error", error=str(err))
-                delay, pending = self._options.idle_poll, True
+                delay, pending = self._store_backoff.failed(err), True
+            else:
+                if self._spawned == spawned and not self._sends:  # reads worked, no write tried
+                    self._store_backoff.succeeded(wrote=False)
             if not pending and not self._sends:
                 self._idle.set()
+            timeout = None if delay is None else delay / self._options.time_scale
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay / self._options.time_scale)
+                await asyncio.wait_for(self._wake.wait(), timeout)
             spent = loop.time() - started
             if spent < self._options.min_round_interval:
                 await asyncio.sleep(self._options.min_round_interval - spent)
 
-    async def _round(self) -> tuple[float, bool]:
-        """Start what may be sent now; returns (seconds until worth looking again, pending)."""
+    def _shut(self, now: datetime) -> tuple[set[Lane], list[float]]:
+        """The lanes that nothing could be sent in now: those of a channel with a request in
+        flight (its end wakes the loop), and those with due work whose platform's auth is
+        paused or whose every action's pacing bucket is empty; and the seconds until pacing or
+        the pause opens each."""
+        shut = {(p, c, n) for p, c in self._busy_channels for n in (0, 1)}
+        waits: list[float] = []
+        for lane, actions in self._lanes.items():
+            if lane in shut:
+                continue
+            platform, channel, _n = lane
+            paused = self._auth_paused.get(platform)
+            if paused is not None and paused > now:
+                shut.add(lane)
+                waits.append((paused - now).total_seconds())
+            else:
+                wait = min(self._pacer.wait(platform, a, channel) for a in actions)
+                if wait > 0:
+                    shut.add(lane)
+                    waits.append(wait)
+        return shut, waits
+
+    async def _round(self) -> tuple[float | None, bool]:
+        """Start what may be sent now; returns (seconds until worth looking again, or None
+        for not until woken; pending)."""
         now = self._clock()
         await self._gauge_depth(now)
         self._finished.clear()
-        items = await self._store.due(now, self._options.batch)
-        waits: list[float] = []
+        shut, waits = self._shut(now)
+        items = await self._store.due(now, self._options.batch, shut)
+        self._lanes = {lane: actions for lane, actions in self._lanes.items() if lane in shut}
+        for item in items:
+            lane = (item.key.platform, item.channel, 0 if item.ref is None else 1)
+            self._lanes.setdefault(lane, set()).add(action_of(item))
         by_channel: dict[tuple[str, str], list[tuple[int, Outgoing]]] = {}
         for rank, item in candidates(items):
             key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
@@ -195,17 +253,26 @@ class Delivery:
                 waits.append(wait)
             if chosen is not None:
                 self._spawn(chosen)
+        if self._sends:  # each one's end wakes the loop, which then looks for the next
+            return min(waits, default=None), True
         upcoming = await self._store.next_due()
-        if upcoming is not None and upcoming > now:
+        if upcoming is None:
+            self._lanes.clear()
+            if self._depth_at is not None:  # nothing pending: no need to count it
+                self._metrics.queue_depth.clear()
+        elif upcoming > now:
             waits.append((upcoming - now).total_seconds())
-        return min([*waits, self._options.idle_poll]), upcoming is not None
+        elif not waits:  # due, none of it started, nothing to wake us:
+            waits.append(self._options.idle_poll)  # not expected; look again later
+        return min(waits, default=None), upcoming is not None
 
     def _spawn(self, item: Outgoing) -> None:
         channel_key = (item.key.platform, item.channel)
         slot_key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
         self._busy_channels.add(channel_key)
         self._busy_keys.add(slot_key)
-        task = asyncio.create_task(self._send(item), name=f"deliver-{item.key.slot[:12]}")
+        self._spawned += 1
+        task = asyncio.create_task(self._send_guarded(item), name=f"deliver-{item.key.slot[:12]}")
         self._sends.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
@@ -228,6 +295,17 @@ class Delivery:
             self._metrics.queue_depth.labels(platform, channel).set(n)
 
     # -- one request -------------------------------------------------------------------------
+    async def _send_guarded(self, item: Outgoing) -> None:
+        """Every way out of ``_send`` writes the slot's outcome to the store: a store error
+        anywhere backs the whole loop off (a full disk fails every send the same way)."""
+        try:
+            await self._send(item)
+        except StoreError as err:
+            self._metrics.store_errors.labels("delivery").inc()
+            self._store_backoff.failed(err)
+        else:
+            self._store_backoff.succeeded()
+
     async def _send(self, item: Outgoing) -> None:
         platform = self._platforms[item.key.platform]
         action = action_of(item)
@@ -247,17 +325,18 @@ class Delivery:
             self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
             log.error("delivery.gave_up", error=str(err), code=err.code, **log_ctx)
             await self._store.give_up(item.key, f"{err.code}: {err}")
-        except StoreError as err:
-            self._metrics.store_errors.labels("delivery").inc()
-            log.warning("delivery.store_error", error=str(err), **log_ctx)
+        except StoreError:
+            raise  # _send_guarded backs off
         except Exception:
             log.exception("delivery.failed", **log_ctx)
             await self._store.retry_later(
                 item.key, due=self._backoff(item, None), error="internal error", maybe_sent=True
             )
         else:
-            kept = await self._store.posted(item.key, item.version, ref)
-            self.auth_problems.pop(item.key.platform, None)
+            unlinked = item.kind == "missed" and item.content is not None and not item.root_ref
+            kept = await self._store.posted(item.key, item.version, ref, unlinked=unlinked)
+            await self._answered(item.key.platform)
+            self._platform_works(item.key.platform)
             if not kept and item.ref is None and ref is not None:
                 await self._discard(item, ref, log_ctx)
                 return
@@ -273,7 +352,7 @@ class Delivery:
         message = decode_ref(ref)
         assert message is not None
         try:
-            self._pacer.take(item.key.platform, "delete", message.channel)
+            await self._paced(item.key.platform, "delete", message.channel)
             await self._platforms[item.key.platform].notifier.delete(message)
         except (RetryableError, PermanentError, AuthError) as err:
             log.error("delivery.discard_failed", error=str(err), code=err.code, **log_ctx)
@@ -288,7 +367,7 @@ class Delivery:
             if ref is None and item.attempted:  # it may have been posted: look, then delete
                 ref = await self._find(item, notifier, thread)
             if ref is not None:
-                self._pacer.take(item.key.platform, "delete", channel)
+                await self._paced(item.key.platform, "delete", channel)
                 await notifier.delete(ref)
             return None
         content = plan.decode(item.content)
@@ -311,12 +390,22 @@ class Delivery:
                 return encode_ref(ref)  # a reply is a log line: found is posted, never edited
         if ref is None:
             await self._store.begin_attempt(item.key, self._clock())
-            self._pacer.take(item.key.platform, "post", channel)
+            await self._paced(item.key.platform, "post", channel)
             ref = await notifier.post(channel, message, thread=thread)
         else:
-            self._pacer.take(item.key.platform, "update", channel)
+            await self._paced(item.key.platform, "update", channel)
             await notifier.update(ref, message)
         return encode_ref(ref)
+
+    async def _paced(self, platform: str, action: Action, channel: str) -> None:
+        """Wait for a token of every bucket the request costs, then take it. The round only
+        starts a send whose bucket has a token, but several sends started in one round (other
+        channels sharing a workspace bucket) or a second request of one send (a post after a
+        lookup) would overdraw it: every request is paced here, at the moment it is made."""
+        # A token comes with time, not with an event: sleeping until it is due is the wait.
+        while (wait := self._pacer.wait(platform, action, channel)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait / self._options.time_scale)
+        self._pacer.take(platform, action, channel)
 
     async def _find(
         self, item: Outgoing, notifier: Notifier, thread: MessageRef | None
@@ -325,7 +414,7 @@ class Delivery:
 
         Messages carry their slot in their metadata; a slot renamed since (an orphan of a
         merge) is found by the name it was posted under."""
-        self._pacer.take(item.key.platform, "find", item.channel)
+        await self._paced(item.key.platform, "find", item.channel)
         story, slot = posted_as(item.key.story_id, item.key.slot)
         ref = await notifier.find(
             item.channel,
@@ -353,6 +442,29 @@ class Delivery:
                 users[email] = found
         return users
 
+    async def _answered(self, platform: str) -> None:
+        """A request to the platform succeeded: after an outage (several failures in a row),
+        what backed off during it is due now, most important first (the waiting alerts), not
+        each at the end of its own backoff, which grew for as long as the outage lasted."""
+        if self._failing.pop(platform, 0) < OUTAGE_FAILURES:
+            return
+        resumed = await self._store.resume(platform, self._clock())
+        log.info("delivery.platform_back", platform=platform, resumed=resumed)
+        self.wake()
+
+    def problems(self) -> dict[str, str]:
+        """Platform -> why delivery to it fails now (credentials, or its last request)."""
+        return {**self.failing, **self.auth_problems}
+
+    def _platform_works(self, platform: str) -> None:
+        self.auth_problems.pop(platform, None)
+        self.failing.pop(platform, None)
+        self._metrics.chat_up.labels(platform).set(1)
+
+    def _platform_fails(self, platform: str, problem: str) -> None:
+        self.failing[platform] = problem
+        self._metrics.chat_up.labels(platform).set(0)
+
     def _backoff(self, item: Outgoing, retry_after: float | None) -> datetime:
         if retry_after is not None:
             seconds = retry_after
@@ -367,9 +479,13 @@ class Delivery:
         self, item: Outgoing, action: Action, err: RetryableError, log_ctx: Mapping[str, str]
     ) -> None:
         limited = err.code == "ratelimited"
+        if not limited:
+            self._failing[item.key.platform] = self._failing.get(item.key.platform, 0) + 1
         if limited:
             self._metrics.rate_limited.labels(item.key.platform, err.method).inc()
             self._pacer.pause(item.key.platform, action, item.channel, err.retry_after or 1.0)
+        else:
+            self._platform_fails(item.key.platform, f"{err.code}: {err}")
         self._metrics.retries.labels(item.key.platform, err.code).inc()
         log.warning(
             "delivery.retry", error=str(err), code=err.code, attempts=item.attempts + 1, **log_ctx
@@ -378,7 +494,7 @@ class Delivery:
             item.key,
             due=self._backoff(item, err.retry_after),
             error=f"{err.code}: {err}",
-            maybe_sent=action == "post" and not limited,
+            maybe_sent=_maybe_sent(item, action, limited=limited),
         )
 
     async def _auth_failed(
@@ -387,8 +503,17 @@ class Delivery:
         until = self._clock() + timedelta(seconds=self._options.auth_pause)
         self._auth_paused[item.key.platform] = until
         self.auth_problems[item.key.platform] = str(err)
+        self._metrics.chat_up.labels(item.key.platform).set(0)
         self._metrics.delivery_failed.labels(item.key.platform, err.code).inc()
         log.error("delivery.auth_failed", error=str(err), code=err.code, **log_ctx)
         await self._store.retry_later(
-            item.key, due=until, error=f"{err.code}: {err}", maybe_sent=False
+            item.key, due=until, error=f"{err.code}: {err}", maybe_sent=item.attempted
         )
+
+
+def _maybe_sent(item: Outgoing, action: Action, *, limited: bool) -> bool:
+    """Whether the slot keeps its "maybe posted" mark after a failed request: a post that
+    failed may have reached the platform (unless refused as rate-limited: not carried out),
+    and a mark set by an earlier attempt stays until a lookup answers, whatever the lookup
+    (or the delete after it) failed with; clearing it would post the message again."""
+    return item.attempted or (action == "post" and not limited)

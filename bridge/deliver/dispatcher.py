@@ -35,6 +35,7 @@ from bridge.deliver.rulebook import Rulebook, Rules
 from bridge.metrics import Metrics
 from bridge.rules import route, targets
 from bridge.store import CaseRow, CorruptData, Emitted, PlanRequest, Store, StoreError, Story
+from bridge.store.health import StoreBackoff, StoreHealth
 
 log = structlog.get_logger("bridge.deliver.dispatcher")
 
@@ -89,8 +90,16 @@ class Dispatcher:
         clock: Clock,
         options: DispatchOptions = DispatchOptions(),
         on_planned: Callable[[], None] = lambda: None,
+        *,
+        store_health: StoreHealth | None = None,
     ) -> None:
+        """``store_health``: told how the store's writes go (for /readyz)."""
         self._store = store
+        # While the store fails, each loop waits longer between attempts and logs its
+        # failing state once per interval (bridge/store/health.py), not once per story.
+        self._backoff = StoreBackoff("dispatch", store_health)
+        self._poll_backoff = StoreBackoff("dispatch-poll", store_health)
+        self._janitor_backoff = StoreBackoff("janitor", store_health)
         self._rulebook = Rulebook(store, rules, clock)
         self._on_planned = on_planned
         self._metrics = metrics
@@ -185,6 +194,7 @@ class Dispatcher:
             spent = loop.time() - started
             self._metrics.dispatch_cycle.observe(spent)
             rest = min(spent * (1 / self._options.max_share - 1), self._options.max_pause)
+            rest = max(rest, self._backoff.wait())  # the store fails: wait longer each time
             await asyncio.sleep(max(self._options.cycle_interval - spent, rest))
 
     async def _cycle(self, batch: list[str]) -> None:
@@ -196,7 +206,7 @@ class Dispatcher:
             found = None
         except StoreError as err:  # the store is unavailable: they stay dirty, polled later
             self._metrics.store_errors.labels("dispatch").inc()
-            log.error("dispatch.store_error", stories=len(batch), error=str(err))
+            self._backoff.failed(err)
             return
         if found is None:
             await self._fold_all([(story_id, None) for story_id in batch])
@@ -228,13 +238,15 @@ class Dispatcher:
                 if story is None:
                     return
             await self.process(story)
-        except StoreError as err:
+        except StoreError as err:  # it stays dirty: the poller queues it again
             self._metrics.store_errors.labels("dispatch").inc()
             self._metrics.dispatched.labels("error").inc()
-            log.error("dispatch.store_error", story_id=story_id, error=str(err))
+            self._backoff.failed(err)
         except Exception:
             self._metrics.dispatched.labels("error").inc()
             log.exception("dispatch.failed", story_id=story_id)
+        else:
+            self._backoff.succeeded()
 
     async def process(self, story: Story, *, now: datetime | None = None) -> bool:
         """Refold one story and plan its messages if it changed. Returns True if it did.
@@ -265,8 +277,8 @@ class Dispatcher:
             if changed:
                 if ruleset is not None and result is not None and cases is not None:
                     if story.digest is None and result.unmatched:
-                        line = call.dialled if call.direction == "inbound" else "outbound"
-                        self._metrics.unmatched.labels(line).inc()
+                        direction = "inbound" if call.direction == "inbound" else "outbound"
+                        self._metrics.unmatched.labels(direction).inc()
                         log.info("dispatch.unmatched", dialled=call.dialled)
                     where = cases.targets(ruleset, targets(ruleset, result))
                     planned = plan(call, str(ruleset.timezone), where, case=cases.case)
@@ -322,8 +334,10 @@ class Dispatcher:
                 await self.resume()
             except StoreError as err:
                 self._metrics.store_errors.labels("poll").inc()
-                log.warning("dispatch.poll_failed", error=str(err))
-            await asyncio.sleep(self._options.poll_interval)
+                self._poll_backoff.failed(err)
+            else:
+                self._poll_backoff.succeeded(wrote=False)
+            await asyncio.sleep(max(self._options.poll_interval, self._poll_backoff.wait()))
 
     async def _janitor(self) -> None:
         while True:
@@ -331,8 +345,10 @@ class Dispatcher:
                 await self.sweep()
             except StoreError as err:
                 self._metrics.store_errors.labels("janitor").inc()
-                log.warning("dispatch.janitor_failed", error=str(err))
-            await asyncio.sleep(self._options.janitor_interval)
+                self._janitor_backoff.failed(err)
+            else:
+                self._janitor_backoff.succeeded()
+            await asyncio.sleep(max(self._options.janitor_interval, self._janitor_backoff.wait()))
 
     async def sweep(self) -> None:
         """Close stale calls, purge ended calls past retention (both counted from when the

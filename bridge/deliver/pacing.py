@@ -6,6 +6,16 @@ Teams (Bot Connector, per bot): 7 per second and 60 per 30 s per conversation, 1
 about 30-50 per second per app per tenant. The defaults stay below these with a margin, so a
 429 is an exception rather than the control mechanism. A 429 with ``Retry-After`` also
 pauses the bucket it hit.
+
+Every window holds from any start: a bucket with burst ``B`` and rate ``r`` allows at most
+``B + r·T`` requests in any ``T`` seconds, which the rates below keep under each published
+window (Teams: 3 + 3·1 = 6 ≤ 7 per second, 8 + 1.5·30 = 53 ≤ 60 per 30 s). A bucket starts
+*empty*, as if its budget had just been spent: after a restart or an HA takeover the previous
+process's (or dead leader's) spending is unknown, so the new one ramps up at the sustained
+rate instead of bursting into a window that may already be full. The one exception is Teams'
+hourly window: starting it empty would hold a conversation to 0.4 messages a second for
+minutes after every start; it starts full, so after a takeover under a sustained load near
+1800 an hour in one conversation a few 429s remain possible (they are honoured).
 """
 
 from __future__ import annotations
@@ -19,6 +29,9 @@ from typing import Final
 class Rate:
     per_second: float
     burst: float
+    # Start with the burst available (only for windows far longer than a takeover, where an
+    # empty start would throttle for minutes; see the module doc).
+    start_full: bool = False
 
     @classmethod
     def per_minute(cls, n: float, burst: float) -> Rate:
@@ -28,7 +41,7 @@ class Rate:
 class Bucket:
     def __init__(self, rate: Rate, now: float) -> None:
         self.rate = rate
-        self._tokens = rate.burst
+        self._tokens = rate.burst if rate.start_full else 0.0  # else as if just spent
         self._at = now
         self._paused_until = now
 
@@ -60,17 +73,17 @@ Scope = str
 Action = str  # "post", "update", "find", "delete"
 
 SLACK: Final[dict[Action, tuple[tuple[Scope, Rate], ...]]] = {
-    "post": (("channel", Rate(0.9, 3)),),
+    "post": (("channel", Rate(0.9, 3)),),  # 3 + 0.9·T: under ~1/s per channel, short bursts
     "update": (("workspace", Rate.per_minute(40, 5)),),
     "delete": (("workspace", Rate.per_minute(40, 5)),),
     "find": (("history", Rate.per_minute(40, 3)),),
 }
 TEAMS: Final[dict[Action, tuple[tuple[Scope, Rate], ...]]] = {
     action: (
-        ("channel", Rate(5.0, 5)),
-        ("channel-30s", Rate(50 / 30, 10)),
-        ("channel-hour", Rate(1500 / 3600, 100)),
-        ("workspace", Rate(25.0, 25)),
+        ("channel", Rate(3.0, 3)),  # 7 per second per conversation
+        ("channel-30s", Rate(45 / 30, 8)),  # 60 per 30 s
+        ("channel-hour", Rate(1500 / 3600, 100, start_full=True)),  # 1800 per hour
+        ("workspace", Rate(15.0, 10)),  # ~30-50 per second per app and tenant
     )
     for action in ("post", "update", "delete", "find")
 }

@@ -37,6 +37,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 
 from bridge.core.cases import ACTION_PREFIX, ACTIONS, Action, CaseRef, Click, decode_ref
+from bridge.ingest.body import SlowBody, TooLarge, read_body
 from bridge.ingest.rejections import RejectionLog
 from bridge.ingest.slack_answers import Answers
 from bridge.store import Store, StoreError
@@ -77,6 +78,7 @@ class Interactions:
     clock: Callable[[], datetime]
     answers: Answers
     rejections: RejectionLog
+    counted: Callable[[str, str], None] = lambda action, result: None  # metrics: action, result
 
 
 INTERACTIONS: Final = web.AppKey("slack_interactions", Interactions)
@@ -136,6 +138,7 @@ async def interactions(request: web.Request) -> web.Response:
         action, ref = _case_action(payload)
     except Refused as refused:
         config.rejections.refused(refused.reason, request.remote, detail=refused.message)
+        config.counted("unknown", "refused")
         return _error(refused.status, refused.message)
     user = payload.user
     click = Click(
@@ -150,6 +153,7 @@ async def interactions(request: web.Request) -> web.Response:
         added = await config.store.add_click(ref.key, click, click.at, signature)
     except StoreError as err:
         log.error("slack.click_store_failed", case=ref.case_id, error=str(err))
+        config.counted(action, "unavailable")
         return _error(
             503,
             "the click could not be stored; try again later",
@@ -158,7 +162,9 @@ async def interactions(request: web.Request) -> web.Response:
     if added.status == "replayed":
         message = "this signed request was already received (a replay): nothing changed"
         config.rejections.refused("replayed", request.remote, detail=message)
+        config.counted(action, "refused")
         return _error(401, message)
+    config.counted(action, added.status)
     log.info(
         "slack.click",
         case=ref.case_id,
@@ -229,16 +235,14 @@ async def _verified_payload(request: web.Request, config: Interactions) -> tuple
 
 
 async def _body(request: web.Request) -> str:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise Refused(413, "too_large", f"body is larger than {MAX_BODY // 1024} KiB")
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Refused(413, "too_large", f"body is larger than {MAX_BODY // 1024} KiB")
-        chunks.append(chunk)
     try:
-        return b"".join(chunks).decode("utf-8")
+        data = await read_body(request, MAX_BODY)
+    except TooLarge:
+        raise Refused(413, "too_large", f"body is larger than {MAX_BODY // 1024} KiB") from None
+    except SlowBody as err:
+        raise Refused(408, "slow_body", str(err)) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "not_utf8", "body is not UTF-8") from None
 

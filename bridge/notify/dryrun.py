@@ -8,6 +8,7 @@ rules change would do before connecting a workspace.
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -30,13 +31,16 @@ class DryRunNotifier:
     def __init__(self, platform: str, on_message: Callable[[str], None] = _no_count) -> None:
         self.platform = platform
         self._ids = itertools.count(1)
+        # A message id is unique across restarts (a stored ref from an earlier run must not
+        # name a message of this one): the run's own short token, then a counter.
+        self._run = secrets.token_hex(2)
         self._on_message = on_message
 
     async def post(
         self, channel: str, message: OutgoingMessage, *, thread: MessageRef | None = None
     ) -> MessageRef:
         root = None if thread is None else thread.ts_or_id
-        ref = MessageRef(self.platform, channel, f"dry-{next(self._ids)}", root)
+        ref = MessageRef(self.platform, channel, f"dry-{self._run}-{next(self._ids)}", root)
         self._on_message("reply" if thread else "post")
         log.info(
             "dryrun.reply" if thread else "dryrun.post",

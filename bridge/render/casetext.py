@@ -257,12 +257,20 @@ def _step(step: Step, content: CaseStepContent, tz: tzinfo) -> Line:
                 f"{ESCALATED} ",
                 *mentions,
                 Em("Still not called back"),
-                f": {format_number(content.caller)}, waiting since {since} ({waiting})",
+                f": {_customer(content)}, waiting since {since} ({waiting})",
             )
         case "closed":
             closing = Closing(how=step.how or "done", at=step.at, by=step.by)
             emoji = CLOSED_EMOJI[closing.how]
             return (f"{emoji} ", *closing_line(closing, content.opened_at, tz, with_time=False))
+
+
+def _customer(content: CaseStepContent) -> str:
+    """The customer as a reply names them: with the number to call when they have a name (an
+    escalation is read in the channel, away from the alert)."""
+    caller = format_number(content.caller)
+    number = format_number(content.number) if content.number else ""
+    return f"{caller} ({number})" if number and number != caller else caller
 
 
 def listing(head: str, items: Sequence[str], limit: int, sep: str = " · ") -> str:

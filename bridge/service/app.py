@@ -26,7 +26,7 @@ from bridge import __version__
 from bridge.deliver.delivery import Delivery, DeliveryOptions, Platform
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.deliver.pacing import SLACK, TEAMS, Action, Pacer, Rate
-from bridge.ingest.http import Services, make_app
+from bridge.ingest.http import IN_PROGRESS, Services, make_app
 from bridge.ingest.rejections import RejectionLog
 from bridge.ingest.slack_actions import Interactions, verifier
 from bridge.ingest.slack_answers import SLACK_RESPONSE_BASE, Answers
@@ -39,12 +39,14 @@ from bridge.notify.teams_auth import MsalTokenProvider
 from bridge.render.slack import render as slack_render
 from bridge.render.teams import render as teams_render
 from bridge.render.text import render as text_render
+from bridge.service.listener import LimitedSite, connection_limit
 from bridge.service.rulestate import RulesHolder
 from bridge.service.runtime import describe as describe_loop
 from bridge.service.sdnotify import SdNotifier
 from bridge.service.settings import Settings
 from bridge.service.settings_values import sqlite_path
 from bridge.store import Store, StoreError
+from bridge.store.health import StoreBackoff, StoreHealth
 from bridge.store.sqlite import SqliteStore
 
 log = structlog.get_logger("bridge.service.app")
@@ -165,6 +167,9 @@ class Bridge:
         self.clock = clock
         self.metrics = Metrics()
         self.store = store or open_store(settings.store)
+        # Whether events can be stored now (a full disk fails writes while reads work):
+        # told by ingest, dispatch and delivery, read by /readyz.
+        self.store_health = StoreHealth()
         self.rules = RulesHolder(settings.rules, self.metrics)
         self.notifier = notifier or SdNotifier.from_env(os.environ)
         self._platform_factory = platforms or chat_platforms(settings)
@@ -189,6 +194,7 @@ class Bridge:
                 poll_interval=5.0 if settings.store.startswith("sqlite:") else 1.0,
             ),
             on_planned=self._wake_delivery,
+            store_health=self.store_health,
         )
         token = settings.webhook_token
         self.services = Services(
@@ -197,16 +203,21 @@ class Bridge:
             metrics=self.metrics,
             clock=clock,
             token=token.reveal().encode() if token else None,
-            readiness={
-                "store": self._store_ready,
-                "rules": self.rules.ready,
-                "chat": self._chat_ready,
-            },
+            # /readyz: can webhooks be accepted and stored? The chat platforms are not part
+            # of it (a Slack outage must not take instances out of a load balancer): they
+            # are in /delivery, for monitoring.
+            readiness={"store": self._store_ready, "rules": self.rules.ready},
+            delivery=self._delivery_report,
+            store_health=self.store_health,
         )
         self.answers = Answers(
             self.store, lambda: self.rules.timezone, allowed_base=slack_response_base
         )
-        self.app = make_app(self.services, self._interactions())
+        self.app = make_app(
+            self.services,
+            self._interactions(),
+            body_timeout=settings.client_timeout.total_seconds(),
+        )
         self.app.cleanup_ctx.extend(
             [
                 self._store_ctx,
@@ -229,6 +240,7 @@ class Bridge:
             clock=self.clock,
             answers=self.answers,
             rejections=RejectionLog("slack.interaction_refused"),
+            counted=lambda action, result: self.metrics.clicks.labels(action, result).inc(),
         )
 
     def _wake_delivery(self) -> None:
@@ -236,7 +248,15 @@ class Bridge:
             self.delivery.wake()
 
     async def _store_ready(self) -> str:
-        await self.store.ping()
+        try:
+            await self.store.ping()
+        except StoreError:
+            self.store_health.pinged(ok=False)
+            raise
+        self.store_health.pinged(ok=True)
+        problem = self.store_health.problem()
+        if problem is not None:
+            raise RuntimeError(f"writes are failing: {problem}")
         role = "leader: dispatching and delivering" if self.leading else "standby: ingesting"
         return f"{self.settings.store.split('://', 1)[0]}; {role}"
 
@@ -245,16 +265,41 @@ class Bridge:
             self.chat_status[name] = await platform.notifier.verify()
         except NotifyError as err:
             self.chat_status.pop(name, None)
+            self.metrics.chat_up.labels(name).set(0)
             raise RuntimeError(f"{name}: {err}") from None
+        self.metrics.chat_up.labels(name).set(1)
 
-    async def _chat_ready(self) -> str:
-        problems = dict(self.delivery.auth_problems) if self.delivery else {}
-        for name, platform in self.platforms.items():
-            if name not in self.chat_status and name not in problems:
-                await self._verify(name, platform)
-        if problems:
-            raise RuntimeError("; ".join(f"{k}: {v}" for k, v in sorted(problems.items())))
-        return "; ".join(self.chat_status[name] for name in sorted(self.chat_status))
+    async def _chat_health(self) -> dict[str, dict[str, str]]:
+        """Each chat platform: ok (what its credentials verified as) or failing (why)."""
+        problems = self.delivery.problems() if self.delivery is not None else {}
+        report: dict[str, dict[str, str]] = {}
+        for name, platform in sorted(self.platforms.items()):
+            problem = problems.get(name)
+            if problem is None and name not in self.chat_status:
+                try:
+                    await self._verify(name, platform)
+                except RuntimeError as err:
+                    problem = str(err).removeprefix(f"{name}: ")
+            if problem is None:
+                report[name] = {"status": "ok", "detail": self.chat_status[name]}
+            else:
+                report[name] = {"status": "failing", "detail": f"{name}: {problem}"}
+        return report
+
+    async def _delivery_report(self) -> tuple[bool, dict[str, Any]]:
+        """GET /delivery: healthy while every chat platform works and the store can be
+        written; a standby is healthy (the leader delivers), its chat platforms are shown."""
+        chat = await self._chat_health()
+        reasons = [c["detail"] for c in chat.values() if c["status"] != "ok"]
+        try:
+            await self._store_ready()
+        except Exception as err:  # a probe reports, it never crashes
+            reasons.append(f"store: {err or type(err).__name__}")
+        if not self.leading:
+            return True, {"status": "standby", "chat": chat, "reasons": reasons}
+        healthy = not reasons
+        status = "delivering" if healthy else "failing"
+        return healthy, {"status": status, "chat": chat, "reasons": reasons}
 
     async def _store_ctx(self, app: web.Application) -> AsyncIterator[None]:
         await self.store.open()
@@ -267,7 +312,7 @@ class Bridge:
             for name, platform in self.platforms.items():
                 try:
                     await self._verify(name, platform)
-                except RuntimeError as err:  # reported by /readyz; delivery keeps retrying
+                except RuntimeError as err:  # reported by /delivery; delivery keeps retrying
                     log.error("chat.verify_failed", platform=name, error=str(err))
                 else:
                     log.info("chat.verified", platform=name, detail=self.chat_status[name])
@@ -297,17 +342,20 @@ class Bridge:
         await self.store.release_leadership()
 
     async def _leadership_loop(self) -> None:
+        backoff = StoreBackoff("leader")  # logs the failing state once per interval
         while True:
             if self.leading:
                 await self.store.leadership_lost()
                 log.warning("leader.lost", hint="another instance takes over")
                 await self._step_down()
-            await asyncio.sleep(self._standby_poll)
+            await asyncio.sleep(max(self._standby_poll, backoff.wait()))
             try:
                 if await self.store.acquire_leadership():
                     await self._lead()
             except StoreError as err:
-                log.warning("leader.acquire_failed", error=str(err))
+                backoff.failed(err)
+            else:
+                backoff.succeeded(wrote=False)
 
     async def _lead(self) -> None:
         self.delivery = Delivery(
@@ -317,6 +365,7 @@ class Bridge:
             self.metrics,
             self.clock,
             self._delivery_options,
+            store_backoff=StoreBackoff("delivery", self.store_health),
         )
         await self.delivery.start()
         await self.dispatcher.start()
@@ -377,6 +426,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         handle_signals=False,
         access_log=None,
         shutdown_timeout=settings.shutdown_timeout.total_seconds(),
+        # Armed when a connection opens and after each answer: a client that has not sent a
+        # whole request's headers by then is disconnected (the body has its own timeout).
+        keepalive_timeout=settings.client_timeout.total_seconds(),
+        # After an answer to a request whose body was not read (408, 413), how long the rest
+        # is read and dropped before closing (so that the client sees the answer).
+        lingering_time=min(10.0, settings.client_timeout.total_seconds()),
     )
     try:
         await runner.setup()
@@ -396,7 +451,13 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     try:
-        site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_address=True)
+        site = LimitedSite(
+            runner,
+            settings.listen.host,
+            settings.listen.port,
+            max_connections=connection_limit(settings.max_connections),
+            in_progress=bridge.app[IN_PROGRESS],
+        )
         try:
             await site.start()
         except OSError as err:
@@ -412,6 +473,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             rules=str(settings.rules),
             chat=sorted(bridge.chat_status.values()),
             event_loop=describe_loop(loop),
+            max_connections=site.max_connections,
         )
         for warning in settings.warnings:
             log.warning("settings.warning", message=warning)

@@ -1,7 +1,8 @@
 """The rules in force: loaded at start, replaced on SIGHUP only by a file that is valid.
 
 A refused reload keeps the running rules, logs every problem, sets
-``callbridge_rules_last_reload_success 0`` and shows the problems in ``/readyz``.
+``callbridge_rules_last_reload_success 0`` and says so in ``/readyz`` (how many problems, on
+which lines: the problems themselves, which quote the file, go to the log only).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class RulesHolder:
         self.current: Ruleset | None = None
         self.loaded_at: float | None = None
         self.problems: tuple[str, ...] = ()
+        self._lines: tuple[int, ...] = ()  # where the refused file's problems are
 
     @property
     def timezone(self) -> tzinfo:
@@ -38,10 +40,12 @@ class RulesHolder:
             ruleset = await asyncio.to_thread(load_file, self.path)
         except RulesError as err:
             self.problems = tuple(str(p) for p in err.problems) or (str(err),)
+            self._lines = tuple(sorted({p.line for p in err.problems if p.line}))
         except OSError as err:
             self.problems = (f"{self.path}: cannot read the rules file: {err.strerror}",)
+            self._lines = ()
         else:
-            self.current, self.problems = ruleset, ()
+            self.current, self.problems, self._lines = ruleset, (), ()
             self.loaded_at = time.time()
             self._metrics.rules_reload_success.set(1)
             log.info("rules.loaded", path=str(self.path), summary=self.summary())
@@ -62,11 +66,19 @@ class RulesHolder:
         )
 
     async def ready(self) -> str:
+        """For /readyz: never the file's path or text (a refused file may hold anything,
+        a pasted secret included); the problems themselves are in the log."""
         if self.current is None:
-            raise RuntimeError("no rules loaded: " + "; ".join(self.problems[:3]))
+            raise RuntimeError("no rules loaded: " + self._refusal())
         if self.problems:
-            return (
-                f"running {self.summary()}; last reload REFUSED ({len(self.problems)} problems): "
-                + "; ".join(self.problems[:3])
-            )
+            return f"running {self.summary()}; last reload REFUSED: {self._refusal()}"
         return self.summary()
+
+    def _refusal(self) -> str:
+        n = len(self.problems)
+        where = ""
+        if self._lines:
+            shown = ", ".join(str(line) for line in self._lines[:10])
+            where = f" on line{'s' if len(self._lines) > 1 else ''} {shown}"
+            where += ", …" if len(self._lines) > 10 else ""
+        return f"{n} problem{'s' if n != 1 else ''}{where}; see the log (rules.problem)"

@@ -70,6 +70,8 @@ class Settings:
     retention: timedelta = timedelta(days=14)
     stale_after: timedelta = timedelta(hours=4)
     shutdown_timeout: timedelta = timedelta(seconds=15)
+    client_timeout: timedelta = timedelta(seconds=15)
+    max_connections: int | None = None  # None: from the descriptor limit (RLIMIT_NOFILE)
     log_format: LogFormat = "auto"
     log_level: LogLevel = "info"
     event_loop: EventLoopChoice = "auto"
@@ -134,6 +136,8 @@ _VARIABLES: Final = (
     ("CALLBRIDGE_RETENTION", "retention", False),
     ("CALLBRIDGE_STALE_AFTER", "stale_after", False),
     ("CALLBRIDGE_SHUTDOWN_TIMEOUT", "shutdown_timeout", False),
+    ("CALLBRIDGE_CLIENT_TIMEOUT", "client_timeout", False),
+    ("CALLBRIDGE_MAX_CONNECTIONS", "max_connections", False),
     ("CALLBRIDGE_LOG_FORMAT", "log_format", False),
     ("CALLBRIDGE_LOG_LEVEL", "log_level", False),
     ("CALLBRIDGE_EVENT_LOOP", "event_loop", False),
@@ -175,6 +179,10 @@ HELP: Final[Mapping[str, str]] = {
     "retention": f"delete ended calls after this ({DURATION_EXAMPLES})",
     "stale_after": "close a call after this much silence without an `ended` event",
     "shutdown_timeout": "on SIGTERM, how long in-flight requests and again queued work may take",
+    "client_timeout": "how long a client may take to send a request's headers (from "
+    "connecting, or from the previous answer on a kept-alive connection) and, again, its body",
+    "max_connections": "open client connections at most (beyond: 503 and closed at once); "
+    "auto: the descriptor limit (LimitNOFILE) less a quarter of it, at least 128",
     "log_format": "auto (console on a terminal, journal when stdout is the systemd journal, "
     "else json), json, journal (json lines with a <N> syslog priority prefix) or console",
     "log_level": ", ".join(get_args(LogLevel)),
@@ -183,6 +191,7 @@ HELP: Final[Mapping[str, str]] = {
 _SHOWN_DEFAULTS: Final = {
     "rules": "rules/example.yaml beside the checkout, else /etc/callbridge/rules.yaml",
     "store": "sqlite:///$STATE_DIRECTORY/bridge.db, else ./var/bridge.db",
+    "max_connections": "auto",
 }
 
 
@@ -224,6 +233,21 @@ def parse_listen(text: str) -> Listen:
     return Listen(host, int(port))
 
 
+def _positive_duration(text: str) -> timedelta:
+    value = parse_duration(text)
+    if value <= timedelta(0):
+        raise ValueError(f"expected a duration above 0, got {text!r}")
+    return value
+
+
+def _connections(text: str) -> int | None:
+    if text.strip().lower() == "auto":
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"expected a number of connections (1 or more) or auto, got {text!r}")
+    return int(text)
+
+
 def default_rules() -> Path:
     beside_checkout = CHECKOUT_ROOT / "rules" / "example.yaml"
     return beside_checkout if beside_checkout.exists() else INSTALLED_RULES
@@ -258,6 +282,8 @@ def load(
     reader.convert("listen", parse_listen)
     for dest in ("retention", "stale_after", "shutdown_timeout"):
         reader.convert(dest, parse_duration)
+    reader.convert("client_timeout", _positive_duration)
+    reader.convert("max_connections", _connections)
     reader.values["rules"] = Path(reader.text("rules") or default_rules())
     reader.store(env)
     for dest in ("webhook_token", "slack_bot_token", "slack_signing_secret", "teams_app_password"):

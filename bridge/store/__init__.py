@@ -18,17 +18,18 @@ Vocabulary:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 from bridge.core.cases import CaseKey, Click, Fact
 from bridge.core.events import Event
 from bridge.core.slots import Decided, Planned
-from bridge.store.outbox import Outgoing, SlotKey
+from bridge.store.outbox import Lane, Outgoing, SlotKey
 
 __all__ = [
+    "MAX_EVENTS_PER_STORY",
     "Added",
     "CaseHistory",
     "CaseRow",
@@ -38,6 +39,7 @@ __all__ = [
     "Decided",
     "Dispatched",
     "Emitted",
+    "Lane",
     "Outgoing",
     "PlanRequest",
     "Planned",
@@ -47,7 +49,11 @@ __all__ = [
     "Story",
 ]
 
-AddStatus = Literal["accepted", "duplicate"]
+AddStatus = Literal["accepted", "duplicate", "refused"]
+
+# Events one story (a call, with the calls merged into it) may hold. A real call has tens;
+# more is a misbehaving or hostile client, and every event is folded again on each change.
+MAX_EVENTS_PER_STORY: Final = 200
 
 
 class StoreError(Exception):
@@ -180,7 +186,9 @@ class Store(Protocol):
         Concurrent calls share one commit (group commit). An event whose
         ``event.dedupe_key()`` is already stored changes nothing and returns
         ``status="duplicate"``; so does an event of a call purged by retention whose id is
-        still remembered (:meth:`purge`, :meth:`forget`): it is not stored.
+        still remembered (:meth:`purge`, :meth:`forget`): it is not stored. A new event of a
+        story that already holds :data:`MAX_EVENTS_PER_STORY` events (counting the story it
+        would merge with) is not stored either: ``status="refused"``.
         """
 
     async def resolve(self, call_id: str) -> str | None:
@@ -286,17 +294,26 @@ class Store(Protocol):
         """The story's stored decisions: one per (destination, platform, kind), from its root,
         missed and summary slots (orphans excluded)."""
 
-    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
-        """Slots whose posted state lags desired and whose due time has come."""
+    async def due(
+        self, now: datetime, limit: int = 500, closed: Collection[Lane] = ()
+    ) -> list[Outgoing]:
+        """Slots whose posted state lags desired and whose due time has come, and that can be
+        sent (a thread reply once its parent is posted); at most a few per channel and lane
+        (``PER_CHANNEL``), none of the ``closed`` lanes (delivery cannot send there now)."""
 
     async def next_due(self) -> datetime | None:
-        """The earliest due time of any pending slot (None when nothing is pending)."""
+        """The earliest due time of any pending slot that can be sent (None when there is
+        none; a thread reply waits for its parent's post, not for a time)."""
 
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
         """Mark that a post is about to be sent (committed before the platform is called)."""
 
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
+    async def posted(
+        self, key: SlotKey, version: int, ref: str | None, *, unlinked: bool = False
+    ) -> bool:
         """The platform now shows ``version`` of the slot (``ref=None``: retracted).
+        ``unlinked``: a missed alert shown without the link to its live thread (none was
+        posted when delivery read it): it is edited again if one has been posted since.
 
         False when the slot no longer exists: a re-plan or a merge dropped or moved it while
         the request was in flight, so no slot wants what was just posted."""
@@ -305,6 +322,10 @@ class Store(Protocol):
         self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool
     ) -> None:
         """A retryable failure: try again at ``due``; ``maybe_sent`` keeps the attempt mark."""
+
+    async def resume(self, platform: str, now: datetime) -> int:
+        """The platform answers again after failing: its slots backing off after errors are
+        due ``now``; returns how many."""
 
     async def give_up(self, key: SlotKey, error: str) -> None:
         """A permanent failure: stop trying this slot (until its content changes)."""

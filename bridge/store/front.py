@@ -20,7 +20,7 @@ results back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, cast
@@ -39,7 +39,7 @@ from bridge.store import (
     Story,
 )
 from bridge.store.case_rows import CaseWriteRow, case_write_row
-from bridge.store.outbox import Outgoing, SlotKey
+from bridge.store.outbox import Lane, Outgoing, SlotKey
 from bridge.store.rows import (
     PlanRow,
     Row,
@@ -87,13 +87,16 @@ class SqlOps(Protocol):
 class OutboxOps(Protocol):
     """Delivery's side of the outbox (``sqlite_outbox`` / ``postgres_outbox``)."""
 
-    def due(self, conn: Any, *, now_us: int, limit: int) -> Any: ...
+    def due(self, conn: Any, *, now_us: int, limit: int, closed: Collection[Lane]) -> Any: ...
     def next_due(self, conn: Any) -> Any: ...
     def begin_attempt(self, conn: Any, key: SlotKey, now_us: int) -> Any: ...
-    def posted(self, conn: Any, key: SlotKey, version: int, ref: str | None) -> Any: ...
+    def posted(
+        self, conn: Any, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
+    ) -> Any: ...
     def retry(
         self, conn: Any, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
     ) -> Any: ...
+    def resume(self, conn: Any, platform: str, now_us: int) -> Any: ...
     def give_up(self, conn: Any, key: SlotKey, error: str) -> Any: ...
     def pending_counts(self, conn: Any) -> Any: ...
 
@@ -261,8 +264,10 @@ class StoreFront:
         op = partial(self._sql.decided_for, story_id=story_id)
         return cast(list[Decided], await self._read(op))
 
-    async def due(self, now: datetime, limit: int = 500) -> list[Outgoing]:
-        op = partial(self._outbox.due, now_us=to_us(now), limit=limit)
+    async def due(
+        self, now: datetime, limit: int = 500, closed: Collection[Lane] = ()
+    ) -> list[Outgoing]:
+        op = partial(self._outbox.due, now_us=to_us(now), limit=limit, closed=closed)
         return cast(list[Outgoing], await self._read(op))
 
     async def next_due(self) -> datetime | None:
@@ -273,8 +278,10 @@ class StoreFront:
         op = partial(self._outbox.begin_attempt, key=key, now_us=to_us(now))
         await self._write_outbox(op, durable=True)
 
-    async def posted(self, key: SlotKey, version: int, ref: str | None) -> bool:
-        op = partial(self._outbox.posted, key=key, version=version, ref=ref)
+    async def posted(
+        self, key: SlotKey, version: int, ref: str | None, *, unlinked: bool = False
+    ) -> bool:
+        op = partial(self._outbox.posted, key=key, version=version, ref=ref, unlinked=unlinked)
         return cast(bool, await self._write_outbox(op, durable=False))
 
     async def retry_later(
@@ -284,6 +291,10 @@ class StoreFront:
             self._outbox.retry, key=key, due_us=to_us(due), error=error, maybe_sent=maybe_sent
         )
         await self._write_outbox(op, durable=False)
+
+    async def resume(self, platform: str, now: datetime) -> int:
+        op = partial(self._outbox.resume, platform=platform, now_us=to_us(now))
+        return cast(int, await self._write_outbox(op, durable=False))
 
     async def give_up(self, key: SlotKey, error: str) -> None:
         op = partial(self._outbox.give_up, key=key, error=error)

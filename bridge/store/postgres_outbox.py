@@ -1,5 +1,6 @@
-"""Outbox statements of the PostgreSQL store: the same steps as bridge/store/sqlite_outbox.py
-(see bridge/core/slots.py for the model). Each runs inside the caller's transaction."""
+"""Outbox statements of the PostgreSQL store (see bridge/core/slots.py for the model): the
+shared statements of bridge/store/outbox.py, each run inside the caller's transaction, and the
+reads that differ from SQLite's (a story's slots, locked; the due work, in one statement)."""
 
 # SQL is built only from constants and $n placeholders (like sqlite_*.py, which pyproject
 # exempts by name).
@@ -7,70 +8,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final, cast
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
-from bridge.core.routing import Kind
-from bridge.core.slots import (
-    Decided,
-    Drop,
-    Insert,
-    Move,
-    Orphan,
-    Planned,
-    Retract,
-    Slot,
-    Update,
-    decide_merge,
-    decide_plan,
-    orphan_slot,
-)
-from bridge.store.outbox import (
-    AWAITED_SQL,
-    PER_CHANNEL,
-    RELINK_SQL,
-    THREADS,
-    WINDOW_SQL,
-    Outgoing,
-    SlotKey,
-    pending,
-    ranked,
-)
-from bridge.store.rows import from_us
+from bridge.core.slots import Decided, Planned, Slot, decide_plan
+from bridge.store import outbox as shared
+from bridge.store.outbox import Lane, Outgoing, SlotKey, Write
 
 if TYPE_CHECKING:
-    from asyncpg import Connection, Record  # type: ignore[import-untyped]
+    from asyncpg import Connection  # type: ignore[import-untyped]
 else:
-    Connection = Record = Any
-
-_KEY_WHERE: Final = "story_id = $1 AND destination = $2 AND platform = $3 AND slot = $4"
+    Connection = Any
 
 
-def _key(key: SlotKey) -> tuple[str, str, str, str]:
-    return (key.story_id, key.destination, key.platform, key.slot)
+async def _run(conn: Connection, writes: Sequence[Write]) -> int:
+    """Run the statements; returns the rows the counting ones changed."""
+    found = 0
+    for write in writes:
+        status = str(await conn.execute(write.sql, *write.args))
+        found += int(status.rsplit(" ", 1)[-1]) if write.counts else 0
+    return found
 
 
 async def _slots(conn: Connection, story_ids: list[str]) -> list[Slot]:
     rows = await conn.fetch(
-        "SELECT story_id, destination, platform, slot, kind, content, desired_version,"
-        " posted_version, ref, attempt_us IS NOT NULL FROM outbox"
-        " WHERE story_id = ANY($1::text[]) FOR UPDATE",
+        f"SELECT {shared.SLOT_COLUMNS} FROM outbox WHERE story_id = ANY($1::text[]) FOR UPDATE",
         story_ids,
     )
     return [Slot(*row) for row in rows]
-
-
-def _row_key(row: Slot) -> tuple[str, str, str, str]:
-    return (row.story_id, row.destination, row.platform, row.slot)
-
-
-async def _retract(conn: Connection, row: Slot, story_id: str, slot: str, now_us: int) -> None:
-    await conn.execute(
-        "UPDATE outbox SET story_id = $5, slot = $6, content = NULL,"
-        " desired_version = desired_version + 1, desired_us = $7, due_us = $7, failed = FALSE"
-        f" WHERE {_KEY_WHERE}",
-        *_row_key(row), story_id, slot, now_us,
-    )  # fmt: skip
 
 
 async def plan(
@@ -90,170 +55,86 @@ async def plan(
         missed_due_us=missed_due_us,
         allow_new=allow_new,
     )
-    for change in changes:
-        match change:
-            case Insert(planned=p, due_us=due):
-                await conn.execute(
-                    "INSERT INTO outbox (story_id, destination, platform, slot, channel, kind,"
-                    " sort_order, content, final, desired_version, desired_us, due_us,"
-                    " created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $10)",
-                    story_id, p.destination, p.platform, p.slot, p.channel, p.kind, p.order,
-                    p.content, p.final, now_us, due,
-                )  # fmt: skip
-            case Update(planned=p, due_us=due):
-                await conn.execute(
-                    "UPDATE outbox SET content = $5, final = $6, sort_order = $7,"
-                    " desired_version = desired_version + 1, desired_us = $8,"
-                    f" due_us = coalesce($9, due_us), failed = FALSE WHERE {_KEY_WHERE}",
-                    story_id, p.destination, p.platform, p.slot,
-                    p.content, p.final, p.order, now_us, due,
-                )  # fmt: skip
-            case Retract(slot=row):
-                await _retract(conn, row, row.story_id, row.slot, now_us)
-            case Drop(slot=row):
-                await conn.execute(f"DELETE FROM outbox WHERE {_KEY_WHERE}", *_row_key(row))
+    await _run(conn, shared.plan_writes(story_id, changes, now_us))
     return len(changes)
 
 
 async def decided(conn: Connection, story_id: str) -> list[Decided]:
-    rows = await conn.fetch(
-        "SELECT destination, platform, channel, kind, content FROM outbox WHERE story_id = $1"
-        " AND slot IN ('root', 'missed', 'summary') ORDER BY destination, platform, slot",
-        story_id,
-    )
-    return [Decided(*row) for row in rows]
+    return [Decided(*row) for row in await conn.fetch(shared.DECIDED_SQL, story_id)]
 
-
-_RELINK: Final = RELINK_SQL.format("$1", "$2", "$3")
 
 # The channels with pending work, skipping through the index (O(channels x log backlog)),
 # then per channel the windows of WINDOW_SQL (lanes 0 and 1) and AWAITED_SQL (as lane 2), in
-# one statement. $1 now, $2 rows per window.
+# one statement, leaving out the closed lanes. $1 now, $2 rows per window, $3..$5 the closed
+# lanes' platforms, channels and lanes.
 _DUE: Final = (
     "WITH RECURSIVE ch (platform, channel) AS ("
-    f" (SELECT o.platform, o.channel FROM outbox AS o WHERE {pending('o')}"
+    f" (SELECT o.platform, o.channel FROM outbox AS o WHERE {shared.pending('o')}"
     "  ORDER BY o.platform, o.channel LIMIT 1)"
     " UNION ALL SELECT n.platform, n.channel FROM ch CROSS JOIN LATERAL"
-    f" (SELECT o.platform, o.channel FROM outbox AS o WHERE {pending('o')}"
+    f" (SELECT o.platform, o.channel FROM outbox AS o WHERE {shared.pending('o')}"
     "  AND (o.platform, o.channel) > (ch.platform, ch.channel)"
     "  ORDER BY o.platform, o.channel LIMIT 1) AS n),"
-    " c AS (SELECT ch.platform, ch.channel, row_number() OVER () AS i FROM ch)"
-    " SELECT c.i * 3 + l.lane, w.* FROM c CROSS JOIN (VALUES (0), (1)) AS l (lane)"
-    f" CROSS JOIN LATERAL ({WINDOW_SQL.format('c.platform', 'c.channel', 'l.lane', '$1', '$2')})"
-    " AS w UNION ALL SELECT c.i * 3 + 2, a.* FROM c CROSS JOIN LATERAL"
-    f" ({AWAITED_SQL.format('c.platform', 'c.channel', '$1', '$2')}) AS a"
+    " c AS (SELECT ch.platform, ch.channel, row_number() OVER () AS i FROM ch),"
+    " shut (platform, channel, lane) AS (SELECT * FROM unnest($3::text[], $4::text[], $5::int[])),"
+    " cl AS (SELECT c.i, c.platform, c.channel, l.lane FROM c CROSS JOIN (VALUES (0), (1))"
+    "  AS l (lane) WHERE NOT EXISTS (SELECT 1 FROM shut WHERE shut.platform = c.platform"
+    "  AND shut.channel = c.channel AND shut.lane = l.lane))"
+    " SELECT cl.i * 3 + cl.lane, w.* FROM cl CROSS JOIN LATERAL"
+    f" ({shared.WINDOW_SQL.format('cl.platform', 'cl.channel', 'cl.lane', '$1', '$2')}) AS w"
+    " UNION ALL SELECT cl.i * 3 + 2, a.* FROM cl CROSS JOIN LATERAL"
+    f" ({shared.AWAITED_SQL.format('cl.platform', 'cl.channel', '$1', '$2')}) AS a"
+    " WHERE cl.lane = 0"
 )
 
 
-def _outgoing(row: Record) -> Outgoing:
-    content = row[7]
-    return Outgoing(
-        key=SlotKey(str(row[0]), str(row[1]), str(row[2]), str(row[3])),
-        channel=str(row[4]),
-        kind=cast(Kind, row[5]),
-        order=int(row[6]),
-        content=None if content is None else bytes(content),
-        version=int(row[8]),
-        ref=cast(str | None, row[9]),
-        attempted=row[10] is not None,
-        attempts=int(row[11]),
-        final=bool(row[12]),
-        created_at=from_us(int(row[13])),
-        desired_at=from_us(int(row[14])),
-        root_ref=cast(str | None, row[15]),
-        priority=int(row[16]),
-    )
-
-
-async def due(conn: Connection, *, now_us: int, limit: int) -> list[Outgoing]:
+async def due(
+    conn: Connection, *, now_us: int, limit: int, closed: Collection[Lane] = ()
+) -> list[Outgoing]:
+    shut = list(closed)
+    platforms, channels, lanes = [s[0] for s in shut], [s[1] for s in shut], [s[2] for s in shut]
     windows: dict[int, list[Outgoing]] = {}
-    for row in await conn.fetch(_DUE, now_us, PER_CHANNEL):
-        windows.setdefault(int(row[0]), []).append(_outgoing(tuple(row)[1:]))
-    return ranked(windows.values(), limit)
+    for row in await conn.fetch(_DUE, now_us, shared.PER_CHANNEL, platforms, channels, lanes):
+        windows.setdefault(int(row[0]), []).append(shared.outgoing(tuple(row)[1:]))
+    return shared.ranked(windows.values(), limit)
 
 
 async def next_due(conn: Connection) -> int | None:
-    found = await conn.fetchval(
-        "SELECT min(due_us) FROM outbox WHERE posted_version < desired_version AND NOT failed"
-    )
+    found = await conn.fetchval(shared.NEXT_DUE_SQL)
     return None if found is None else int(found)
 
 
 async def begin_attempt(conn: Connection, key: SlotKey, now_us: int) -> None:
-    await conn.execute(f"UPDATE outbox SET attempt_us = $5 WHERE {_KEY_WHERE}", *_key(key), now_us)
+    await _run(conn, shared.begin_attempt_writes(key, now_us))
 
 
-async def posted(conn: Connection, key: SlotKey, version: int, ref: str | None) -> bool:
-    if key.slot == "root" and ref is not None:
-        await conn.execute(_RELINK, *_key(key)[:3])
-    status = await conn.execute(
-        "UPDATE outbox SET posted_version = greatest(posted_version, $5), ref = $6,"
-        f" attempt_us = NULL, attempts = 0, last_error = NULL WHERE {_KEY_WHERE}",
-        *_key(key),
-        version,
-        ref,
-    )
-    if key.slot in THREADS:  # replies that gave up with their parent may go now
-        await conn.execute(
-            "UPDATE outbox SET failed = FALSE WHERE story_id = $1 AND destination = $2"
-            " AND platform = $3 AND slot LIKE $4 AND failed",
-            *_key(key)[:3],
-            THREADS[key.slot],
-        )
-    return str(status) != "UPDATE 0"
+async def posted(
+    conn: Connection, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
+) -> bool:
+    return await _run(conn, shared.posted_writes(key, version, ref, unlinked=unlinked)) > 0
+
+
+async def resume(conn: Connection, platform: str, now_us: int) -> int:
+    return await _run(conn, shared.resume_writes(platform, now_us))
 
 
 async def retry(
     conn: Connection, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
 ) -> None:
-    await conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, due_us = $5, last_error = $6,"
-        f" attempt_us = CASE WHEN $7 THEN attempt_us ELSE NULL END WHERE {_KEY_WHERE}",
-        *_key(key),
-        due_us,
-        error,
-        maybe_sent,
-    )
+    await _run(conn, shared.retry_writes(key, due_us=due_us, error=error, maybe_sent=maybe_sent))
 
 
 async def give_up(conn: Connection, key: SlotKey, error: str) -> None:
-    await conn.execute(
-        f"UPDATE outbox SET failed = TRUE, last_error = $5, attempt_us = NULL WHERE {_KEY_WHERE}",
-        *_key(key),
-        error,
-    )
-    if key.slot in THREADS:  # its replies have no thread to go to
-        await conn.execute(
-            "UPDATE outbox SET failed = TRUE, last_error = $4 WHERE story_id = $1 AND"
-            " destination = $2 AND platform = $3 AND slot LIKE $5"
-            " AND posted_version < desired_version",
-            *_key(key)[:3],
-            f"the {key.slot} message failed: {error}",
-            THREADS[key.slot],
-        )
+    await _run(conn, shared.give_up_writes(key, error))
 
 
 async def pending_counts(conn: Connection) -> list[tuple[str, str, int]]:
-    rows = await conn.fetch(
-        "SELECT platform, channel, count(*) FROM outbox"
-        " WHERE posted_version < desired_version AND NOT failed GROUP BY platform, channel"
-    )
-    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+    return [(str(r[0]), str(r[1]), int(r[2])) for r in await conn.fetch(shared.PENDING_COUNTS_SQL)]
 
 
 async def merge(conn: Connection, keep: str, gone: str, now_us: int) -> None:
-    """Join the slots of two stories a transfer merged (see :func:`decide_merge`)."""
-    for change in decide_merge(keep, gone, await _slots(conn, [keep, gone])):
-        row = change.slot
-        match change:
-            case Move():
-                await conn.execute(
-                    f"UPDATE outbox SET story_id = $5 WHERE {_KEY_WHERE}", *_row_key(row), keep
-                )
-            case Orphan():
-                await _retract(conn, row, keep, orphan_slot(row.story_id, row.slot), now_us)
-            case Drop():
-                await conn.execute(f"DELETE FROM outbox WHERE {_KEY_WHERE}", *_row_key(row))
+    """Join the slots of two stories a transfer merged (``shared.merge_writes``)."""
+    await _run(conn, shared.merge_writes(keep, gone, await _slots(conn, [keep, gone]), now_us))
 
 
 async def purge(conn: Connection, story_ids: Sequence[str]) -> None:

@@ -16,7 +16,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from bridge.core.events import Event, decode_stored
 from bridge.core.slots import Decided
-from bridge.store import Added, Dispatched, StoreError, Story
+from bridge.store import MAX_EVENTS_PER_STORY, Added, Dispatched, StoreError, Story
 from bridge.store import postgres_cases as cases
 from bridge.store import postgres_outbox as outbox
 from bridge.store.case_rows import CaseWriteRow, StoredCase
@@ -127,6 +127,9 @@ async def add(conn: Connection, row: Row) -> Added:
     seq = int(found["seq"])
     story_id: str | None = found["call_story"]
     other: str | None = found["merged_story"]
+    if (full := await _full_story(conn, seq, story_id, other)) is not None:
+        await conn.execute("DELETE FROM events WHERE seq = $1", seq)
+        return Added("refused", full, seq)
     fresh = False  # a new story: its row already holds this event's bookkeeping
     if story_id is None:
         story_id = other
@@ -168,6 +171,23 @@ async def add(conn: Connection, row: Row) -> Added:
         story_id,
     )
     return Added("accepted", story_id, seq, merged_from)
+
+
+async def _full_story(conn: Connection, seq: int, *found: str | None) -> str | None:
+    """The story the new event ``seq`` would join (merging with) when it already holds
+    MAX_EVENTS_PER_STORY events; None when the event fits."""
+    stories = list(dict.fromkeys(s for s in found if s is not None))
+    if not stories:
+        return None
+    held = await conn.fetchval(
+        "SELECT count(*) FROM (SELECT 1 FROM links AS l JOIN events AS e"
+        " ON e.call_id = l.call_id WHERE l.story_id = ANY($1::text[]) AND e.seq <> $2"
+        " LIMIT $3) AS held",
+        stories,
+        seq,
+        MAX_EVENTS_PER_STORY,
+    )
+    return stories[0] if held >= MAX_EVENTS_PER_STORY else None
 
 
 async def _purged(conn: Connection, row: Row) -> bool:

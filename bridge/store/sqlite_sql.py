@@ -8,7 +8,7 @@ from typing import Final
 
 from bridge.core.events import decode_stored
 from bridge.core.slots import Decided
-from bridge.store import Added, Dispatched, Story
+from bridge.store import MAX_EVENTS_PER_STORY, Added, Dispatched, Story
 from bridge.store import sqlite_cases as cases
 from bridge.store import sqlite_outbox as outbox
 from bridge.store.case_rows import CaseWriteRow, StoredCase
@@ -39,6 +39,9 @@ def add(conn: sqlite3.Connection, row: Row) -> Added:
         ).fetchone()
         return Added("duplicate", story_of(conn, hit[1]) or hit[1], int(hit[0]))
     seq = int(inserted[0])
+    if (full := _full_story(conn, row, seq)) is not None:
+        conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+        return Added("refused", full, seq)
     if row.merged_id is None:  # the common case: one more event of a known call
         known = conn.execute(
             f"{_TOUCH} WHERE story_id = (SELECT story_id FROM links WHERE call_id = ?)"
@@ -74,6 +77,23 @@ def add(conn: sqlite3.Connection, row: Row) -> Added:
         (seq, row.timestamp_us, row.received_us, row.received_us, seq, story_id),
     )
     return Added("accepted", story_id, seq, merged_from)
+
+
+_COUNT: Final = (
+    "SELECT count(*) FROM (SELECT 1 FROM links AS l JOIN events AS e ON e.call_id = l.call_id"
+    " WHERE l.story_id = ? AND e.seq <> ? LIMIT ?)"
+)
+
+
+def _full_story(conn: sqlite3.Connection, row: Row, seq: int) -> str | None:
+    """The story the new event ``seq`` would join (merging with) when it already holds
+    MAX_EVENTS_PER_STORY events; None when the event fits."""
+    ids = (row.call_id,) if row.merged_id is None else (row.call_id, row.merged_id)
+    stories = list(dict.fromkeys(s for s in (story_of(conn, i) for i in ids) if s is not None))
+    held = 0
+    for story_id in stories:
+        held += conn.execute(_COUNT, (story_id, seq, MAX_EVENTS_PER_STORY)).fetchone()[0]
+    return stories[0] if stories and held >= MAX_EVENTS_PER_STORY else None
 
 
 def _purged(conn: sqlite3.Connection, row: Row) -> bool:

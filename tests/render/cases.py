@@ -85,7 +85,12 @@ def alert(case: Case | None, mentions: tuple[str, ...] = ()) -> MissedContent:
 def step_content(case: Case, index: int = -1) -> CaseStepContent:
     """The thread reply of one of the case's steps, as planning makes it."""
     return CaseStepContent(
-        step=case.steps[index], case_id=case.id, caller=case.caller, opened_at=case.opened_at, tz=TZ
+        step=case.steps[index],
+        case_id=case.id,
+        caller=case.caller,
+        opened_at=case.opened_at,
+        tz=TZ,
+        number=case.key.number,
     )
 
 

@@ -301,7 +301,8 @@ def test_each_step_is_a_reply_with_its_time() -> None:
         "`14:32` ✅ *Called back* by Alice, 30 min after the first miss",
         "`14:05` 📞 Alice is calling back",
         "`14:11` ✅ *Closed* by Alice (marked done), 9 min after the first miss",
-        "`14:32` ⚠️ <!subteam^S0123> *Still not called back*: M. de Jong, waiting since 14:02 "
+        "`14:32` ⚠️ <!subteam^S0123> *Still not called back*: M. de Jong (+31 50 123 4567),"
+        " waiting since 14:02 "
         "(30 min)",
         "`14:40` ✅ *Got through*: answered by Bob, 38 min after the first miss",
     ]
@@ -316,7 +317,8 @@ def test_only_the_escalation_is_broadcast_and_its_text_mentions_the_target() -> 
     escalation, closing = replies(case)
     assert escalation.broadcast
     assert escalation.text == (
-        "14:32 ⚠️ <!subteam^S0123> Still not called back: M. de Jong, waiting since 14:02 (30 min)"
+        "14:32 ⚠️ <!subteam^S0123> Still not called back: M. de Jong (+31 50 123 4567),"
+        " waiting since 14:02 (30 min)"
     )
     assert not closing.broadcast
     for step in (*replies(K.stacked()), *replies(K.done()), *replies(K.called_back())):
@@ -331,7 +333,8 @@ def test_a_release_and_an_expiry_are_told_too() -> None:
         "`14:05` 📞 Alice is calling back",
         "`14:52` ↩️ Released by Bob: nobody is calling back",
         # released after the deadline: nobody is on it, so it escalates at once
-        "`14:52` ⚠️ <!subteam^S0123> *Still not called back*: M. de Jong, waiting since 14:02 "
+        "`14:52` ⚠️ <!subteam^S0123> *Still not called back*: M. de Jong (+31 50 123 4567),"
+        " waiting since 14:02 "
         "(50 min)",
     ]
     expiry = replies(K.expired())[-1]

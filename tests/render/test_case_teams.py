@@ -178,14 +178,16 @@ def test_each_step_is_a_reply_card_with_its_time() -> None:
         ["14:09 · 📵 **Missed again** (rang Johan | Voys)"],
         ["14:25 · 🔁 Tried by Alice (no answer)"],
         [
-            "14:32 · ⚠️ <at>oncall</at> **Still not called back**: M. de Jong, waiting since "
+            "14:32 · ⚠️ <at>oncall</at> **Still not called back**: M. de Jong (+31 50 123 4567),"
+            " waiting since "
             "14:02 (30 min)"
         ],
     ]
     assert [m.text for m in told] == [
         "14:09 📵 Missed again (rang Johan | Voys)",
         "14:25 🔁 Tried by Alice (no answer)",
-        "14:32 ⚠️ oncall@corp.example Still not called back: M. de Jong, waiting since 14:02 "
+        "14:32 ⚠️ oncall@corp.example Still not called back: M. de Jong (+31 50 123 4567),"
+        " waiting since 14:02 "
         "(30 min)",
     ]
     assert told[2].card is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import pytest
+from msgspec.structs import replace
 
 from bridge.core.cases import Case
 from bridge.render.text import case_line, render
@@ -99,9 +100,22 @@ def test_the_thread_replies_in_plain_text() -> None:
         "14:10 📞 Alice is calling back",
         "14:25 🔁 Tried by Alice (no answer)",
         "14:26 ↩️ Released by Alice: nobody is calling back",
-        "14:32 ⚠️ <!subteam^S0123> Still not called back: M. de Jong, waiting since 14:02 (30 min)",
+        "14:32 ⚠️ <!subteam^S0123> Still not called back: M. de Jong (+31 50 123 4567),"
+        " waiting since 14:02 (30 min)",
         "14:42 ✅ Called back by Bob, 40 min after the first miss",
     ]
+
+
+def test_an_escalation_names_the_number_to_call_once() -> None:
+    """Read in the channel, away from the alert, the escalation gives the number to call; a
+    caller known only by number is not named twice."""
+    case = K.case_of([K.miss("c1", 0)], 40)
+    [escalation] = [i for i, s in enumerate(case.steps) if s.kind == "escalated"]
+    named = K.step_content(case, escalation)
+    unnamed = replace(named, caller="+31501234567")
+    texts = [render(c, {}, None).text for c in (named, unnamed)]
+    assert "M. de Jong (+31 50 123 4567), waiting since 14:02" in texts[0]
+    assert texts[1].endswith("Still not called back: +31 50 123 4567, waiting since 14:02 (30 min)")
 
 
 def test_times_on_another_day_carry_their_date() -> None:

@@ -53,12 +53,8 @@ async def test_new_slots_are_due_with_version_one(store: CountingStore) -> None:
     work = await plan(store, A, [live("root", b"r1"), live("reply:1", b"x", order=1)], at=ZERO)
     assert work == 2
 
-    due = await store.due(NOW)
-    assert [o.key for o in sorted(due, key=lambda o: o.order)] == [
-        key(A, "root"),
-        key(A, "reply:1"),
-    ]
-    root = next(o for o in due if o.key.slot == "root")
+    # The reply is no work until its thread's root is posted (delivery could not send it).
+    (root,) = await store.due(NOW)
     assert root == Outgoing(
         key=key(A, "root"),
         channel=CH,
@@ -73,7 +69,7 @@ async def test_new_slots_are_due_with_version_one(store: CountingStore) -> None:
         final=False,
         created_at=NOW,
         desired_at=NOW,
-        priority=1,
+        priority=2,  # the first post of a live call (migration 0006)
     )
     assert await store.next_due() == NOW
     assert await store.pending_counts() == [("slack", CH, 2)]
@@ -249,6 +245,7 @@ async def test_a_posted_reply_is_never_edited(store: CountingStore) -> None:
 async def test_without_allow_new_only_existing_decisions_grow(store: CountingStore) -> None:
     await story_with(store, A)
     await plan(store, A, [live("root", b"r")], at=ZERO)
+    await store.posted(key(A, "root"), 1, "ref-root")  # (its replies can be sent)
     planned = [
         live("root", b"r-final"),
         live("reply:9", b"ended", order=9),  # a new reply of the decided live message
@@ -388,3 +385,59 @@ async def test_only_a_new_alert_waits_for_the_settle_time(store: CountingStore) 
     await plan(store, A, [missed(b"alert, claimed"), step], at=later)
     due = await due_by_key(store, later)
     assert set(due) == {key(A, "missed", "oncall"), key(A, "alert:1", "oncall")}
+
+
+async def test_an_alert_in_another_channel_links_to_the_live_root_whenever_it_is_posted(
+    store: CountingStore,
+) -> None:
+    """An alert routed elsewhere than the live message links to it (issue 12.10): at once
+    when the root is up; by an edit when the root is posted after the alert; and by an edit
+    when the root is posted while the alert itself is in flight (unlinked)."""
+    later = SETTLE + timedelta(seconds=1)
+    alert_key = key(A, "missed", "oncall")
+
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
+    await store.posted(key(A, "root"), 1, "ref-root")
+    assert (await due_by_key(store, later))[alert_key].root_ref == "ref-root"
+
+    # Posted before the root, unlinked: the root's first post makes it due for the link.
+    await story_with(store, B)
+    await plan(store, B, [live("root", b"ended"), missed(b"alert")], at=ZERO)
+    b_alert = key(B, "missed", "oncall")
+    assert (await due_by_key(store, later))[b_alert].root_ref is None
+    await store.posted(b_alert, 1, "ref-alert", unlinked=True)
+    assert b_alert not in await due_by_key(store, later)
+    await store.posted(key(B, "root"), 1, "ref-root-b")
+    edit = (await due_by_key(store, later))[b_alert]
+    assert (edit.ref, edit.root_ref, edit.version) == ("ref-alert", "ref-root-b", 2)
+
+
+async def test_an_alert_in_flight_while_its_root_is_posted_gets_the_link(
+    store: CountingStore,
+) -> None:
+    later = SETTLE + timedelta(seconds=1)
+    alert_key = key(A, "missed", "oncall")
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
+    in_flight = (await due_by_key(store, later))[alert_key]
+    assert in_flight.root_ref is None
+    await store.posted(key(A, "root"), 1, "ref-root")  # while the alert is being posted
+    await store.posted(alert_key, in_flight.version, "ref-alert", unlinked=True)
+    edit = (await due_by_key(store, later))[alert_key]
+    assert (edit.ref, edit.root_ref, edit.version) == ("ref-alert", "ref-root", 2)
+    # An alert posted with its link is not edited again.
+    await store.posted(alert_key, edit.version, "ref-alert")
+    assert alert_key not in await due_by_key(store, later)
+
+
+async def test_resume_makes_what_backed_off_on_a_platform_due_now(store: CountingStore) -> None:
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"r"), live("reply:1", b"x", order=1)], at=ZERO)
+    far = NOW + timedelta(minutes=5)
+    await store.retry_later(key(A, "root"), due=far, error="503", maybe_sent=True)
+    assert key(A, "root") not in await due_by_key(store, ZERO)
+    assert await store.resume("teams", NOW) == 0  # another platform's slots stay
+    assert await store.resume("slack", NOW) == 1  # the reply never failed: it is not counted
+    root = (await due_by_key(store, ZERO))[key(A, "root")]
+    assert root.attempts == 1  # its history stays: failing on its own, it backs off further

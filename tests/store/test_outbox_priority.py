@@ -1,8 +1,9 @@
 """Which due work the store hands out first (``Store.due``), run on every backend.
 
-Expected values follow the delivery priority in bridge/deliver/delivery.py's docstring: missed
-alerts (and the live root an alert waits for), then new roots and summaries, then thread
-replies, then the final root update, then intermediate root updates, then retractions; per
+Expected values follow the delivery priority in bridge/deliver/delivery.py's docstring (and the
+README): retractions and corrections of posted alerts, then new missed alerts (and the live
+root an alert waits for), then the current state of live calls (new roots, their edits),
+then the end states of calls that are over and the thread's replies; per
 channel a window of PER_CHANNEL new posts and another of edits, so a backlog never hides an
 alert, a new root or an edit.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bridge.store import Planned, SlotKey
-from bridge.store.outbox import PER_CHANNEL
+from bridge.store.outbox import NEW_ALERT, PER_CHANNEL
 from tests.store import T0, ringing
 from tests.store.conftest import CountingStore
 
@@ -21,8 +22,10 @@ SETTLE = timedelta(seconds=30)
 LIVE, ONCALL = "C0LIVE0001", "C0ONCALL01"
 
 
-def live(slot: str, content: bytes, *, order: int = 0, final: bool = False) -> Planned:
-    return Planned("support", "slack", LIVE, slot, "live", order, content, final)
+def live(
+    slot: str, content: bytes, *, order: int = 0, final: bool = False, channel: str = LIVE
+) -> Planned:
+    return Planned("support", "slack", channel, slot, "live", order, content, final)
 
 
 def alert_in(channel: str, dest: str) -> Planned:
@@ -47,7 +50,13 @@ async def test_each_kind_of_work_has_its_priority(store: CountingStore) -> None:
     a, b, c, d, e, f = stories
     await plan(store, a, [alert_in(ONCALL, "oncall")])
     await plan(store, b, [live("root", b"new")])
-    await plan(store, c, [live("root", b"r"), live("reply:1", b"step", order=1)])
+    # (in a channel of its own: a channel hands out only the PER_CHANNEL first of a lane)
+    replies = "C0REPLIES1"
+    await plan(
+        store,
+        c,
+        [live("root", b"r", channel=replies), live("reply:1", b"s", order=1, channel=replies)],
+    )
     await store.posted(key(c, "root"), 1, "ref-c")
     await plan(store, d, [live("root", b"r")])
     await store.posted(key(d, "root"), 1, "ref-d")
@@ -58,16 +67,21 @@ async def test_each_kind_of_work_has_its_priority(store: CountingStore) -> None:
     await plan(store, f, [alert_in(ONCALL, "oncall")])
     await store.posted(key(f, "missed", "oncall"), 1, "ref-f")
     await plan(store, f, [live("root", b"answered after all")], at=1)  # the alert is retracted
+    g = await new_story(store, 6)
+    await plan(store, g, [alert_in(ONCALL, "oncall")])
+    await store.posted(key(g, "missed", "oncall"), 1, "ref-g")
+    await plan(store, g, [Planned("oncall", "slack", ONCALL, "missed", "missed", 0, b"v2", True)])
 
     due = {o.key: o.priority for o in await store.due(NOW + SETTLE + timedelta(seconds=1))}
     assert due == {
-        key(a, "missed", "oncall"): 0,
-        key(b, "root"): 1,
-        key(f, "root"): 1,
-        key(c, "reply:1"): 2,
-        key(d, "root"): 3,
-        key(e, "root"): 4,
-        key(f, "missed", "oncall"): 5,
+        key(f, "missed", "oncall"): 0,  # a retraction
+        key(g, "missed", "oncall"): 0,  # a correction of a posted alert
+        key(a, "missed", "oncall"): 1,
+        key(b, "root"): 2,  # the first post of a live call
+        key(f, "root"): 2,
+        key(e, "root"): 2,  # the current state of a live call
+        key(c, "reply:1"): 3,
+        key(d, "root"): 3,  # the end state of a call that is over
     }
 
 
@@ -107,13 +121,13 @@ async def test_the_root_an_alert_waits_for_ranks_with_the_alert(store: CountingS
     await plan(store, missed, [live("root", b"missed"), alert_in(LIVE, "support")], at=1)
 
     settling = {o.key: o.priority for o in await store.due(NOW + timedelta(seconds=1))}
-    assert settling[key(missed, "root")] == 0
+    assert settling[key(missed, "root")] == NEW_ALERT
     assert key(missed, "missed") not in settling
     assert sum(k.story_id in older for k in settling) == PER_CHANNEL
 
     due = {o.key: o.priority for o in await store.due(NOW + SETTLE + timedelta(seconds=1))}
-    assert due[key(missed, "root")] == 0
-    assert due[key(missed, "missed")] == 0
+    assert due[key(missed, "root")] == NEW_ALERT
+    assert due[key(missed, "missed")] == NEW_ALERT
 
 
 async def test_work_backing_off_does_not_hide_the_rest_of_the_window(

@@ -263,6 +263,15 @@ class FakeSlack:
         ``only``: just the calls whose parameters it accepts (others pass untouched)."""
         self._faults[method].extend([(fault, only)] * times)
 
+    def down(self, status: int = 503) -> None:
+        """Every method fails with HTTP ``status`` until :meth:`recover` (an outage)."""
+        for method in self._methods:
+            self.fail(method, Fault.http(status), times=1_000_000)
+
+    def recover(self) -> None:
+        """Forget every programmed fault: the next calls succeed."""
+        self._faults.clear()
+
     def pending_faults(self, method: str) -> int:
         return len(self._faults[method])
 

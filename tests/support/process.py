@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,10 @@ class Server:
         return code
 
 
+def _limit_descriptors(nofile: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+
 @asynccontextmanager
 async def serve(
     tmp_path: Path,
@@ -61,13 +67,15 @@ async def serve(
     store: str | None = None,
     rules: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    nofile: int | None = None,
     module: str = "bridge",
 ) -> AsyncIterator[Server]:
     """`python -m bridge serve` on 127.0.0.1:0 with JSON logs; yields once it listens.
     ``module``: another entry point taking the same arguments (tests.support.replay_serve).
 
     The store is the SQLite file ``db`` or, instead, any CALLBRIDGE_STORE URL ``store``
-    (``postgresql://...``): exactly one of them."""
+    (``postgresql://...``): exactly one of them. ``nofile``: the child's descriptor limit
+    (like systemd's ``LimitNOFILE=``)."""
     if db is not None and store is None:
         url = f"sqlite:///{db.as_posix().lstrip('/')}"
     elif store is not None and db is None:
@@ -95,6 +103,7 @@ async def serve(
         "json",
         stdout=asyncio.subprocess.PIPE,
         env=env,
+        preexec_fn=None if nofile is None else partial(_limit_descriptors, nofile),
         cwd=ROOT,
     )
     assert proc.stdout is not None

@@ -17,6 +17,7 @@ from typing import Any
 from tests.support.harness import write_rules
 
 START_TIMEOUT = 30.0
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: `-m tests.support...` imports
 
 
 class Server:
@@ -67,8 +68,10 @@ async def serve(
     rules: Path | None = None,
     extra_env: dict[str, str] | None = None,
     nofile: int | None = None,
+    module: str = "bridge",
 ) -> AsyncIterator[Server]:
     """`python -m bridge serve` on 127.0.0.1:0 with JSON logs; yields once it listens.
+    ``module``: another entry point taking the same arguments (tests.support.replay_serve).
 
     The store is the SQLite file ``db`` or, instead, any CALLBRIDGE_STORE URL ``store``
     (``postgresql://...``): exactly one of them. ``nofile``: the child's descriptor limit
@@ -88,7 +91,7 @@ async def serve(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bridge",
+        module,
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -101,6 +104,7 @@ async def serve(
         stdout=asyncio.subprocess.PIPE,
         env=env,
         preexec_fn=None if nofile is None else partial(_limit_descriptors, nofile),
+        cwd=ROOT,
     )
     assert proc.stdout is not None
     port = None

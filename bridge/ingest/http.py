@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bridge import logs
 from bridge.core import events
-from bridge.ingest import slack_actions
+from bridge.ingest import preview, slack_actions
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.store import AddStatus, Store, StoreError
 
@@ -196,9 +196,12 @@ async def json_errors(
 
 
 def make_app(
-    services: Services, interactions: slack_actions.Interactions | None = None
+    services: Services,
+    interactions: slack_actions.Interactions | None = None,
+    preview_: preview.Preview | None = None,
 ) -> web.Application:
-    """``interactions``: Slack's button clicks are accepted (None: that endpoint answers 404)."""
+    """``interactions``: Slack's button clicks are accepted (None: that endpoint answers 404).
+    ``preview_``: the dry-run preview page is served (None: ``/preview`` answers 404)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
     app[SERVICES] = services
     if interactions is not None:
@@ -208,4 +211,6 @@ def make_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
+    if preview_ is not None:
+        preview.add_routes(app, preview_)
     return app

@@ -67,7 +67,7 @@ header h1{font-size:17px;margin:0}#status{opacity:.8;font-size:12px}
 .channel h2{font-size:15px;margin:0;padding:8px 12px;border-bottom:1px solid #ddd}
 .channel.teams h2{background:#ebebf6}.channel h2 small{font-weight:normal;color:#777}
 .icon{display:inline-block;width:18px;color:#777}.channel.teams .icon{color:#5b5fc7}
-.messages{padding:6px 12px;max-height:620px;overflow:auto}
+.messages{padding:6px 12px;max-height:calc(100vh - 130px);overflow:auto}
 .message{padding:6px 0;border-bottom:1px solid #eee}.meta{font-size:12px;color:#616061}
 .time,.edited{color:#999}.reply{margin-left:14px;padding:3px 0 3px 8px;border-left:3px solid #ddd}
 .thread-count{font-size:12px;color:#1264a3;margin-top:4px}
@@ -99,7 +99,7 @@ _PAGE: Final = f"""<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>callbridge preview</title><style>{_STYLE}</style></head>
 <body><header><h1>callbridge · local preview</h1>
-<span>dry-run: what Slack and Teams would show; nothing is posted</span>
+<span>dry-run: what Slack and Teams would show, newest first; nothing is posted</span>
 <span id="status">connecting…</span></header>
 <main id="board"></main>
 <script>{_SCRIPT}</script></body></html>

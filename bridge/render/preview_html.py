@@ -267,11 +267,12 @@ def _message(message: PreviewMessage, reply: bool = False) -> str:
 
 
 def board_html(channels: Iterable[PreviewChannel]) -> str:
-    """Every channel with its messages, oldest first, as the page's board."""
+    """Every channel with its messages, newest first (a thread's replies oldest first), as
+    the page's board."""
     out = []
     for channel in channels:
         title = channel.name or channel.channel
-        messages = "".join(_message(m) for m in channel.messages) or (
+        messages = "".join(_message(m) for m in reversed(channel.messages)) or (
             '<div class="empty">no messages yet</div>'
         )
         out.append(

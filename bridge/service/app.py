@@ -191,7 +191,7 @@ class Bridge:
         self.notifier = notifier or SdNotifier.from_env(os.environ)
         # The local preview (GET /preview): only while nothing is really posted.
         dry_run = not (settings.slack_enabled or settings.teams_enabled)
-        self.preview = PreviewBoard() if dry_run else None
+        self.preview = PreviewBoard(clock=self._local_time) if dry_run else None
         self._platform_factory = platforms or chat_platforms(settings, preview=self.preview)
         self._delivery_options = delivery or DeliveryOptions()
         self._pacing = dict(pacing) if pacing is not None else default_pacing(settings)
@@ -259,6 +259,10 @@ class Bridge:
             answers=self.answers,
             rejections=RejectionLog("slack.interaction_refused"),
         )
+
+    def _local_time(self) -> str:
+        """Now in the rules' time zone, as the preview stamps a message."""
+        return datetime.now(self.rules.timezone).strftime("%H:%M:%S")
 
     def _destinations(self) -> list[tuple[str, str, str]]:
         """(platform, channel, name) of each destination in the rules, for the preview."""

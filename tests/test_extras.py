@@ -130,6 +130,7 @@ async def test_the_demo_runs_without_any_extra(tmp_path: Path) -> None:
             server.url,
             "--scenario",
             "answered",
+            "--fast",
             "--quiet",
             env={**os.environ, **env},
             stdout=asyncio.subprocess.PIPE,

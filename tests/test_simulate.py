@@ -382,3 +382,18 @@ async def test_wait_returns_once_healthz_answers() -> None:
     finally:
         await runner.cleanup()
     assert asked == ["/healthz"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "speed"),
+    [
+        ((), 1.0),  # the demo: real time, so a person sees each call ring, answer and end
+        (("--speed", "5"), 5.0),
+        (("--fast",), 0.0),
+        (("--fast", "--speed", "5"), 0.0),
+        (("--calls", "100"), 0.0),  # load mode: as fast as --rate allows
+        (("--shuffle",), 0.0),
+    ],
+)
+def test_the_demo_paces_calls_in_real_time(argv: tuple[str, ...], speed: float) -> None:
+    assert simulate_cmd.options_from(parse(*argv), {}).speed == speed

@@ -115,7 +115,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_positive(float),
         default=None,
         metavar="S",
-        help="keep the calls' real gaps between events, S times faster (default: no gaps)",
+        help="the calls' real gaps between events, S times faster (default 1: real time, "
+        "so a person watching the preview sees each call ring, be answered and end; load "
+        "mode and --shuffle send without gaps)",
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="send each call's events back to back, without their real gaps",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-call lines")
     parser.add_argument(
@@ -144,8 +151,28 @@ def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None
         concurrency=int(args.concurrency),
         seed=int(args.seed),
         shuffle=bool(args.shuffle),
-        speed=float(args.speed or 0.0),
+        speed=speed_of(args),
     )
+
+
+def speed_of(args: argparse.Namespace) -> float:
+    """How the calls are paced: ``--speed``, else real time for the demo (0: no gaps with
+    ``--fast``, in load mode and with ``--shuffle``)."""
+    if args.fast:
+        return 0.0
+    if args.speed is not None:
+        return float(args.speed)
+    return 0.0 if args.calls is not None or args.shuffle else 1.0
+
+
+async def preview_url(session: aiohttp.ClientSession, url: str) -> str | None:
+    """The bridge's preview page (beside ``url``) when it serves one (dry-run), else None."""
+    page = URL(url).with_path("/preview").with_query(None).with_user(None)
+    try:
+        async with session.get(page, timeout=aiohttp.ClientTimeout(total=2)) as response:
+            return str(page) if response.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError):
+        return None
 
 
 def _check_url(url: str) -> str | None:
@@ -175,6 +202,8 @@ async def _main(
     async with aiohttp.ClientSession(connector=connector) as session:
         if wait:
             await wait_until_up(session, options.url, wait)
+        if options.calls is None and (page := await preview_url(session, options.url)):
+            print(f"callbridge simulate: watch the calls at {page}", file=sys.stderr, flush=True)
         summary = await simulate(session, options, progress) if options.scenarios else None
         runs = await play_case_flows(
             session,

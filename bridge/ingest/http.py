@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bridge import logs
 from bridge.core import events
-from bridge.ingest import slack_actions
+from bridge.ingest import preview, slack_actions
 from bridge.ingest.body import (
     BODY_TIMEOUT,
     DEFAULT_BODY_TIMEOUT,
@@ -292,10 +292,12 @@ async def json_errors(
 def make_app(
     services: Services,
     interactions: slack_actions.Interactions | None = None,
+    preview_: preview.Preview | None = None,
     *,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> web.Application:
     """``interactions``: Slack's button clicks are accepted (None: that endpoint answers 404).
+    ``preview_``: the dry-run preview page is served (None: ``/preview`` answers 404).
     ``body_timeout``: seconds a client has to send a request's body once its headers came."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[track_requests, json_errors])
     app[SERVICES] = services
@@ -309,4 +311,6 @@ def make_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/delivery", delivery_view)
     app.router.add_get("/metrics", metrics_view)
+    if preview_ is not None:
+        preview.add_routes(app, preview_)
     return app

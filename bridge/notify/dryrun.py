@@ -15,6 +15,7 @@ from datetime import datetime
 import structlog
 
 from bridge.notify import MessageRef, OutgoingMessage
+from bridge.notify.preview import PreviewBoard
 
 log = structlog.get_logger("bridge.dryrun")
 
@@ -26,15 +27,22 @@ def _no_count(action: str) -> None:
 class DryRunNotifier:
     """``on_message(action)`` is told of every message logged instead of sent (``post``,
     ``reply``, ``update``, ``delete``): the service counts them in
-    ``callbridge_dryrun_messages_total``."""
+    ``callbridge_dryrun_messages_total``. ``board``: the local preview (``GET /preview``)
+    that is shown every message as the chat platform would show it."""
 
-    def __init__(self, platform: str, on_message: Callable[[str], None] = _no_count) -> None:
+    def __init__(
+        self,
+        platform: str,
+        on_message: Callable[[str], None] = _no_count,
+        board: PreviewBoard | None = None,
+    ) -> None:
         self.platform = platform
         self._ids = itertools.count(1)
         # A message id is unique across restarts (a stored ref from an earlier run must not
         # name a message of this one): the run's own short token, then a counter.
         self._run = secrets.token_hex(2)
         self._on_message = on_message
+        self._board = board
 
     async def post(
         self, channel: str, message: OutgoingMessage, *, thread: MessageRef | None = None
@@ -42,6 +50,8 @@ class DryRunNotifier:
         root = None if thread is None else thread.ts_or_id
         ref = MessageRef(self.platform, channel, f"dry-{self._run}-{next(self._ids)}", root)
         self._on_message("reply" if thread else "post")
+        if self._board is not None:
+            self._board.post(ref, message)
         log.info(
             "dryrun.reply" if thread else "dryrun.post",
             platform=self.platform,
@@ -55,6 +65,8 @@ class DryRunNotifier:
 
     async def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
         self._on_message("update")
+        if self._board is not None:
+            self._board.update(ref, message)
         log.info(
             "dryrun.update",
             platform=self.platform,
@@ -66,6 +78,8 @@ class DryRunNotifier:
 
     async def delete(self, ref: MessageRef) -> None:
         self._on_message("delete")
+        if self._board is not None:
+            self._board.delete(ref)
         log.info("dryrun.delete", platform=self.platform, channel=ref.channel, message=ref.ts_or_id)
 
     def link(self, ref: MessageRef) -> str | None:

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -23,22 +24,27 @@ import structlog
 from aiohttp import web
 
 from bridge import __version__
-from bridge.deliver.delivery import Delivery, DeliveryOptions, Platform
+from bridge.core.plan import Content
+from bridge.deliver.delivery import Delivery, DeliveryOptions, Platform, Render
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.deliver.pacing import SLACK, TEAMS, Action, Pacer, Rate
 from bridge.ingest.http import IN_PROGRESS, Services, make_app
+from bridge.ingest.preview import Preview
 from bridge.ingest.rejections import RejectionLog
 from bridge.ingest.slack_actions import Interactions, verifier
 from bridge.ingest.slack_answers import SLACK_RESPONSE_BASE, Answers
 from bridge.metrics import Metrics
 from bridge.notify import NotifyError
 from bridge.notify.dryrun import DryRunNotifier
+from bridge.notify.preview import PreviewBoard
 from bridge.notify.slack import SlackNotifier
 from bridge.notify.teams import TeamsNotifier
 from bridge.notify.teams_auth import MsalTokenProvider
+from bridge.render.message import OutgoingMessage
 from bridge.render.slack import render as slack_render
 from bridge.render.teams import render as teams_render
 from bridge.render.text import render as text_render
+from bridge.rules.targets import channels as destination_channels
 from bridge.service.listener import LimitedSite, connection_limit
 from bridge.service.rulestate import RulesHolder
 from bridge.service.runtime import describe as describe_loop
@@ -81,17 +87,33 @@ def open_store(url: str) -> Store:
 PlatformFactory = Callable[[aiohttp.ClientSession, Metrics], Mapping[str, Platform]]
 
 
-def chat_platforms(settings: Settings, *, timeout: float = 10.0) -> PlatformFactory:
+def dry_run_render(rich: Render) -> Render:
+    """A dry-run platform's renderer: the platform's own message (Block Kit blocks, Adaptive
+    Card: what the preview draws) with the text renderer's line as its ``text`` (what the
+    dry-run log line shows)."""
+
+    def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
+        message = rich(content, users, link)
+        return replace(message, text=text_render(content, users, link).text)
+
+    return render
+
+
+def chat_platforms(
+    settings: Settings, *, timeout: float = 10.0, preview: PreviewBoard | None = None
+) -> PlatformFactory:
     """Slack when a bot token is configured; every platform without credentials is dry-run.
 
-    ``timeout``: seconds a single platform request may take before it counts as failed."""
+    ``timeout``: seconds a single platform request may take before it counts as failed.
+    ``preview``: the dry-run platforms show what they would post there too."""
 
     def build(session: aiohttp.ClientSession, metrics: Metrics) -> Mapping[str, Platform]:
         def count(name: str) -> Callable[[str], None]:
             return lambda action: metrics.dryrun.labels(name, action).inc()
 
+        rich: dict[str, Render] = {"slack": slack_render, "teams": teams_render}
         platforms: dict[str, Platform] = {
-            name: Platform(DryRunNotifier(name, count(name)), text_render)
+            name: Platform(DryRunNotifier(name, count(name), preview), dry_run_render(rich[name]))
             for name in ("slack", "teams")
         }
         if settings.slack_bot_token is not None:
@@ -172,7 +194,10 @@ class Bridge:
         self.store_health = StoreHealth()
         self.rules = RulesHolder(settings.rules, self.metrics)
         self.notifier = notifier or SdNotifier.from_env(os.environ)
-        self._platform_factory = platforms or chat_platforms(settings)
+        # The local preview (GET /preview): only while nothing is really posted.
+        dry_run = not (settings.slack_enabled or settings.teams_enabled)
+        self.preview = PreviewBoard(clock=self._local_time) if dry_run else None
+        self._platform_factory = platforms or chat_platforms(settings, preview=self.preview)
         self._delivery_options = delivery or DeliveryOptions()
         self._pacing = dict(pacing) if pacing is not None else default_pacing(settings)
         self._monotonic = monotonic
@@ -216,6 +241,7 @@ class Bridge:
         self.app = make_app(
             self.services,
             self._interactions(),
+            None if self.preview is None else Preview(self.preview, self._destinations),
             body_timeout=settings.client_timeout.total_seconds(),
         )
         self.app.cleanup_ctx.extend(
@@ -242,6 +268,21 @@ class Bridge:
             rejections=RejectionLog("slack.interaction_refused"),
             counted=lambda action, result: self.metrics.clicks.labels(action, result).inc(),
         )
+
+    def _local_time(self) -> str:
+        """Now in the rules' time zone, as the preview stamps a message."""
+        return datetime.now(self.rules.timezone).strftime("%H:%M:%S")
+
+    def _destinations(self) -> list[tuple[str, str, str]]:
+        """(platform, channel, name) of each destination in the rules, for the preview."""
+        rules = self.rules.current
+        if rules is None:
+            return []
+        return [
+            (platform, channel, name)
+            for name, destination in rules.destinations.items()
+            for platform, channel in destination_channels(destination)
+        ]
 
     def _wake_delivery(self) -> None:
         if self.delivery is not None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge.core import numbers
+from bridge.render import phone
 from tests.support.harness import fixture_bytes, make_settings, payload, running_bridge
 
 TOKEN = "s3cret-webhook-token"
@@ -141,3 +143,14 @@ async def test_events_past_the_cap_of_a_call_are_422_and_counted(tmp_path: Path)
         metrics = await (await client.get("/metrics")).text()
         assert 'callbridge_events_refused_total{reason="call_events_cap"} 1.0' in metrics
         assert 'callbridge_events_received_total{result="refused",status="ended"} 1.0' in metrics
+
+
+def test_strings_longer_than_any_phone_number_are_never_cache_keys() -> None:
+    junk = "+31" + "5" * 30_000
+    before = (numbers._e164.cache_info().currsize, phone._format_number.cache_info().currsize)
+    assert numbers.e164(junk, "NL") is None
+    assert phone.format_number(junk) == junk
+    after = (numbers._e164.cache_info().currsize, phone._format_number.cache_info().currsize)
+    assert after == before
+    assert numbers.e164("+31508009000", "NL") == "+31508009000"
+    assert phone.format_number("+31508009000") == "+31 50 800 9000"

@@ -13,10 +13,18 @@ from functools import lru_cache
 
 import phonenumbers
 
+# Longer than any phone number however it is written: not a number, and never a cache key
+# (8192 keys of a client's 30 KB strings would hold 240 MB).
+LONGEST_NUMBER = 64
 
-@lru_cache(maxsize=8192)
+
 def e164(raw: str, region: str) -> str | None:
     """``raw`` as E.164, reading national numbers in ``region`` (ISO code), or None."""
+    return None if len(raw) > LONGEST_NUMBER else _e164(raw, region)
+
+
+@lru_cache(maxsize=8192)
+def _e164(raw: str, region: str) -> str | None:
     text = raw.strip()
     if not any(c.isdigit() for c in text):
         return None

@@ -15,10 +15,18 @@ from functools import lru_cache
 
 import phonenumbers
 
+# Longer than any phone number however it is written: shown as sent, and never a cache key
+# (4096 keys of a client's 30 KB strings would hold 120 MB).
+LONGEST_NUMBER = 64
 
-@lru_cache(maxsize=4096)
+
 def format_number(raw: str) -> str:
     """``raw`` in international format when it is an E.164 number, else ``raw`` unchanged."""
+    return raw if len(raw) > LONGEST_NUMBER else _format_number(raw)
+
+
+@lru_cache(maxsize=4096)
+def _format_number(raw: str) -> str:
     candidate = raw.strip()
     if not candidate.startswith("+"):
         return raw

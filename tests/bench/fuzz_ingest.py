@@ -190,11 +190,14 @@ KINDS = (
 )
 
 
-def bodies(seed: int, count: int) -> Iterator[tuple[str, bytes]]:
-    """``count`` (kind, body) pairs, the same for the same seed."""
+def bodies(
+    seed: int, count: int, kinds: frozenset[str] | None = None
+) -> Iterator[tuple[str, bytes]]:
+    """``count`` (kind, body) pairs, the same for the same seed (``kinds``: only those)."""
     rng = random.Random(seed)
-    makers = [make for make, _ in KINDS]
-    weights = [weight for _, weight in KINDS]
+    chosen = [(m, w) for m, w in KINDS if kinds is None or m.__name__.lstrip("_") in kinds]
+    makers = [make for make, _ in chosen]
+    weights = [weight for _, weight in chosen]
     for _ in range(count):
         make = rng.choices(makers, weights)[0]
         yield make.__name__.lstrip("_"), make(rng)
@@ -221,7 +224,7 @@ def machine() -> str:
 
 
 @asynccontextmanager
-async def serve(directory: Path) -> AsyncIterator[tuple[str, int]]:
+async def serve(directory: Path, event_loop: str) -> AsyncIterator[tuple[str, int]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBRIDGE_", "SLACK_"))}
     env.pop("NOTIFY_SOCKET", None)
     db = directory / "bridge.db"
@@ -229,6 +232,7 @@ async def serve(directory: Path) -> AsyncIterator[tuple[str, int]]:
         *(sys.executable, "-m", "bridge", "serve", "--listen", "127.0.0.1:0"),
         *("--store", f"sqlite:///{db.as_posix().lstrip('/')}"),
         *("--rules", str(write_rules(directory)), "--log-format", "json"),
+        *("--event-loop", event_loop),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env=env,
@@ -264,10 +268,13 @@ async def serve(directory: Path) -> AsyncIterator[tuple[str, int]]:
             print(f"server logged errors: {dict(errors)}")
 
 
-async def run(url: str, pid: int, seed: int, count: int, in_flight: int) -> dict[str, Any]:
+async def run(
+    url: str, pid: int, seed: int, count: int, in_flight: int, kinds: frozenset[str] | None
+) -> dict[str, Any]:
     statuses: Counter[int] = Counter()
     five_xx: list[tuple[str, bytes]] = []
     rss: dict[str, int] = {"start": rss_kib(pid)}
+    samples: list[int] = []  # after each tenth of the bodies
     warm_up = max(1, count // 10)
     queue: asyncio.Queue[tuple[int, str, bytes] | None] = asyncio.Queue(maxsize=in_flight * 2)
     started = time.monotonic()
@@ -282,13 +289,13 @@ async def run(url: str, pid: int, seed: int, count: int, in_flight: int) -> dict
                 statuses[response.status] += 1
                 if response.status >= 500:
                     five_xx.append((kind, data[:300]))
-            if n + 1 == warm_up:
-                rss["after_warm_up"] = rss_kib(pid)
+            if (n + 1) % warm_up == 0:
+                samples.append(rss_kib(pid))
 
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         workers = [asyncio.create_task(worker(session)) for _ in range(in_flight)]
-        for n, (kind, data) in enumerate(bodies(seed, count)):
+        for n, (kind, data) in enumerate(bodies(seed, count, kinds)):
             await queue.put((n, kind, data))
         for _ in workers:
             await queue.put(None)
@@ -296,6 +303,7 @@ async def run(url: str, pid: int, seed: int, count: int, in_flight: int) -> dict
         async with session.get(f"{url}/healthz") as health:
             alive = health.status == 200
     rss["end"] = rss_kib(pid)
+    rss["after_warm_up"] = samples[0] if samples else rss["start"]
     return {
         "bodies": count,
         "seconds": time.monotonic() - started,
@@ -303,16 +311,22 @@ async def run(url: str, pid: int, seed: int, count: int, in_flight: int) -> dict
         "five_xx": five_xx,
         "alive": alive,
         "rss_kib": rss,
+        "rss_samples": samples,
     }
 
 
-async def main(seed: int, count: int, in_flight: int) -> None:
+async def main(
+    seed: int, count: int, in_flight: int, kinds: frozenset[str] | None, event_loop: str
+) -> None:
     with tempfile.TemporaryDirectory(prefix="callbridge-fuzz-") as tmp:
-        async with serve(Path(tmp)) as (url, pid):
-            result = await run(url, pid, seed, count, in_flight)
-    kinds = Counter(kind for kind, _ in bodies(seed, count))
+        async with serve(Path(tmp), event_loop) as (url, pid):
+            result = await run(url, pid, seed, count, in_flight, kinds)
+    sent = Counter(kind for kind, _ in bodies(seed, count, kinds))
     print(f"machine: {machine()}")
-    print(f"seed {seed}, {count} bodies ({dict(sorted(kinds.items()))}), {in_flight} in flight")
+    print(
+        f"event loop {event_loop}; seed {seed}, {count} bodies "
+        f"({dict(sorted(sent.items()))}), {in_flight} in flight"
+    )
     print(f"took {result['seconds']:.0f} s; answers by status: {result['statuses']}")
     print(f"5xx: {len(result['five_xx'])}; /healthz afterwards: {result['alive']}")
     for kind, head in result["five_xx"][:5]:
@@ -320,7 +334,8 @@ async def main(seed: int, count: int, in_flight: int) -> None:
     rss = result["rss_kib"]
     print(
         f"RSS MiB: start {rss['start'] / 1024:.1f}, after warm-up "
-        f"{rss.get('after_warm_up', 0) / 1024:.1f}, end {rss['end'] / 1024:.1f}"
+        f"{rss['after_warm_up'] / 1024:.1f}, end {rss['end'] / 1024:.1f}; after each tenth: "
+        + " ".join(f"{kib / 1024:.0f}" for kib in result["rss_samples"])
     )
 
 
@@ -329,5 +344,12 @@ if __name__ == "__main__":
     parser.add_argument("--bodies", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--in-flight", type=int, default=8)
+    parser.add_argument("--event-loop", default="auto", help="serve's: auto, uvloop, asyncio")
+    parser.add_argument(
+        "--kinds",
+        help="only these kinds of body, comma-separated: "
+        + ", ".join(m.__name__.lstrip("_") for m, _ in KINDS),
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.seed, args.bodies, args.in_flight))
+    kinds = frozenset(args.kinds.split(",")) if args.kinds else None
+    asyncio.run(main(args.seed, args.bodies, args.in_flight, kinds, args.event_loop))

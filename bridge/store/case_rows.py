@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from bridge.core.cases import CaseKey, Fact, encode_fact, fact_id, kind_of
 from bridge.store import CaseRow, CaseWrite
@@ -78,3 +79,29 @@ def case_write_row(write: CaseWrite, now_us: int) -> CaseWriteRow:
         folded={(k.scope, k.number): f for k, f in write.folded.items()},
         now_us=now_us,
     )
+
+
+# The stories to fold again when a number's facts change at time $3 (the earliest changed
+# fact): a fact can change only the case open at its time (or closed after it: the alert of
+# that case's first miss) and the cases opened after it (every miss from then on, stacked or
+# first). Cases that closed before it are final. Without this bound every new miss refolded
+# every story with a miss of the number: quadratic in a caller's misses. Placeholders: scope,
+# number, time (µs).
+ANCHORS_SQL: Final = (
+    "SELECT DISTINCT story_id FROM case_facts WHERE scope = $1 AND number = $2"
+    " AND kind = 'missed' AND (at_us >= $3 OR story_id IN (SELECT case_id FROM cases"
+    " WHERE scope = $1 AND number = $2 AND opened_us <= $3"
+    " AND (closed_us IS NULL OR closed_us >= $3)))"
+)
+
+
+def changed_since(
+    before: Iterable[tuple[str, str, str, bytes, int]],
+    after: Iterable[tuple[str, str, str, bytes, int]],
+) -> dict[tuple[str, str], int]:
+    """(scope, number) -> the earliest time of a fact added, removed or changed."""
+    since: dict[tuple[str, str], int] = {}
+    for scope, number, _fact, _body, at_us in set(before) ^ set(after):
+        key = (scope, number)
+        since[key] = min(at_us, since.get(key, at_us))
+    return since

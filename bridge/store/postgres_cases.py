@@ -4,12 +4,19 @@ writers' lock for writes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bridge.core.cases import CaseKey, Click, decode_fact, fingerprint
 from bridge.store import CaseHistory, ClickAdded
-from bridge.store.case_rows import CaseWriteRow, FactRow, StoredCase, fact_row
+from bridge.store.case_rows import (
+    ANCHORS_SQL,
+    CaseWriteRow,
+    FactRow,
+    StoredCase,
+    changed_since,
+    fact_row,
+)
 from bridge.store.rows import from_us
 
 if TYPE_CHECKING:
@@ -56,15 +63,12 @@ async def mark_dirty(conn: Connection, story_ids: Iterable[str]) -> None:
         )
 
 
-async def _anchors(conn: Connection, keys: Iterable[Key], but: str | None) -> list[str]:
-    """Stories with a missed call of these numbers (the ones whose alerts show the cases)."""
+async def _anchors(conn: Connection, since: Mapping[Key, int], but: str | None) -> list[str]:
+    """The stories whose alerts may show a change of these numbers' cases, each number's
+    facts having changed from the given time on (``ANCHORS_SQL``)."""
     found: set[str] = set()
-    for scope, number in keys:
-        rows = await conn.fetch(
-            "SELECT story_id FROM case_facts WHERE scope = $1 AND number = $2 AND kind = 'missed'",
-            scope,
-            number,
-        )
+    for (scope, number), at_us in since.items():
+        rows = await conn.fetch(ANCHORS_SQL, scope, number, at_us)
         found.update(str(r["story_id"]) for r in rows if r["story_id"] != but)
     return sorted(found)
 
@@ -92,16 +96,19 @@ async def write(
     """Replace the story's facts and case; returns (stories marked dirty, cases closed by
     this write, whether the facts the refold folded are still the stored ones)."""
     old = await conn.fetch(
-        "SELECT scope, number, fact_id, body FROM case_facts WHERE story_id = $1", story_id
+        "SELECT scope, number, fact_id, body, at_us FROM case_facts WHERE story_id = $1",
+        story_id,
     )
-    before = {(r["scope"], r["number"], r["fact_id"], bytes(r["body"])) for r in old}
-    after = {(f.scope, f.number, f.fact_id, f.body) for f in write.facts}
+    before = {
+        (r["scope"], r["number"], r["fact_id"], bytes(r["body"]), int(r["at_us"])) for r in old
+    }
+    after = {(f.scope, f.number, f.fact_id, f.body, f.at_us) for f in write.facts}
     refold: list[str] = []
     if before != after:
         await conn.execute("DELETE FROM case_facts WHERE story_id = $1", story_id)
         for row in write.facts:
             await _insert(conn, story_id, row, write.now_us)
-        refold = await _anchors(conn, {(s, n) for s, n, _f, _b in before ^ after}, story_id)
+        refold = await _anchors(conn, changed_since(before, after), story_id)
         await mark_dirty(conn, refold)
     closed = await _write_cases(conn, story_id, write.cases)
     current = True
@@ -162,7 +169,7 @@ async def add_click(
     )
     if inserted is None:
         return ClickAdded("duplicate")
-    refold = await _anchors(conn, [(key.scope, key.number)], None)
+    refold = await _anchors(conn, {(key.scope, key.number): row.at_us}, None)
     await mark_dirty(conn, refold)
     return ClickAdded("accepted", tuple(refold))
 
@@ -171,11 +178,14 @@ async def merged(conn: Connection, gone: str) -> None:
     """A merge absorbed story ``gone``: its facts and case go (the survivor's refold writes
     its own), and the stories of the numbers they touched are folded again."""
     keys = await conn.fetch(
-        "SELECT DISTINCT scope, number FROM case_facts WHERE story_id = $1", gone
+        "SELECT scope, number, min(at_us) AS at_us FROM case_facts WHERE story_id = $1"
+        " GROUP BY scope, number",
+        gone,
     )
     await conn.execute("DELETE FROM case_facts WHERE story_id = $1", gone)
     await conn.execute("DELETE FROM cases WHERE case_id = $1", gone)
-    found = await _anchors(conn, [(str(r["scope"]), str(r["number"])) for r in keys], None)
+    since = {(str(r["scope"]), str(r["number"])): int(r["at_us"]) for r in keys}
+    found = await _anchors(conn, since, None)
     await mark_dirty(conn, found)
 
 

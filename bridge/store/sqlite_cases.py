@@ -4,11 +4,20 @@ bridge/core/cases.py). Run on the writer or reader thread, inside the caller's t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 
 from bridge.core.cases import CaseKey, Click, decode_fact, fingerprint
 from bridge.store import CaseHistory, ClickAdded
-from bridge.store.case_rows import CaseWriteRow, FactRow, StoredCase, fact_row
+from bridge.store.case_rows import (
+    ANCHORS_SQL,
+    CaseWriteRow,
+    FactRow,
+    StoredCase,
+    changed_since,
+    fact_row,
+)
+from bridge.store.outbox import sqlite_style
 from bridge.store.rows import from_us
 
 Key = tuple[str, str]
@@ -49,16 +58,17 @@ def mark_dirty(conn: sqlite3.Connection, story_ids: Iterable[str]) -> None:
         )
 
 
-def _anchors(conn: sqlite3.Connection, keys: Iterable[Key], but: str | None) -> list[str]:
-    """Stories with a missed call of these numbers (the ones whose alerts show the cases)."""
+def _anchors(conn: sqlite3.Connection, since: Mapping[Key, int], but: str | None) -> list[str]:
+    """The stories whose alerts may show a change of these numbers' cases, each number's
+    facts having changed from the given time on (``ANCHORS_SQL``)."""
     found: set[str] = set()
-    for scope, number in keys:
-        rows = conn.execute(
-            "SELECT story_id FROM case_facts WHERE scope = ? AND number = ? AND kind = 'missed'",
-            (scope, number),
-        )
+    for (scope, number), at_us in since.items():
+        rows = conn.execute(_ANCHORS, (scope, number, at_us))
         found.update(str(r[0]) for r in rows if r[0] != but)
     return sorted(found)
+
+
+_ANCHORS: Final = sqlite_style(ANCHORS_SQL)
 
 
 def _insert(conn: sqlite3.Connection, story_id: str | None, row: FactRow, now_us: int) -> None:
@@ -77,16 +87,17 @@ def write(
     """Replace the story's facts and case; returns (stories marked dirty, cases closed by
     this write, whether the facts the refold folded are still the stored ones)."""
     old = conn.execute(
-        "SELECT scope, number, fact_id, body FROM case_facts WHERE story_id = ?", (story_id,)
+        "SELECT scope, number, fact_id, body, at_us FROM case_facts WHERE story_id = ?",
+        (story_id,),
     ).fetchall()
-    before = {(r[0], r[1], r[2], bytes(r[3])) for r in old}
-    after = {(f.scope, f.number, f.fact_id, f.body) for f in write.facts}
+    before = {(r[0], r[1], r[2], bytes(r[3]), int(r[4])) for r in old}
+    after = {(f.scope, f.number, f.fact_id, f.body, f.at_us) for f in write.facts}
     refold: list[str] = []
     if before != after:
         conn.execute("DELETE FROM case_facts WHERE story_id = ?", (story_id,))
         for row in write.facts:
             _insert(conn, story_id, row, write.now_us)
-        refold = _anchors(conn, {(s, n) for s, n, _f, _b in before ^ after}, story_id)
+        refold = _anchors(conn, changed_since(before, after), story_id)
         mark_dirty(conn, refold)
     closed = _write_cases(conn, story_id, write.cases)
     current = all(fingerprint(_bodies(conn, key)) == folded for key, folded in write.folded.items())
@@ -130,7 +141,7 @@ def add_click(
     ).fetchone()
     if inserted is None:
         return ClickAdded("duplicate")
-    refold = _anchors(conn, [(key.scope, key.number)], None)
+    refold = _anchors(conn, {(key.scope, key.number): row.at_us}, None)
     mark_dirty(conn, refold)
     return ClickAdded("accepted", tuple(refold))
 
@@ -139,11 +150,13 @@ def merged(conn: sqlite3.Connection, gone: str) -> None:
     """A merge absorbed story ``gone``: its facts and case go (the survivor's refold writes
     its own), and the stories of the numbers they touched are folded again."""
     keys = conn.execute(
-        "SELECT DISTINCT scope, number FROM case_facts WHERE story_id = ?", (gone,)
+        "SELECT scope, number, min(at_us) FROM case_facts WHERE story_id = ?"
+        " GROUP BY scope, number",
+        (gone,),
     ).fetchall()
     conn.execute("DELETE FROM case_facts WHERE story_id = ?", (gone,))
     conn.execute("DELETE FROM cases WHERE case_id = ?", (gone,))
-    mark_dirty(conn, _anchors(conn, [(str(s), str(n)) for s, n in keys], None))
+    mark_dirty(conn, _anchors(conn, {(str(s), str(n)): int(t) for s, n, t in keys}, None))
 
 
 def purge(conn: sqlite3.Connection, story_ids: Sequence[str], cutoff_us: int, now_us: int) -> None:

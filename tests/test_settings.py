@@ -70,10 +70,19 @@ def test_the_slack_signing_secret_turns_interactivity_on(tmp_path: Path) -> None
 
 
 def test_a_signing_secret_without_a_bot_token_warns_that_no_buttons_show() -> None:
-    settings = load({"SLACK_SIGNING_SECRET": "0123456789abcdef0123456789abcdef"})
+    teams = {"TEAMS_APP_ID": "app", "TEAMS_APP_PASSWORD": "pw", "TEAMS_TENANT_ID": "tenant"}
+    settings = load({"SLACK_SIGNING_SECRET": "0123456789abcdef0123456789abcdef", **teams})
     assert not settings.slack_interactivity
     [warning] = settings.warnings
     assert "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not" in warning
+
+
+def test_the_dry_run_demo_with_a_signing_secret_shows_buttons_without_a_warning() -> None:
+    """Nothing is posted anywhere: the preview shows the case buttons and the simulator
+    presses them (README demo)."""
+    settings = load({"SLACK_SIGNING_SECRET": "demo-secret-0123456789"})
+    assert settings.slack_interactivity
+    assert settings.warnings == ()
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -97,9 +97,11 @@ class Settings:
     @property
     def slack_interactivity(self) -> bool:
         """Slack's button clicks reach the bridge (``POST /slack/interactions`` verifies them
-        with the signing secret) and alerts are really posted: only then do alerts offer
-        buttons."""
-        return self.slack_signing_secret is not None and self.slack_enabled
+        with the signing secret) and alerts are really posted, or nothing is (the dry-run
+        demo, whose preview shows the buttons and whose simulator presses them): only then
+        do alerts offer buttons."""
+        demo = not self.slack_enabled and not self.teams_enabled
+        return self.slack_signing_secret is not None and (self.slack_enabled or demo)
 
     @property
     def teams_enabled(self) -> bool:
@@ -307,7 +309,11 @@ def load(
             f"listening on {settings.listen} without CALLBRIDGE_WEBHOOK_TOKEN: anyone who can "
             "reach this port can post call notifications"
         )
-    if settings.slack_signing_secret is not None and not settings.slack_enabled:
+    if (
+        settings.slack_signing_secret is not None
+        and not settings.slack_enabled
+        and settings.teams_enabled
+    ):
         warnings.append(
             "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not: Slack is dry-run, so "
             "no alert offers buttons (clicks on alerts posted earlier are still accepted)"

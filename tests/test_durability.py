@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import sqlite3
-import time
 from contextlib import closing, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from bridge.core.events import decode
 from bridge.store.sqlite import SqliteStore
 from tests.support.harness import payload
-from tests.support.process import serve
+from tests.support.process import serve, wait_until_clean
 
 pytestmark = pytest.mark.slow
 
@@ -58,26 +57,6 @@ def outbox(db: Path) -> list[tuple[str, str, int, int]]:
             "SELECT story_id, slot, desired_version, posted_version FROM outbox ORDER BY 1, 2"
         ).fetchall()
     return [(str(a), str(b), int(c), int(d)) for a, b, c, d in rows]
-
-
-async def wait_until_clean(db: Path, timeout: float = 30.0) -> None:
-    """Every stored event dispatched and every planned message delivered (dry-run)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        store = await open_store(db)
-        try:
-            dirty = await store.dirty_stories()
-            pending = await store.next_due()
-        finally:
-            await store.close()
-        if not dirty and pending is None:
-            return
-        await asyncio.sleep(0.1)  # polling another process's progress, bounded by deadline
-    pending = [row for row in outbox(db) if row[2] != row[3]]
-    raise AssertionError(
-        f"events were not all dispatched and delivered in time: dirty {dirty[:5]}, "
-        f"pending {pending[:5]}"
-    )
 
 
 def roots_posted(db: Path, calls: list[str]) -> None:

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bridge.store.sqlite import SqliteStore
 from tests.support.harness import write_rules
 
 START_TIMEOUT = 30.0
@@ -126,3 +127,25 @@ async def serve(
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
+
+
+async def wait_until_clean(db: Path, timeout: float = 30.0) -> None:
+    """Every event the SQLite store ``db`` holds dispatched and every planned message
+    delivered, as that store (another process's) says. Polls, bounded by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    dirty: list[str] = []
+    while time.monotonic() < deadline:
+        store = SqliteStore(db)
+        await store.open()
+        try:
+            dirty = await store.dirty_stories()
+            pending = await store.next_due()
+        finally:
+            await store.close()
+        if not dirty and pending is None:
+            return
+        await asyncio.sleep(0.1)  # polling another process's progress, bounded by deadline
+    raise AssertionError(
+        f"events were not all dispatched and delivered in {timeout} s: dirty {dirty[:5]}, "
+        f"next due {pending}"
+    )

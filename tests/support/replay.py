@@ -35,9 +35,8 @@ from typing import Any
 import aiohttp
 
 from bridge.simulate import SCENARIOS, ScenarioContext, build
-from bridge.store.sqlite import SqliteStore
 from tests.support.harness import write_rules
-from tests.support.process import Server, serve
+from tests.support.process import Server, serve, wait_until_clean
 
 MIN_RING = 5  # seconds: the rules' `min_ring`
 SUPPORT, ONCALL = "C0123456789", "C0999999999"
@@ -236,24 +235,6 @@ def judge(
                 outcome.wrong.append(f"{call.name} {call.story} in {channel}")
 
 
-async def quiescent(db: Path, timeout: float) -> None:
-    """Every event dispatched and every message delivered, as the store of the (other)
-    process says. Polls, bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        store = SqliteStore(db)
-        await store.open()
-        try:
-            dirty = await store.dirty_stories()
-            pending = await store.next_due()
-        finally:
-            await store.close()
-        if not dirty and pending is None:
-            return
-        await asyncio.sleep(0.2)  # polling another process's progress, bounded by deadline
-    raise AssertionError("the bridge did not finish delivering in time")
-
-
 async def replay(
     tmp_path: Path, *, calls: int, kills: int = 3, seed: int = 1, gap: float = 0.02
 ) -> Outcome:
@@ -289,7 +270,7 @@ async def replay(
                 sends.append(asyncio.create_task(provider.send(http, body)))
             await asyncio.gather(*sends)
         outcome.retried = provider.retried
-        await quiescent(db, timeout=60 + calls * 0.2)
+        await wait_until_clean(db, timeout=60 + calls * 0.2)
         await servers[-1].stop(signal.SIGTERM)
     judge(generated, visible([server.lines for server in servers]), recorded(db), outcome)
     outcome.seconds = time.monotonic() - started

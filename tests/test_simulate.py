@@ -263,7 +263,8 @@ def test_run_exits_0_and_prints_the_summary(
 ) -> None:
     monkeypatch.setenv("CALLBRIDGE_URL", bridge.url)
     monkeypatch.setenv("CALLBRIDGE_WEBHOOK_TOKEN", TOKEN)
-    assert simulate_cmd.run(parse("--scenario", "warm-transfer-consult-survives")) == 0
+    # --fast: the summary is the point here, not the demo's real-time pacing (~5 min)
+    assert simulate_cmd.run(parse("--scenario", "warm-transfer-consult-survives", "--fast")) == 0
     out, err = capsys.readouterr()
     assert "accepted    7" in out
     assert "warm-transfer-consult-survives" in out  # the per-call line of the demo

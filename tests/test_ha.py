@@ -418,7 +418,10 @@ async def test_losing_postgresql_answers_503_and_recovers_by_itself(
                     detail = (await response.json())["checks"]["store"]["detail"]
                     if response.status == 200 and "leader" in detail:
                         break
-                assert time.monotonic() < deadline, detail
+                recent = [
+                    (x.get("event"), str(x.get("error", ""))[:80]) for x in server.lines[-25:]
+                ]
+                assert time.monotonic() < deadline, (detail, recent)  # what it did meanwhile
                 await asyncio.sleep(0.1)  # polling another process, bounded by the deadline
             # The provider retries what got a 503; the rest of the call follows.
             for payload in rest:

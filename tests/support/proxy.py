@@ -17,13 +17,16 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._open = False  # relaying; a connection accepted just before a cut must not live on
 
     async def start(self) -> None:
+        self._open = True
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def cut(self) -> None:
         assert self._server is not None
+        self._open = False
         self._server.close()
         await self._server.wait_closed()
         for writer in self._writers:
@@ -34,6 +37,10 @@ class Proxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.target)
+        if not self._open:  # cut while this connection was being relayed: it is cut too
+            for w in (writer, up_writer):
+                w.transport.abort()
+            return
         self._writers |= {writer, up_writer}
         pumps = [
             asyncio.create_task(self._pump(reader, up_writer)),

@@ -127,7 +127,7 @@ class Delivery:
         # of them may predate the finished send, so it must not act on it (a duplicate post).
         self._finished: set[tuple[str, str, str, str]] = set()
         self._auth_paused: dict[str, datetime] = {}
-        self._failing: dict[str, int] = {}  # platform -> retryable failures in a row
+        self._failures: dict[str, int] = {}  # platform -> failed requests in a row (not 429)
         self.auth_problems: dict[str, str] = {}
         # Platforms whose last request failed (not a rate limit), with the error: cleared by
         # the platform's next success. Shown by GET /delivery and callbridge_chat_platform_up.
@@ -335,8 +335,7 @@ class Delivery:
         else:
             unlinked = item.kind == "missed" and item.content is not None and not item.root_ref
             kept = await self._store.posted(item.key, item.version, ref, unlinked=unlinked)
-            await self._answered(item.key.platform)
-            self._platform_works(item.key.platform)
+            await self._platform_works(item.key.platform)
             if not kept and item.ref is None and ref is not None:
                 await self._discard(item, ref, log_ctx)
                 return
@@ -442,27 +441,25 @@ class Delivery:
                 users[email] = found
         return users
 
-    async def _answered(self, platform: str) -> None:
-        """A request to the platform succeeded: after an outage (several failures in a row),
-        what backed off during it is due now, most important first (the waiting alerts), not
-        each at the end of its own backoff, which grew for as long as the outage lasted."""
-        if self._failing.pop(platform, 0) < OUTAGE_FAILURES:
-            return
-        resumed = await self._store.resume(platform, self._clock())
-        log.info("delivery.platform_back", platform=platform, resumed=resumed)
-        self.wake()
-
     def problems(self) -> dict[str, str]:
         """Platform -> why delivery to it fails now (credentials, or its last request)."""
         return {**self.failing, **self.auth_problems}
 
-    def _platform_works(self, platform: str) -> None:
+    async def _platform_works(self, platform: str) -> None:
+        """A request to the platform succeeded. After an outage (several failures in a row)
+        what backed off during it is due now, most important first (the waiting alerts), not
+        each at the end of its own backoff, which grew for as long as the outage lasted."""
         self.auth_problems.pop(platform, None)
         self.failing.pop(platform, None)
         self._metrics.chat_up.labels(platform).set(1)
+        if self._failures.pop(platform, 0) >= OUTAGE_FAILURES:
+            resumed = await self._store.resume(platform, self._clock())
+            log.info("delivery.platform_back", platform=platform, resumed=resumed)
+            self.wake()
 
     def _platform_fails(self, platform: str, problem: str) -> None:
         self.failing[platform] = problem
+        self._failures[platform] = self._failures.get(platform, 0) + 1
         self._metrics.chat_up.labels(platform).set(0)
 
     def _backoff(self, item: Outgoing, retry_after: float | None) -> datetime:
@@ -479,8 +476,6 @@ class Delivery:
         self, item: Outgoing, action: Action, err: RetryableError, log_ctx: Mapping[str, str]
     ) -> None:
         limited = err.code == "ratelimited"
-        if not limited:
-            self._failing[item.key.platform] = self._failing.get(item.key.platform, 0) + 1
         if limited:
             self._metrics.rate_limited.labels(item.key.platform, err.method).inc()
             self._pacer.pause(item.key.platform, action, item.channel, err.retry_after or 1.0)

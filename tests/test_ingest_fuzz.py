@@ -7,13 +7,12 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.bench import fuzz_ingest
-from tests.support.harness import FIXTURES, make_settings, running_bridge
+from tests.support.harness import FIXTURES, json_paths, make_settings, running_bridge
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 json_values = st.recursive(
@@ -26,22 +25,11 @@ json_values = st.recursive(
 templates = [json.loads(p.read_bytes()) for p in sorted(FIXTURES.glob("*.json"))]
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(doc, list):
-        for index, value in enumerate(doc):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 @st.composite
 def mutated_payloads(draw: st.DrawFn) -> bytes:
     """A real provider payload with one node replaced, deleted or retyped."""
     doc = json.loads(json.dumps(draw(st.sampled_from(templates))))
-    path = draw(st.sampled_from(_paths(doc)[1:]))
+    path = draw(st.sampled_from(json_paths(doc)[1:]))
     parent = doc
     for key in path[:-1]:
         parent = parent[key]

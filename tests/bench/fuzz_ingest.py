@@ -36,7 +36,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.harness import FIXTURES, write_rules
+from tests.support.harness import FIXTURES, json_paths, write_rules
 
 TEMPLATES: list[dict[str, Any]] = [
     json.loads(p.read_bytes()) for p in sorted(FIXTURES.glob("*.json"))
@@ -87,17 +87,6 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
     return {str(_scalar(rng))[:12]: _value(rng, depth + 1) for _ in range(rng.randrange(4))}
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(doc, list):
-        for index, value in enumerate(doc):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 def _template(rng: random.Random) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(json.dumps(rng.choice(TEMPLATES)))
     doc["call_id"] = f"fuzz-{rng.randrange(10**9)}"
@@ -107,7 +96,7 @@ def _template(rng: random.Random) -> dict[str, Any]:
 def _mutated(rng: random.Random) -> bytes:
     doc = _template(rng)
     for _ in range(rng.randrange(1, 4)):
-        paths = _paths(doc)[1:]
+        paths = json_paths(doc)[1:]
         if not paths:
             break
         path = rng.choice(paths)

@@ -180,3 +180,16 @@ def payload(**overrides: Any) -> dict[str, Any]:
 
 def body(**overrides: Any) -> bytes:
     return json.dumps(payload(**overrides)).encode()
+
+
+def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every node's path in a JSON document (keys and list indexes), the root's first: where
+    the fuzzers mutate a provider payload."""
+    found = [prefix]
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            found += json_paths(value, (*prefix, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            found += json_paths(value, (*prefix, index))
+    return found

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.clicks_env import REF, clicks_bridge
+from tests.support.harness import json_paths
 from tests.support.slack_clicks import FORM, PATH, block_actions, signed_headers
-from tests.test_ingest_fuzz import _paths, json_values
+from tests.test_ingest_fuzz import json_values
 
 TEMPLATE = block_actions("claim", REF, response_url="https://hooks.slack.com/actions/T/1/x")
 
@@ -22,7 +23,7 @@ TEMPLATE = block_actions("claim", REF, response_url="https://hooks.slack.com/act
 def mutated_payloads(draw: st.DrawFn) -> str:
     """A real block_actions payload with one node replaced, deleted or retyped."""
     doc: Any = json.loads(json.dumps(TEMPLATE))
-    path = draw(st.sampled_from(_paths(doc)[1:]))
+    path = draw(st.sampled_from(json_paths(doc)[1:]))
     parent = doc
     for key in path[:-1]:
         parent = parent[key]

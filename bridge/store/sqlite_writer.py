@@ -64,6 +64,7 @@ class GroupCommit:
         # wake-up of the writer thread per turn, instead of one per webhook).
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._gathering: list[_Job] = []
+        self._synchronous: str | None = None  # the write connection's setting (writer thread)
 
     async def submit(self, work: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
         """Queue ``work`` and wait for its batch to commit (on the event loop)."""
@@ -94,6 +95,7 @@ class GroupCommit:
         urgent: deque[_Job] = deque()
         background: deque[_Job] = deque()
         stopping = False
+        self._synchronous = None  # a new connection: set it on the first batch
         while urgent or background or not stopping:
             if not urgent and not background:
                 try:
@@ -149,8 +151,10 @@ class GroupCommit:
                 )
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[Outcome]:
-        durable = any(job.durable for job in batch)
-        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        synchronous = "FULL" if any(job.durable for job in batch) else "NORMAL"
+        if synchronous != self._synchronous:  # set only when it changes: a statement less
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self._synchronous = synchronous
         works = [job.work for job in batch]
         try:
             outcomes = self._run_jobs(conn, works, isolated=False)

@@ -5,16 +5,21 @@ condition (every message delivered), on a compressed clock."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bridge.deliver.delivery import DeliveryOptions
+import pytest
+
+from bridge.deliver.delivery import DeliveryOptions, Platform
 from bridge.deliver.dispatcher import DispatchOptions
+from bridge.render.text import render as text_render
+from bridge.service.app import PlatformFactory
 from bridge.store import Outgoing, Store
 from bridge.store.sqlite import SqliteStore
 from tests.store import answered, ended, ringing
-from tests.support.harness import make_settings, running_bridge
+from tests.support.harness import RecordingNotifier, make_settings, running_bridge
 from tests.support.slack_env import ScaledTime, slack_bridge
 from tests.test_delivery_priority import answered as answered_payload
 from tests.test_delivery_priority import ended as ended_payload
@@ -28,12 +33,17 @@ class ReadCountingStore:
         self._store = store
         self.due_calls = 0
         self.due_rows = 0
+        self.attempt_marks = 0
 
     async def due(self, *args: Any, **kwargs: Any) -> list[Outgoing]:
         found = await self._store.due(*args, **kwargs)
         self.due_calls += 1
         self.due_rows += len(found)
         return found
+
+    async def begin_attempt(self, *args: Any, **kwargs: Any) -> None:
+        await self._store.begin_attempt(*args, **kwargs)
+        self.attempt_marks += 1
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -118,3 +128,37 @@ async def test_answered_call_is_delivered_with_the_counting_store(tmp_path: Path
         await bridge.dispatcher.drained()
         await bridge.delivery.settled()
     assert [s.action for s in chat.sent if s.slot == "root"][:1] == ["post"]
+
+
+def platforms_that_cannot_find(chat: RecordingNotifier) -> PlatformFactory:
+    def build(session: Any, metrics: Any) -> Mapping[str, Platform]:
+        return {
+            "slack": Platform(chat, text_render, finds=False),
+            "teams": Platform(RecordingNotifier("teams"), text_render, finds=False),
+        }
+
+    return build
+
+
+@pytest.mark.parametrize("finds", [True, False])
+async def test_the_mark_before_a_post_is_written_only_where_a_lookup_can_use_it(
+    tmp_path: Path, finds: bool
+) -> None:
+    """The durable "maybe posted" mark (an fsync'd write per post) serves only the lookup
+    after a lost answer: a platform that can look messages up (Slack) gets one per post, one
+    that cannot (dry-run, Teams) none, and its messages are delivered the same."""
+    store = sqlite_store(tmp_path)
+    chat = RecordingNotifier()
+    extra = {} if finds else {"platforms": platforms_that_cannot_find(chat)}
+    async with running_bridge(make_settings(tmp_path), store=store, **extra) as (bridge, _c, rec):
+        assert bridge.delivery is not None
+        for event in (ringing("m-1"), answered("m-1"), ended("m-1", 60)):
+            added = await bridge.store.add_event(event, bridge.clock())
+            bridge.dispatcher.notify(added.story_id)
+        await bridge.dispatcher.drained()
+        await bridge.delivery.settled()
+    sent = chat.sent if not finds else rec.sent
+    posts = [s for s in sent if s.action == "post"]
+    assert [s.slot for s in posts][:1] == ["root"]
+    assert len(posts) >= 3  # the root and its replies
+    assert store.attempt_marks == (len(posts) if finds else 0)

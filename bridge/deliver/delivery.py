@@ -73,6 +73,11 @@ class Platform:
     notifier: Notifier
     render: Render
     link: Callable[[MessageRef], str | None] = lambda ref: None
+    # Whether ``notifier.find`` can ever find a message. The durable "maybe posted" mark
+    # before a post exists only so that a post whose answer a crash lost is looked up instead
+    # of posted twice: a platform that cannot look up (dry-run, Teams' Bot Connector) would
+    # post again either way, so it is spared that fsync'd write per message.
+    finds: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +393,8 @@ class Delivery:
             if ref is not None and thread is not None:
                 return encode_ref(ref)  # a reply is a log line: found is posted, never edited
         if ref is None:
-            await self._store.begin_attempt(item.key, self._clock())
+            if platform.finds:
+                await self._store.begin_attempt(item.key, self._clock())
             await self._paced(item.key.platform, "post", channel)
             ref = await notifier.post(channel, message, thread=thread)
         else:

@@ -113,7 +113,9 @@ def chat_platforms(
 
         rich: dict[str, Render] = {"slack": slack_render, "teams": teams_render}
         platforms: dict[str, Platform] = {
-            name: Platform(DryRunNotifier(name, count(name), preview), dry_run_render(rich[name]))
+            name: Platform(
+                DryRunNotifier(name, count(name), preview), dry_run_render(rich[name]), finds=False
+            )
             for name in ("slack", "teams")
         }
         if settings.slack_bot_token is not None:
@@ -152,7 +154,7 @@ def chat_platforms(
                     "teams", method, result
                 ).inc(),
             )
-            platforms["teams"] = Platform(teams, teams_render, teams.link)
+            platforms["teams"] = Platform(teams, teams_render, teams.link, finds=False)
         return platforms
 
     return build

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientResponse
+from structlog.testing import capture_logs
 
 from bridge.core.cases import ACTION_PREFIX, CaseRef, Click, decode_ref, encode_ref, fold
 from bridge.secret import Secret
@@ -172,3 +173,48 @@ async def test_a_click_on_another_number_touches_nothing_of_this_case(tmp_path: 
             "This callback case is no longer kept (retention removed it, or its call was "
             "merged into another): nothing changed."
         ]
+
+
+async def test_a_press_without_a_response_url_is_not_a_warning(tmp_path: Path) -> None:
+    """Slack sends a response_url with every press; a press without one is simulated (the
+    README demo's `callbridge simulate`), with nobody to answer: logged at info, not as a
+    warning that an answer was impossible. One whose response_url is not Slack's is refused
+    on arrival (a warning), and not answered either."""
+    async with (
+        ResponseUrls() as responses,
+        slack_bridge(
+            tmp_path,
+            settings_extra={"slack_signing_secret": Secret(SIGNING_SECRET)},
+            slack_response_base=responses.base,
+        ) as env,
+    ):
+        for event in missed_call(REF.case_id, env.time.wall()):
+            await env.send(event)
+        await env.settle()
+        assert (await click(env, responses, "claim", "U0ALICE", "alice")).status == 200
+        await env.settle()
+
+        async def second_claim(response_url: str | None) -> None:
+            payload = block_actions(
+                "claim",
+                None,
+                value=encode_ref(REF),
+                user_id="U0BOB",
+                user="bob",
+                response_url=response_url,
+            )
+            body = form(payload)
+            headers = signed_headers(body, env.time.wall())
+            assert (await env.client.post(PATH, data=body, headers=headers)).status == 200
+            await env.settle()
+
+        with capture_logs() as logged:
+            await second_claim(None)
+        events = [(e["event"], e["log_level"]) for e in logged if "answer" in e["event"]]
+        assert events == [("slack.answer_not_sent", "info")]
+
+        with capture_logs() as logged:
+            await second_claim("https://example.invalid/not-slack")
+        refused = [e for e in logged if e.get("reason") == "response_url"]
+        assert [e["log_level"] for e in refused] == ["warning"]
+        assert responses.texts() == []  # nobody was answered either time

@@ -189,6 +189,17 @@ class Answers:
         text = answer(case, click, self._timezone())
         if text is None:
             return
+        if response_url is None and self._session is not None:
+            # Slack sends a response_url with every press: a press without one is simulated
+            # (`callbridge simulate`, the README demo), with nobody to answer; one whose URL
+            # is not Slack's was refused, and logged as such, on arrival.
+            log.info(
+                "slack.answer_not_sent",
+                case=click.case_id,
+                action=click.action,
+                reason="no usable response_url",
+            )
+            return
         if response_url is None or not self.allowed(response_url) or self._session is None:
             log.warning(
                 "slack.answer_impossible",

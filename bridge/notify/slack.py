@@ -12,6 +12,7 @@ Proxies: the shared session decides (``trust_env``); slack-sdk's own reading of
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -48,6 +49,7 @@ from bridge.secret import Secret
 log = structlog.get_logger("bridge.notify.slack")
 
 DEFAULT_API_URL = "https://slack.com/api/"
+USER_CACHE_MAX = 10_000  # e-mail addresses whose Slack user id (or absence) is remembered
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +305,13 @@ class SlackNotifier:
             )
 
     def _remember(self, address: str, user_id: str | None, expires: float) -> None:
-        if len(self._users) >= 10_000:
+        """Bounded at ``USER_CACHE_MAX`` addresses: when full, the expired ones go, then (all
+        still fresh: many people in one hour) the oldest remembered."""
+        if len(self._users) >= USER_CACHE_MAX:
             now = self._clock()
             self._users = {k: v for k, v in self._users.items() if v.expires > now}
+            over = len(self._users) - USER_CACHE_MAX + 1
+            for oldest in list(itertools.islice(self._users, max(over, 0))):
+                del self._users[oldest]
+        self._users.pop(address, None)  # remembered anew: the newest
         self._users[address] = _CachedUser(user_id, expires)

@@ -19,6 +19,7 @@ from bridge.notify import (
     PermanentError,
     RetryableError,
 )
+from bridge.notify import slack as slack_module
 from bridge.notify.slack import SlackNotifier
 from bridge.secret import Secret
 from tests.support.fake_slack import FakeSlack, Fault, Limits, ManualClock
@@ -215,6 +216,27 @@ async def test_lookup_cache_hits_until_the_ttl_passes(
     clock.advance(90.0)  # now 100.5 s after Ann's lookup
     assert await notifier.lookup_user("ann@example.com") is None
     assert slack.calls["users.lookupByEmail"] == 4
+
+
+async def test_lookup_cache_stays_bounded_when_every_entry_is_fresh(
+    session: aiohttp.ClientSession,
+    slack: FakeSlack,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Full of addresses that are all still fresh, the cache forgets the oldest remembered
+    (before, it only dropped expired ones and then grew past its bound)."""
+    monkeypatch.setattr(slack_module, "USER_CACHE_MAX", 3)
+    notifier = make(session, slack, clock=clock, user_ttl=3600.0, missing_user_ttl=3600.0)
+    people = [f"p{n}@example.com" for n in range(5)]
+    for address in people:
+        await notifier.lookup_user(address)
+    assert slack.calls["users.lookupByEmail"] == 5
+    for address in people[2:]:  # the newest three are remembered
+        await notifier.lookup_user(address)
+    assert slack.calls["users.lookupByEmail"] == 5
+    await notifier.lookup_user(people[0])  # the oldest was forgotten: asked again
+    assert slack.calls["users.lookupByEmail"] == 6
 
 
 async def test_lookup_errors_are_not_cached(

@@ -47,15 +47,17 @@ def read(conn: sqlite3.Connection, keys: Sequence[CaseKey]) -> dict[CaseKey, Cas
     return out
 
 
+# One statement whatever the number of stories: an ``IN (?, ?, …)`` list per count would be
+# a new prepared statement per count, and the sqlite3 module keeps 128 of them per connection
+# (a number with hundreds of missed calls made them tens of MiB).
+_MARK_DIRTY: Final = (
+    "UPDATE stories SET dirty_seq = CASE WHEN dirty = 1 THEN dirty_seq ELSE max_seq END,"
+    " dirty = 1 WHERE story_id = ?"
+)
+
+
 def mark_dirty(conn: sqlite3.Connection, story_ids: Iterable[str]) -> None:
-    ids = list(story_ids)
-    if ids:
-        marks = ", ".join("?" * len(ids))
-        conn.execute(
-            "UPDATE stories SET dirty_seq = CASE WHEN dirty = 1 THEN dirty_seq ELSE max_seq END,"
-            f" dirty = 1 WHERE story_id IN ({marks})",
-            ids,
-        )
+    conn.executemany(_MARK_DIRTY, ((story_id,) for story_id in story_ids))
 
 
 def _anchors(conn: sqlite3.Connection, since: Mapping[Key, int], but: str | None) -> list[str]:

@@ -10,7 +10,17 @@ a node replaced, deleted or retyped, nesting up to 5,000 levels, timestamps at t
 calendar, ids with control characters or 30 KB long, long dialled strings, bodies near the
 64 KiB limit, and thousands of events piled onto a few call ids), and reports the answers by
 status, the number of 5xx (target: 0), whether the process is still alive and answers
-``/healthz``, and its RSS after a warm-up (the first 10 %) and at the end (target: flat).
+``/healthz``, and its RSS (target: flat, i.e. bounded once the caches have filled).
+
+RSS is sampled after every 5 % of the bodies, with the number of bodies accepted by then (a
+new call costs memory, a refused body should not). The report gives RSS at 25/50/75/100 %,
+then once the dispatcher has caught up (no dirty story left), and the growth per 1,000
+*accepted* bodies over the first and the last half: warm-up (caches filling) shows as growth
+in the first half only; a leak as growth in the last half too. ``--trim`` then asks the
+server to ``malloc_trim(0)`` (glibc; SIGUSR2, handled by a prelude the script adds) and
+reports RSS again: what trimming gives back was free memory the allocator kept (its
+high-water mark), not live data. RssAnon (heap) and RssFile (mapped files, e.g. SQLite's
+``-shm``) are reported apart. The environment passes through (e.g. ``MALLOC_ARENA_MAX=2``).
 
 The same generator runs in CI with a fixed seed and a few hundred bodies
 (tests/test_ingest_fuzz.py).
@@ -24,6 +34,8 @@ import json
 import os
 import platform
 import random
+import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -192,11 +204,17 @@ def bodies(
         yield make.__name__.lstrip("_"), make(rng)
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int) -> dict[str, int]:
+    """The process's VmRSS, RssAnon and RssFile in KiB."""
+    fields = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file"}
+    found: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+        parts = line.split()
+        if parts and parts[0] in fields:
+            found[fields[parts[0]]] = int(parts[1])
+    if "rss" not in found:
+        raise RuntimeError("no VmRSS")
+    return found
 
 
 def machine() -> str:
@@ -212,13 +230,64 @@ def machine() -> str:
     )
 
 
+# Runs before ``python -m bridge`` when --trim is given: SIGUSR2 -> one JSON line on stdout
+# with what SQLite's allocator holds (sqlite3_memory_used, the same library the sqlite3 module
+# uses) and Python's allocated blocks, then malloc_trim(0) (bridge itself ignores SIGUSR2).
+TRIM_PRELUDE = """
+import ctypes, ctypes.util, json, runpy, signal, sys
+def _sqlite(op):  # sqlite3_status64(op): 0 memory used, 2 page cache (malloc'd)
+    for name in ("libsqlite3.so.0", ctypes.util.find_library("sqlite3")):
+        try:
+            status = ctypes.CDLL(name).sqlite3_status64
+        except (OSError, TypeError, AttributeError):
+            continue
+        now, high = ctypes.c_int64(), ctypes.c_int64()
+        status(op, ctypes.byref(now), ctypes.byref(high), 0)
+        return now.value // 1024
+    return -1
+def _trim(*_):
+    line = {"event": "fuzz.trimmed", "sqlite_kib": _sqlite(0), "sqlite_cache_kib": _sqlite(2),
+            "python_blocks": sys.getallocatedblocks()}
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    print(json.dumps(line), flush=True)
+signal.signal(signal.SIGUSR2, _trim)
+sys.argv[0] = "bridge"
+runpy.run_module("bridge", run_name="__main__", alter_sys=True)
+"""
+
+
+class Server:
+    """A running ``callbridge serve``: its URL, pid, database and stdout's bookkeeping."""
+
+    def __init__(self, url: str, pid: int, db: Path) -> None:
+        self.url, self.pid, self.db = url, pid, db
+        self.trimmed = asyncio.Event()
+        self.inside: dict[str, int] = {}  # what it said of its memory at the last trim
+
+    async def dirty(self) -> int:
+        """Stories the dispatcher has yet to fold (read from the database file)."""
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            return int(conn.execute("SELECT count(*) FROM stories WHERE dirty = 1").fetchone()[0])
+        finally:
+            conn.close()
+
+    async def trim(self) -> dict[str, int]:
+        """malloc_trim(0) the server; returns what it held before (SQLite, Python blocks)."""
+        self.trimmed.clear()
+        os.kill(self.pid, signal.SIGUSR2)
+        await asyncio.wait_for(self.trimmed.wait(), 30)
+        return self.inside
+
+
 @asynccontextmanager
-async def serve(directory: Path, event_loop: str) -> AsyncIterator[tuple[str, int]]:
+async def serve(directory: Path, event_loop: str, trim: bool = False) -> AsyncIterator[Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLBRIDGE_", "SLACK_"))}
     env.pop("NOTIFY_SOCKET", None)
     db = directory / "bridge.db"
+    start = ("-c", TRIM_PRELUDE) if trim else ("-m", "bridge")
     proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "bridge", "serve", "--listen", "127.0.0.1:0"),
+        *(sys.executable, *start, "serve", "--listen", "127.0.0.1:0"),
         *("--store", f"sqlite:///{db.as_posix().lstrip('/')}"),
         *("--rules", str(write_rules(directory)), "--log-format", "json"),
         *("--event-loop", event_loop),
@@ -236,6 +305,7 @@ async def serve(directory: Path, event_loop: str) -> AsyncIterator[tuple[str, in
             line = json.loads(raw)
             if line.get("event") == "serve.listening":
                 port = int(line["port"])
+    server = Server(f"http://127.0.0.1:{port}", proc.pid, db)
     errors: Counter[str] = Counter()
 
     async def drain() -> None:  # keep the pipe empty; count errors and tracebacks
@@ -243,12 +313,15 @@ async def serve(directory: Path, event_loop: str) -> AsyncIterator[tuple[str, in
         async for raw in proc.stdout:
             with suppress(ValueError):
                 line = json.loads(raw)
-                if line.get("level") in ("error", "critical") or "exception" in line:
+                if line.get("event") == "fuzz.trimmed":
+                    server.inside = {k: v for k, v in line.items() if k != "event"}
+                    server.trimmed.set()
+                elif line.get("level") in ("error", "critical") or "exception" in line:
                     errors[str(line.get("event"))] += 1
 
     reader = asyncio.create_task(drain())
     try:
-        yield f"http://127.0.0.1:{port}", proc.pid
+        yield server
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)
@@ -257,20 +330,33 @@ async def serve(directory: Path, event_loop: str) -> AsyncIterator[tuple[str, in
             print(f"server logged errors: {dict(errors)}")
 
 
+SAMPLES = 20  # RSS after every 5 % of the bodies
+
+
 async def run(
-    url: str, pid: int, seed: int, count: int, in_flight: int, kinds: frozenset[str] | None
+    server: Server,
+    seed: int,
+    count: int,
+    in_flight: int,
+    kinds: frozenset[str] | None,
+    trim: bool,
 ) -> dict[str, Any]:
+    url, pid = server.url, server.pid
+    inside = {"start": await server.trim()} if trim else {}
     statuses: Counter[int] = Counter()
     five_xx: list[tuple[str, bytes]] = []
-    rss: dict[str, int] = {"start": rss_kib(pid)}
-    samples: list[int] = []  # after each tenth of the bodies
-    warm_up = max(1, count // 10)
-    queue: asyncio.Queue[tuple[int, str, bytes] | None] = asyncio.Queue(maxsize=in_flight * 2)
+    start = rss_kib(pid)
+    # (bodies answered, bodies accepted, RSS) after each 5 %
+    samples: list[tuple[int, int, dict[str, int]]] = []
+    step = max(1, count // SAMPLES)
+    answered = 0
+    queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=in_flight * 2)
     started = time.monotonic()
 
     async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal answered
         while (item := await queue.get()) is not None:
-            n, kind, data = item
+            kind, data = item
             async with session.post(
                 f"{url}/notifications", data=data, headers={"Content-Type": "application/json"}
             ) as response:
@@ -278,54 +364,113 @@ async def run(
                 statuses[response.status] += 1
                 if response.status >= 500:
                     five_xx.append((kind, data[:300]))
-            if (n + 1) % warm_up == 0:
-                samples.append(rss_kib(pid))
+            answered += 1
+            if answered % step == 0:
+                samples.append((answered, statuses[200], rss_kib(pid)))
 
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         workers = [asyncio.create_task(worker(session)) for _ in range(in_flight)]
-        for n, (kind, data) in enumerate(bodies(seed, count, kinds)):
-            await queue.put((n, kind, data))
+        for kind, data in bodies(seed, count, kinds):
+            await queue.put((kind, data))
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
+        seconds = time.monotonic() - started
+        while await server.dirty():  # noqa: ASYNC110 (the state lives in the server's database)
+            await asyncio.sleep(0.1)
+        caught_up = time.monotonic() - started - seconds
         async with session.get(f"{url}/healthz") as health:
             alive = health.status == 200
-    rss["end"] = rss_kib(pid)
-    rss["after_warm_up"] = samples[0] if samples else rss["start"]
+    after: dict[str, dict[str, int]] = {"caught up": rss_kib(pid)}
+    if trim:
+        inside["end"] = await server.trim()
+        after["malloc_trim"] = rss_kib(pid)
     return {
         "bodies": count,
-        "seconds": time.monotonic() - started,
+        "seconds": seconds,
+        "caught_up": caught_up,
         "statuses": dict(sorted(statuses.items())),
         "five_xx": five_xx,
         "alive": alive,
-        "rss_kib": rss,
-        "rss_samples": samples,
+        "start": start,
+        "samples": samples,
+        "after": after,
+        "inside": inside,
     }
 
 
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:.1f}"
+
+
+def _growth(a: tuple[int, int, dict[str, int]], b: tuple[int, int, dict[str, int]]) -> str:
+    """KiB of RSS per 1,000 accepted bodies between two samples."""
+    accepted = b[1] - a[1]
+    if accepted <= 0:
+        return f"{b[2]['rss'] - a[2]['rss']:+d} KiB (none accepted)"
+    return f"{(b[2]['rss'] - a[2]['rss']) * 1000 / accepted:+.0f} KiB per 1,000 accepted"
+
+
+def report(result: dict[str, Any]) -> None:
+    samples: list[tuple[int, int, dict[str, int]]] = result["samples"]
+    start: dict[str, int] = result["start"]
+    print(
+        f"RSS MiB (anon · file): start {_mib(start['rss'])} "
+        f"({_mib(start.get('anon', 0))} · {_mib(start.get('file', 0))})"
+    )
+    if len(samples) < SAMPLES:
+        return
+    quarter = SAMPLES // 4
+    for n in (quarter, 2 * quarter, 3 * quarter, SAMPLES):
+        answered, accepted, rss = samples[n - 1]
+        print(
+            f"  at {n * 100 // SAMPLES:3d} % ({answered} bodies, {accepted} accepted): "
+            f"{_mib(rss['rss'])} ({_mib(rss.get('anon', 0))} · {_mib(rss.get('file', 0))})"
+        )
+    for name, rss in result["after"].items():
+        print(
+            f"  {name}: {_mib(rss['rss'])} "
+            f"({_mib(rss.get('anon', 0))} · {_mib(rss.get('file', 0))})"
+        )
+    for when, inside in result["inside"].items():
+        print(
+            f"  {when}, before a trim: SQLite's allocator held "
+            f"{inside['sqlite_kib'] / 1024:.1f} MiB (page cache "
+            f"{inside['sqlite_cache_kib'] / 1024:.1f}), Python {inside['python_blocks']} blocks"
+        )
+    zero = (0, 0, start)
+    half = samples[2 * quarter - 1]
+    print(f"growth, first half: {_growth(zero, half)}; last half: {_growth(half, samples[-1])}")
+    print("after each 5 %: " + " ".join(f"{s[2]['rss'] / 1024:.0f}" for s in samples))
+
+
 async def main(
-    seed: int, count: int, in_flight: int, kinds: frozenset[str] | None, event_loop: str
+    seed: int,
+    count: int,
+    in_flight: int,
+    kinds: frozenset[str] | None,
+    event_loop: str,
+    trim: bool,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="callbridge-fuzz-") as tmp:
-        async with serve(Path(tmp), event_loop) as (url, pid):
-            result = await run(url, pid, seed, count, in_flight, kinds)
+        async with serve(Path(tmp), event_loop, trim) as server:
+            result = await run(server, seed, count, in_flight, kinds, trim)
     sent = Counter(kind for kind, _ in bodies(seed, count, kinds))
     print(f"machine: {machine()}")
     print(
         f"event loop {event_loop}; seed {seed}, {count} bodies "
         f"({dict(sorted(sent.items()))}), {in_flight} in flight"
+        + "".join(f"; {k}={v}" for k, v in os.environ.items() if k.startswith("MALLOC_"))
     )
-    print(f"took {result['seconds']:.0f} s; answers by status: {result['statuses']}")
+    print(
+        f"took {result['seconds']:.0f} s (dispatch caught up {result['caught_up']:.1f} s "
+        f"later); answers by status: {result['statuses']}"
+    )
     print(f"5xx: {len(result['five_xx'])}; /healthz afterwards: {result['alive']}")
     for kind, head in result["five_xx"][:5]:
         print(f"  5xx for a {kind} body: {head!r}")
-    rss = result["rss_kib"]
-    print(
-        f"RSS MiB: start {rss['start'] / 1024:.1f}, after warm-up "
-        f"{rss['after_warm_up'] / 1024:.1f}, end {rss['end'] / 1024:.1f}; after each tenth: "
-        + " ".join(f"{kib / 1024:.0f}" for kib in result["rss_samples"])
-    )
+    report(result)
 
 
 if __name__ == "__main__":
@@ -339,6 +484,9 @@ if __name__ == "__main__":
         help="only these kinds of body, comma-separated: "
         + ", ".join(m.__name__.lstrip("_") for m, _ in KINDS),
     )
+    parser.add_argument(
+        "--trim", action="store_true", help="at the end, malloc_trim(0) the server (glibc)"
+    )
     args = parser.parse_args()
     kinds = frozenset(args.kinds.split(",")) if args.kinds else None
-    asyncio.run(main(args.seed, args.bodies, args.in_flight, kinds, args.event_loop))
+    asyncio.run(main(args.seed, args.bodies, args.in_flight, kinds, args.event_loop, args.trim))

@@ -3,7 +3,8 @@ across a restart between a click and its fold."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,10 @@ async def click(
     return await env.client.post(PATH, data=body, headers=signed_headers(body, env.time.wall()))
 
 
-async def test_a_claim_through_slack_updates_the_alert_and_names_the_claimer(
-    tmp_path: Path,
-) -> None:
+@asynccontextmanager
+async def clickable_bridge(tmp_path: Path) -> AsyncIterator[tuple[ResponseUrls, Env]]:
+    """A bridge posting to the fake Slack whose button presses it verifies, and a local
+    stand-in for Slack's response_urls."""
     async with (
         ResponseUrls() as responses,
         slack_bridge(
@@ -73,6 +75,13 @@ async def test_a_claim_through_slack_updates_the_alert_and_names_the_claimer(
             slack_response_base=responses.base,
         ) as env,
     ):
+        yield responses, env
+
+
+async def test_a_claim_through_slack_updates_the_alert_and_names_the_claimer(
+    tmp_path: Path,
+) -> None:
+    async with clickable_bridge(tmp_path) as (responses, env):
         assert env.bridge.settings.slack_interactivity
         for event in missed_call(REF.case_id, env.time.wall()):
             await env.send(event)
@@ -180,14 +189,7 @@ async def test_a_press_without_a_response_url_is_not_a_warning(tmp_path: Path) -
     README demo's `callbridge simulate`), with nobody to answer: logged at info, not as a
     warning that an answer was impossible. One whose response_url is not Slack's is refused
     on arrival (a warning), and not answered either."""
-    async with (
-        ResponseUrls() as responses,
-        slack_bridge(
-            tmp_path,
-            settings_extra={"slack_signing_secret": Secret(SIGNING_SECRET)},
-            slack_response_base=responses.base,
-        ) as env,
-    ):
+    async with clickable_bridge(tmp_path) as (responses, env):
         for event in missed_call(REF.case_id, env.time.wall()):
             await env.send(event)
         await env.settle()

@@ -11,10 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from bridge.core.cases import CaseKey
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.metrics import Metrics
 from bridge.service.rulestate import RulesHolder
-from bridge.store import CaseWrite, Dispatched, Emitted, PlanRequest, Store, StoreError, Story
+from bridge.store import (
+    CaseHistory,
+    CaseWrite,
+    Dispatched,
+    Emitted,
+    PlanRequest,
+    Store,
+    StoreError,
+    Story,
+)
 from bridge.store.sqlite import SqliteStore
 from tests.store import T0, answered, consult_ringing, ended, ringing, warm_transfer
 from tests.support.harness import FakeClock, write_rules
@@ -44,6 +54,11 @@ class Counting:
     down: int = 0  # batch reads that fail as if the store were unreachable
     reading: asyncio.Event = field(default_factory=asyncio.Event)
     polled: asyncio.Event = field(default_factory=asyncio.Event)
+    case_reads: int = 0  # reads of callback case facts
+
+    async def case_facts(self, keys: Sequence[CaseKey]) -> dict[CaseKey, CaseHistory]:
+        self.case_reads += 1
+        return await self.store.case_facts(keys)
 
     async def dirty_stories(self, limit: int = 1000) -> list[str]:
         found = await self.store.dirty_stories(limit)
@@ -78,14 +93,14 @@ class Counting:
 
 @asynccontextmanager
 async def dispatcher(
-    tmp_path: Path, **extra: Any
+    tmp_path: Path, rules_text: str = LIVE_ONLY, **extra: Any
 ) -> AsyncIterator[tuple[Dispatcher, Counting, Metrics]]:
     store = SqliteStore(tmp_path / "bridge.db")
     await store.open()
     metrics = Metrics()
     # Live messages only: the calls here share one caller, and missed-call alerts would
     # stack them into one callback case (whose refolds these tests do not count).
-    rules = RulesHolder(write_rules(tmp_path, LIVE_ONLY), metrics)
+    rules = RulesHolder(write_rules(tmp_path, rules_text), metrics)
     assert await rules.reload(), rules.problems
     counting = Counting(store)
     options = DispatchOptions(poll_interval=3600, janitor_interval=3600, **extra)
@@ -236,3 +251,28 @@ async def test_an_unreachable_store_fails_the_cycle_once_and_loses_nothing(
         await running.drained()
         assert sorted(store.writes) == ["a", "b"]
         assert await store.dirty_stories() == []
+
+
+async def test_a_cycle_reads_a_callers_case_facts_once_for_all_their_missed_calls(
+    tmp_path: Path,
+) -> None:
+    """Thirty missed calls from one caller, refolded in one cycle: each folds the caller's
+    whole case history, read from the store once for the cycle, not once per call (thirty
+    copies of every fact at once made the memory peaks of issue 13's fuzz)."""
+    missed_rules = LIVE_ONLY.replace(
+        "    live: support\n", "    live: support\n    missed: support\n"
+    )
+    async with dispatcher(tmp_path, missed_rules) as (running, store, _):
+        calls = [f"m{n:02d}" for n in range(30)]
+        for n, call in enumerate(calls):
+            await store.add_event(ringing(call, seconds=100 * n), T0)
+            await store.add_event(ended(call, seconds=100 * n + 30, reason="no-answer"), T0)
+        for call in calls:  # all before the first cycle: one cycle refolds them all
+            running.notify(call)
+        await running.drained()
+
+        assert store.batch_reads[0] == calls
+        assert sorted(set(store.writes)) == calls  # every story folded, with its case
+        # one read per cycle that refolded them (the first, and a refold or two of the case
+        # alert their writes changed), instead of one per story and cycle (30 or more)
+        assert store.case_reads <= len(store.batch_reads) <= 5, store.batch_reads

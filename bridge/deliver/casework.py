@@ -11,6 +11,7 @@ case retention has purged shows nothing new.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,7 +32,41 @@ from bridge.core.cases import (
 from bridge.core.routing import Delivery, RouteResult, Target
 from bridge.rules import Ruleset, targets
 from bridge.rules.callbacks import case_facts
-from bridge.store import CaseRow, CaseWrite, Store
+from bridge.store import CaseHistory, CaseRow, CaseWrite, Store
+
+
+class CaseHistories:
+    """A number's stored case facts, read once for all the stories a dispatcher cycle
+    refolds: a caller with hundreds of missed calls has hundreds of stories refolded in one
+    cycle, which otherwise each read and decode every fact of the number at once (the
+    hostile-input fuzz's memory peaks, issue 13). Lives for one cycle only: the next cycle
+    reads again, and a write checks the facts it folded are still the stored ones."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._reads: dict[CaseKey, asyncio.Future[CaseHistory]] = {}
+        self.reads = 0  # store reads made (tests)
+
+    async def history(self, key: CaseKey) -> CaseHistory:
+        shared = self._reads.get(key)
+        if shared is not None:
+            # shield: one waiter cancelled must not cancel the read for the others
+            return await asyncio.shield(shared)
+        future: asyncio.Future[CaseHistory] = asyncio.get_running_loop().create_future()
+        self._reads[key] = future
+        self.reads += 1
+        try:
+            found = (await self._store.case_facts([key]))[key]
+        except BaseException as err:
+            del self._reads[key]  # a later story of the cycle tries again
+            if isinstance(err, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(err)
+                future.exception()  # retrieved here: the waiters (if any) raise it too
+            raise
+        future.set_result(found)
+        return found
 
 
 @dataclass(frozen=True)
@@ -81,14 +116,15 @@ class CasePlan:
 
 
 async def case_plan(
-    store: Store,
+    histories: CaseHistories,
     ruleset: Ruleset,
     call: Call,
     result: RouteResult,
     story_id: str,
     now: datetime,
 ) -> CasePlan:
-    """The story's case facts, and for a missed call its case (one store read)."""
+    """The story's case facts, and for a missed call its case (one store read per number
+    and cycle, shared by ``histories``)."""
     facts = [
         (key, msgspec.structs.replace(fact, story_id=story_id))
         for key, fact in case_facts(ruleset, call, result)
@@ -97,7 +133,7 @@ async def case_plan(
     if mine is None:
         return CasePlan(facts)
     key, miss = mine
-    history = (await store.case_facts([key]))[key]
+    history = await histories.history(key)
     together = [f for f in history.facts if fact_id(f) != fact_id(miss)]
     archived = history.archived_until
     if archived is None or miss.at > archived:

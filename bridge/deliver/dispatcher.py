@@ -30,7 +30,7 @@ import structlog
 from bridge import logs
 from bridge.core.calls import Call, fold
 from bridge.core.plan import DECIDED, plan, plan_decided, visible
-from bridge.deliver.casework import case_plan
+from bridge.deliver.casework import CaseHistories, case_plan
 from bridge.deliver.rulebook import Rulebook, Rules
 from bridge.metrics import Metrics
 from bridge.rules import route, targets
@@ -208,14 +208,17 @@ class Dispatcher:
             self._metrics.store_errors.labels("dispatch").inc()
             self._backoff.failed(err)
             return
+        histories = CaseHistories(self._store)  # a number's case facts, read once per cycle
         if found is None:
-            await self._fold_all([(story_id, None) for story_id in batch])
+            await self._fold_all([(story_id, None) for story_id in batch], histories)
             return
         # Two ids of one merged story fold once; ids purged meanwhile are simply left out.
         stories = {story.story_id: story for story in found.values()}
-        await self._fold_all([(s.story_id, s) for s in stories.values()])
+        await self._fold_all([(s.story_id, s) for s in stories.values()], histories)
 
-    async def _fold_all(self, stories: list[tuple[str, Story | None]]) -> None:
+    async def _fold_all(
+        self, stories: list[tuple[str, Story | None]], histories: CaseHistories
+    ) -> None:
         """Fold a cycle's stories concurrently, starting ``yield_every`` of them per turn of
         the event loop: each start folds and plans synchronously, and a cycle of hundreds
         started at once would hold every webhook waiting behind it."""
@@ -224,20 +227,20 @@ class Dispatcher:
             for i, (story_id, story) in enumerate(stories):
                 if i and i % self._options.yield_every == 0:
                     await asyncio.sleep(0)  # webhooks that arrived meanwhile go first
-                tasks.append(asyncio.create_task(self._guarded(story_id, story)))
+                tasks.append(asyncio.create_task(self._guarded(story_id, story, histories)))
             await asyncio.gather(*tasks)
         finally:  # cancelled (stop): no fold is left behind unowned
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _guarded(self, story_id: str, story: Story | None) -> None:
+    async def _guarded(self, story_id: str, story: Story | None, histories: CaseHistories) -> None:
         try:
             if story is None:
                 story = await self._store.story(story_id)
                 if story is None:
                     return
-            await self.process(story)
+            await self.process(story, histories=histories)
         except StoreError as err:  # it stays dirty: the poller queues it again
             self._metrics.store_errors.labels("dispatch").inc()
             self._metrics.dispatched.labels("error").inc()
@@ -248,7 +251,13 @@ class Dispatcher:
         else:
             self._backoff.succeeded()
 
-    async def process(self, story: Story, *, now: datetime | None = None) -> bool:
+    async def process(
+        self,
+        story: Story,
+        *,
+        now: datetime | None = None,
+        histories: CaseHistories | None = None,
+    ) -> bool:
         """Refold one story and plan its messages if it changed. Returns True if it did.
 
         A story is routed, from all its events, by the rules it was first routed by
@@ -269,7 +278,14 @@ class Dispatcher:
         result = None if ruleset is None else route(ruleset, call)
         cases = None
         if ruleset is not None and result is not None:
-            cases = await case_plan(self._store, ruleset, call, result, story.story_id, when)
+            cases = await case_plan(
+                histories or CaseHistories(self._store),
+                ruleset,
+                call,
+                result,
+                story.story_id,
+                when,
+            )
         new_digest = digest(call, b"" if cases is None else cases.digest())
         changed = new_digest != story.digest
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):

@@ -183,6 +183,12 @@ class Metrics:
             buckets=(60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200),
             registry=r,
         )
+        self.case_facts_capped = Counter(
+            "callbridge_callback_case_facts_capped",
+            "Refolds of a missed call whose caller number has more case facts than a refold "
+            "reads (200, MAX_FACTS_PER_NUMBER): the oldest were left out, as if archived",
+            registry=r,
+        )
         self.clicks = Counter(
             "callbridge_slack_clicks",
             "Requests to POST /slack/interactions, by the case button (claim, release, done; "

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
+
 from bridge.core.cases import CaseKey
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.metrics import Metrics
@@ -24,6 +26,7 @@ from bridge.store import (
     Store,
     StoreError,
     Story,
+    sqlite_cases,
 )
 from bridge.store.sqlite import SqliteStore
 from tests.store import T0, answered, consult_ringing, ended, ringing, warm_transfer
@@ -276,3 +279,32 @@ async def test_a_cycle_reads_a_callers_case_facts_once_for_all_their_missed_call
         # one read per cycle that refolded them (the first, and a refold or two of the case
         # alert their writes changed), instead of one per story and cycle (30 or more)
         assert store.case_reads <= len(store.batch_reads) <= 5, store.batch_reads
+
+
+async def test_a_caller_past_the_case_facts_cap_folds_its_newest_facts_and_settles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thirty missed calls from one caller with the cap on a number's case facts lowered to
+    ten: the refolds read the newest ten, the older misses count as archived (no alert of
+    their own), the one case is opened by the oldest miss still in the window, the metric
+    counts the capped refolds, and the dispatcher settles (nothing left dirty)."""
+    monkeypatch.setattr(sqlite_cases, "MAX_FACTS_PER_NUMBER", 10)
+    missed_rules = LIVE_ONLY.replace(
+        "    live: support\n", "    live: support\n    missed: support\n"
+    )
+    async with dispatcher(tmp_path, missed_rules) as (running, store, metrics):
+        calls = [f"m{n:02d}" for n in range(30)]
+        for n, call in enumerate(calls):
+            await store.add_event(ringing(call, seconds=100 * n), T0)
+            await store.add_event(ended(call, seconds=100 * n + 30, reason="no-answer"), T0)
+        for call in calls:
+            running.notify(call)
+        await running.drained()
+
+        assert await store.dirty_stories() == []
+        with closing(sqlite3.connect(tmp_path / "bridge.db")) as db:
+            cases = db.execute("SELECT case_id FROM cases").fetchall()
+        assert cases == [("m20",)]  # (closed: it expired long before the test's clock)
+        capped = metrics.registry.get_sample_value("callbridge_callback_case_facts_capped_total")
+        assert capped is not None
+        assert capped >= 30

@@ -75,6 +75,7 @@ class CasePlan:
     case: Case | None = None  # the case whose alert this story carries
     quiet: bool = False  # its missed call is shown by another story's alert (or archived)
     folded: dict[CaseKey, str] = field(default_factory=dict)
+    capped: bool = False  # the caller's oldest facts were left out (MAX_FACTS_PER_NUMBER)
 
     def digest(self) -> bytes:
         """What a person would see of the case on this story's messages."""
@@ -140,6 +141,7 @@ async def case_plan(
         together.append(miss)
     folded = {key: fingerprint(encode_fact(f) for f in together)}
     case = case_of(fold(key, together, now), story_id)
+    capped = history.capped
     if case is None or case.id != story_id:
-        return CasePlan(facts, quiet=True, folded=folded)
-    return CasePlan(facts, case=case, folded=folded)
+        return CasePlan(facts, quiet=True, folded=folded, capped=capped)
+    return CasePlan(facts, case=case, folded=folded, capped=capped)

@@ -290,6 +290,8 @@ class Dispatcher:
         changed = new_digest != story.digest
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):
             request, pinned, routes = None, None, []
+            if cases is not None and cases.capped:
+                self._metrics.case_facts_capped.inc()
             if changed:
                 if ruleset is not None and result is not None and cases is not None:
                     if story.digest is None and result.unmatched:

@@ -55,6 +55,12 @@ AddStatus = Literal["accepted", "duplicate", "refused"]
 # more is a misbehaving or hostile client, and every event is folded again on each change.
 MAX_EVENTS_PER_STORY: Final = 200
 
+# Callback case facts of one caller number that a refold folds: the newest ones. A real
+# customer has a handful (missed calls, callbacks, clicks) within the retention window; a
+# number with more is a robot or a hostile client, and every refold of its stories reads and
+# folds them all. Older ones count as archived (as retention's), the same for every story.
+MAX_FACTS_PER_NUMBER: Final = 200
+
 
 class StoreError(Exception):
     """The store cannot be reached or failed; the caller should answer 503 and retry later."""
@@ -136,7 +142,10 @@ class CaseHistory:
     """Everything stored of one number's cases."""
 
     facts: list[Fact]  # those after archived_until
-    archived_until: datetime | None  # facts up to this belong to cases retention purged
+    # facts up to this belong to cases retention purged, or are older than the newest
+    # MAX_FACTS_PER_NUMBER (capped)
+    archived_until: datetime | None
+    capped: bool = False  # the number has more facts than MAX_FACTS_PER_NUMBER
 
 
 @dataclass(frozen=True, slots=True)

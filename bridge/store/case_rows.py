@@ -87,6 +87,20 @@ def case_write_row(write: CaseWrite, now_us: int) -> CaseWriteRow:
 # first). Cases that closed before it are final. Without this bound every new miss refolded
 # every story with a miss of the number: quadratic in a caller's misses. Placeholders: scope,
 # number, time (µs).
+# A number's facts a refold folds (placeholders: scope, number, after µs) and the time
+# below which they are left out when the number has more than MAX_FACTS_PER_NUMBER of them
+# (placeholders: scope, number, after µs, MAX_FACTS_PER_NUMBER): the at_us of the newest
+# fact left out, so that ``at_us > cut`` keeps at most that many. Reads and the write's
+# check of what a refold folded use both, so they agree on the window.
+FACTS_SQL: Final = "SELECT body FROM case_facts WHERE scope = $1 AND number = $2 AND at_us > $3"
+CUT_SQL: Final = (
+    "SELECT at_us FROM case_facts WHERE scope = $1 AND number = $2 AND at_us > $3"
+    " ORDER BY at_us DESC LIMIT 1 OFFSET $4"
+)
+ARCHIVED_SQL: Final = "SELECT until_us FROM case_archive WHERE scope = $1 AND number = $2"
+NEVER_US: Final = -(2**62)  # before any fact: nothing archived
+
+
 ANCHORS_SQL: Final = (
     "SELECT DISTINCT story_id FROM case_facts WHERE scope = $1 AND number = $2"
     " AND kind = 'missed' AND (at_us >= $3 OR story_id IN (SELECT case_id FROM cases"

@@ -8,9 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bridge.core.cases import CaseKey, Click, decode_fact, fingerprint
-from bridge.store import CaseHistory, ClickAdded
+from bridge.store import MAX_FACTS_PER_NUMBER, CaseHistory, ClickAdded
 from bridge.store.case_rows import (
     ANCHORS_SQL,
+    ARCHIVED_SQL,
+    CUT_SQL,
+    FACTS_SQL,
+    NEVER_US,
     CaseWriteRow,
     FactRow,
     StoredCase,
@@ -29,27 +33,28 @@ Key = tuple[str, str]
 _CASE_COLS = "case_id, scope, number, opened_us, closed_us, how, check_us"
 
 
-async def _bodies(conn: Connection, key: Key) -> list[bytes]:
-    """The facts of one number that retention has not archived."""
-    rows = await conn.fetch(
-        "SELECT f.body FROM case_facts AS f LEFT JOIN case_archive AS a"
-        " ON a.scope = f.scope AND a.number = f.number"
-        " WHERE f.scope = $1 AND f.number = $2 AND (a.until_us IS NULL OR f.at_us > a.until_us)",
-        *key,
-    )
+async def _window(conn: Connection, key: Key) -> tuple[int | None, bool]:
+    """The time (µs) up to which the number's facts are left out of its refolds (None:
+    none are), and whether that is the MAX_FACTS_PER_NUMBER cap rather than retention."""
+    archived = await conn.fetchval(ARCHIVED_SQL, *key)
+    until = None if archived is None else int(archived)
+    after = NEVER_US if until is None else until
+    cut = await conn.fetchval(CUT_SQL, *key, after, MAX_FACTS_PER_NUMBER)
+    return (until, False) if cut is None else (int(cut), True)
+
+
+async def _bodies(conn: Connection, key: Key, until: int | None) -> list[bytes]:
+    """The number's facts after ``until`` (µs; from :func:`_window`)."""
+    rows = await conn.fetch(FACTS_SQL, *key, NEVER_US if until is None else until)
     return [bytes(r["body"]) for r in rows]
 
 
 async def read(conn: Connection, keys: Sequence[CaseKey]) -> dict[CaseKey, CaseHistory]:
     out: dict[CaseKey, CaseHistory] = {}
     for k in keys:
-        until = await conn.fetchval(
-            "SELECT until_us FROM case_archive WHERE scope = $1 AND number = $2",
-            k.scope,
-            k.number,
-        )
-        facts = [decode_fact(b) for b in await _bodies(conn, (k.scope, k.number))]
-        out[k] = CaseHistory(facts, None if until is None else from_us(int(until)))
+        until, capped = await _window(conn, (k.scope, k.number))
+        facts = [decode_fact(b) for b in await _bodies(conn, (k.scope, k.number), until)]
+        out[k] = CaseHistory(facts, None if until is None else from_us(until), capped)
     return out
 
 
@@ -113,7 +118,8 @@ async def write(
     closed = await _write_cases(conn, story_id, write.cases)
     current = True
     for key, folded in write.folded.items():
-        current = current and fingerprint(await _bodies(conn, key)) == folded
+        until, _capped = await _window(conn, key)
+        current = current and fingerprint(await _bodies(conn, key, until)) == folded
     return refold, closed, current
 
 

@@ -8,9 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from bridge.core.cases import CaseKey, Click, decode_fact, fingerprint
-from bridge.store import CaseHistory, ClickAdded
+from bridge.store import MAX_FACTS_PER_NUMBER, CaseHistory, ClickAdded
 from bridge.store.case_rows import (
     ANCHORS_SQL,
+    ARCHIVED_SQL,
+    CUT_SQL,
+    FACTS_SQL,
+    NEVER_US,
     CaseWriteRow,
     FactRow,
     StoredCase,
@@ -25,25 +29,28 @@ Key = tuple[str, str]
 _CASE_COLS = "case_id, scope, number, opened_us, closed_us, how, check_us"
 
 
-def _bodies(conn: sqlite3.Connection, key: Key) -> list[bytes]:
-    """The facts of one number that retention has not archived."""
-    rows = conn.execute(
-        "SELECT f.body FROM case_facts AS f LEFT JOIN case_archive AS a"
-        " ON a.scope = f.scope AND a.number = f.number"
-        " WHERE f.scope = ? AND f.number = ? AND (a.until_us IS NULL OR f.at_us > a.until_us)",
-        key,
-    ).fetchall()
+def _window(conn: sqlite3.Connection, key: Key) -> tuple[int | None, bool]:
+    """The time (µs) up to which the number's facts are left out of its refolds (None:
+    none are), and whether that is the MAX_FACTS_PER_NUMBER cap rather than retention."""
+    archived = conn.execute(_ARCHIVED, key).fetchone()
+    until = None if archived is None else int(archived[0])
+    after = NEVER_US if until is None else until
+    cut = conn.execute(_CUT, (*key, after, MAX_FACTS_PER_NUMBER)).fetchone()
+    return (until, False) if cut is None else (int(cut[0]), True)
+
+
+def _bodies(conn: sqlite3.Connection, key: Key, until: int | None) -> list[bytes]:
+    """The number's facts after ``until`` (µs; from :func:`_window`)."""
+    rows = conn.execute(_FACTS, (*key, NEVER_US if until is None else until)).fetchall()
     return [bytes(r[0]) for r in rows]
 
 
 def read(conn: sqlite3.Connection, keys: Sequence[CaseKey]) -> dict[CaseKey, CaseHistory]:
     out = {}
     for k in keys:
-        until = conn.execute(
-            "SELECT until_us FROM case_archive WHERE scope = ? AND number = ?", (k.scope, k.number)
-        ).fetchone()
-        facts = [decode_fact(b) for b in _bodies(conn, (k.scope, k.number))]
-        out[k] = CaseHistory(facts, None if until is None else from_us(until[0]))
+        until, capped = _window(conn, (k.scope, k.number))
+        facts = [decode_fact(b) for b in _bodies(conn, (k.scope, k.number), until)]
+        out[k] = CaseHistory(facts, None if until is None else from_us(until), capped)
     return out
 
 
@@ -71,6 +78,9 @@ def _anchors(conn: sqlite3.Connection, since: Mapping[Key, int], but: str | None
 
 
 _ANCHORS: Final = sqlite_style(ANCHORS_SQL)
+_ARCHIVED: Final = sqlite_style(ARCHIVED_SQL)
+_CUT: Final = sqlite_style(CUT_SQL)
+_FACTS: Final = sqlite_style(FACTS_SQL)
 
 
 def _insert(conn: sqlite3.Connection, story_id: str | None, row: FactRow, now_us: int) -> None:
@@ -102,7 +112,10 @@ def write(
         refold = _anchors(conn, changed_since(before, after), story_id)
         mark_dirty(conn, refold)
     closed = _write_cases(conn, story_id, write.cases)
-    current = all(fingerprint(_bodies(conn, key)) == folded for key, folded in write.folded.items())
+    current = all(
+        fingerprint(_bodies(conn, key, _window(conn, key)[0])) == folded
+        for key, folded in write.folded.items()
+    )
     return refold, closed, current
 
 

@@ -20,7 +20,12 @@ in the first half only; a leak as growth in the last half too. ``--trim`` then a
 server to ``malloc_trim(0)`` (glibc; SIGUSR2, handled by a prelude the script adds) and
 reports RSS again: what trimming gives back was free memory the allocator kept (its
 high-water mark), not live data. RssAnon (heap) and RssFile (mapped files, e.g. SQLite's
-``-shm``) are reported apart. The environment passes through (e.g. ``MALLOC_ARENA_MAX=2``).
+``-shm``) are reported apart, and before the trim what SQLite's allocator, Python
+(allocated blocks) and pymalloc (live blocks, arenas held) hold. The environment passes
+through (e.g. ``MALLOC_ARENA_MAX=2``); with ``FUZZ_TRACEMALLOC=FILE`` (and ``--trim``) the
+server traces its Python allocations and writes the 25 largest differences between the
+start and the end to FILE (slow: for finding what grows, not for numbers). ``--keep-db PATH``
+keeps the server's database (e.g. to count a number's case facts).
 
 The same generator runs in CI with a fixed seed and a few hundred bodies
 (tests/test_ingest_fuzz.py).
@@ -34,6 +39,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import signal
 import sqlite3
 import sys
@@ -245,9 +251,43 @@ def _sqlite(op):  # sqlite3_status64(op): 0 memory used, 2 page cache (malloc'd)
         status(op, ctypes.byref(now), ctypes.byref(high), 0)
         return now.value // 1024
     return -1
+def _pymalloc():  # sys._debugmallocstats' totals (it writes them to fd 2): KiB in use, held
+    import os, tempfile
+    with tempfile.TemporaryFile() as out:
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        stats = {}
+        for row in out.read().decode(errors="replace").splitlines():
+            name, _, value = row.partition("=")
+            if value.strip().replace(",", "").isdigit():
+                stats.setdefault(name.strip(), int(value.strip().replace(",", "")))
+    return stats.get("# bytes in allocated blocks", -1) // 1024, stats.get("Total", -1) // 1024
+import os as _os, tracemalloc as _tm
+_trace = {"path": _os.environ.get("FUZZ_TRACEMALLOC"), "last": None}
+if _trace["path"]:  # where Python's own allocations grew between two trims (slow)
+    _tm.start(4)
+def _traced():
+    if not _trace["path"]:
+        return
+    snap = _tm.take_snapshot().filter_traces([_tm.Filter(False, _tm.__file__)])
+    if _trace["last"] is not None:
+        with open(_trace["path"], "a") as out:
+            for stat in snap.compare_to(_trace["last"], "traceback")[:25]:
+                out.write(f"{stat.size_diff / 1024:+.0f} KiB ({stat.count_diff:+d} blocks)\\n")
+                out.write("".join(f"    {line}\\n" for line in stat.traceback.format()))
+    _trace["last"] = snap
 def _trim(*_):
+    _traced()
+    used, held = _pymalloc()
     line = {"event": "fuzz.trimmed", "sqlite_kib": _sqlite(0), "sqlite_cache_kib": _sqlite(2),
-            "python_blocks": sys.getallocatedblocks()}
+            "python_blocks": sys.getallocatedblocks(), "pymalloc_used_kib": used,
+            "pymalloc_held_kib": held}
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     print(json.dumps(line), flush=True)
 signal.signal(signal.SIGUSR2, _trim)
@@ -437,7 +477,9 @@ def report(result: dict[str, Any]) -> None:
         print(
             f"  {when}, before a trim: SQLite's allocator held "
             f"{inside['sqlite_kib'] / 1024:.1f} MiB (page cache "
-            f"{inside['sqlite_cache_kib'] / 1024:.1f}), Python {inside['python_blocks']} blocks"
+            f"{inside['sqlite_cache_kib'] / 1024:.1f}), Python {inside['python_blocks']} blocks "
+            f"(pymalloc: {inside.get('pymalloc_used_kib', -1) / 1024:.1f} MiB in use, "
+            f"{inside.get('pymalloc_held_kib', -1) / 1024:.1f} held)"
         )
     zero = (0, 0, start)
     half = samples[2 * quarter - 1]
@@ -452,10 +494,13 @@ async def main(
     kinds: frozenset[str] | None,
     event_loop: str,
     trim: bool,
+    keep_db: Path | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="callbridge-fuzz-") as tmp:
         async with serve(Path(tmp), event_loop, trim) as server:
             result = await run(server, seed, count, in_flight, kinds, trim)
+        if keep_db is not None:  # the server has stopped: its database is complete
+            shutil.copyfile(server.db, keep_db)
     sent = Counter(kind for kind, _ in bodies(seed, count, kinds))
     print(f"machine: {machine()}")
     print(
@@ -487,6 +532,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--trim", action="store_true", help="at the end, malloc_trim(0) the server (glibc)"
     )
+    parser.add_argument(
+        "--keep-db", type=Path, help="copy the server's SQLite database here at the end"
+    )
     args = parser.parse_args()
     kinds = frozenset(args.kinds.split(",")) if args.kinds else None
-    asyncio.run(main(args.seed, args.bodies, args.in_flight, kinds, args.event_loop, args.trim))
+    asyncio.run(
+        main(
+            args.seed, args.bodies, args.in_flight, kinds, args.event_loop, args.trim, args.keep_db
+        )
+    )

@@ -40,6 +40,10 @@ log = structlog.get_logger("bridge.store.sqlite")
 
 
 MIN_SQLITE: Final = (3, 35, 0)
+# What the WAL file is cut back to once a checkpoint has copied it all and writing starts
+# again at its beginning. SQLite never shrinks it otherwise: a burst that outpaces the
+# checkpoints (a 20,000-body flood made 158 MiB) would keep its peak size on disk for good.
+WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 
 
 _State = Literal["new", "open", "closing", "closed"]
@@ -246,6 +250,7 @@ class SqliteStore(StoreFront):
         try:
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             conn.execute("PRAGMA foreign_keys = ON")
             if reader:
                 conn.execute("PRAGMA query_only = ON")

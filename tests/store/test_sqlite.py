@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bridge.store import StoreError
+from bridge.store import sqlite as sqlite_module
 from bridge.store.migrate import Migration, apply_sqlite, load, load_dir, pending, split_script
 from bridge.store.sqlite import SqliteStore
 from tests.store import T0, answered, at, created, ended, ringing
@@ -42,6 +43,31 @@ async def test_creates_parent_directories_and_uses_wal(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert query(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_the_wal_is_cut_back_after_a_burst_once_checkpointed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of writes grows the WAL past the limit (lowered here to 128 KiB); once a
+    checkpoint has copied it all, the next write starts it again and cuts the file back to
+    the limit (or to that write's own frames, if more: one event writes ~45 KiB) instead of
+    keeping the burst's size on disk."""
+    limit = 128 * 1024
+    monkeypatch.setattr(sqlite_module, "WAL_SIZE_LIMIT", limit)
+    path = tmp_path / "bridge.db"
+    wal = tmp_path / "bridge.db-wal"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        for n in range(100):
+            await store.add_event(ringing(f"burst-{n}"), RECEIVED)
+        assert wal.stat().st_size > 8 * limit  # the burst: far past the limit
+        # Private hook, on purpose: the checkpoint loop runs this every 0.5 s.
+        await asyncio.get_running_loop().run_in_executor(store._reader, store._checkpoint)
+        await store.add_event(ringing("after"), RECEIVED)
+        assert wal.stat().st_size <= limit
+    finally:
+        await store.close()
 
 
 async def test_unusable_location_is_a_clear_store_error(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ Writers that touch stories or links first take :data:`WRITE_LOCK` (see
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -68,7 +69,16 @@ def redact(dsn: str) -> str:
 
 
 def failure(doing: str, dsn: str, err: BaseException) -> StoreError:
-    """A :class:`StoreError` saying what failed where (never the password) and what to do."""
+    """A :class:`StoreError` saying what failed where (never the password) and what to do.
+
+    Raises :class:`asyncio.CancelledError` instead when the current task is being
+    cancelled: asyncpg, interrupted mid-operation, can fail its connection's cleanup with a
+    driver error that replaces the cancellation, and a cancelled loop handed a StoreError
+    would take it for a store failure and try again instead of ending (a leader stepping
+    down waited for its dispatcher forever)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from err
     text = (str(err) or type(err).__name__).replace(dsn, redact(dsn))
     return StoreError(
         f"{doing} the PostgreSQL store {redact(dsn)}: {text}; "

@@ -378,6 +378,39 @@ async def test_connection_loss_is_a_store_error_and_recovery_is_automatic(
         await proxy.cut()
 
 
+async def test_an_operation_cancelled_as_the_connection_drops_stays_cancelled(
+    opened: PostgresStore,
+) -> None:
+    """A task cancelled mid-query whose connection then fails with a driver error (asyncpg
+    can replace the cancellation so) ends cancelled, not with a StoreError: a cancelled
+    dispatcher loop handed a StoreError took it for a store failure and tried again, and a
+    leader stepping down waited for it forever (the HA test's rare hang)."""
+    started = asyncio.Event()
+
+    async def query_cut_by_cancellation(conn: asyncpg.Connection) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # a query in flight
+        except asyncio.CancelledError:
+            raise asyncpg.InterfaceError("cannot perform operation: connection is closed") from None
+
+    for operation in (opened._read, opened._write):
+        started.clear()
+        task = asyncio.create_task(operation(query_cut_by_cancellation))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    # Without a cancellation the same driver error is a store failure, as before.
+    async def failing(conn: asyncpg.Connection) -> None:
+        raise asyncpg.InterfaceError("cannot perform operation: connection is closed")
+
+    with pytest.raises(StoreError, match="connection is closed"):
+        await opened._read(failing)
+    assert (await opened.add_event(ringing("after"), RECEIVED)).status == "accepted"
+
+
 async def test_terminated_sessions_are_replaced_by_the_pool(opened: PostgresStore) -> None:
     await opened.add_event(created("c1"), RECEIVED)
     assert await terminate_sessions(opened.dsn, "callbridge") >= 1

@@ -256,23 +256,31 @@ async def test_an_unreachable_store_fails_the_cycle_once_and_loses_nothing(
         assert await store.dirty_stories() == []
 
 
+# With missed-call alerts: one caller's missed calls stack into one callback case.
+MISSED_TOO = LIVE_ONLY.replace("    live: support\n", "    live: support\n    missed: support\n")
+
+
+async def thirty_missed_calls(running: Dispatcher, store: Counting) -> list[str]:
+    """Thirty missed calls from one caller, 100 s apart, all stored before the first
+    cycle (so one cycle refolds them all); returns once the dispatcher has drained."""
+    calls = [f"m{n:02d}" for n in range(30)]
+    for n, call in enumerate(calls):
+        await store.add_event(ringing(call, seconds=100 * n), T0)
+        await store.add_event(ended(call, seconds=100 * n + 30, reason="no-answer"), T0)
+    for call in calls:
+        running.notify(call)
+    await running.drained()
+    return calls
+
+
 async def test_a_cycle_reads_a_callers_case_facts_once_for_all_their_missed_calls(
     tmp_path: Path,
 ) -> None:
     """Thirty missed calls from one caller, refolded in one cycle: each folds the caller's
     whole case history, read from the store once for the cycle, not once per call (thirty
     copies of every fact at once made the memory peaks of issue 13's fuzz)."""
-    missed_rules = LIVE_ONLY.replace(
-        "    live: support\n", "    live: support\n    missed: support\n"
-    )
-    async with dispatcher(tmp_path, missed_rules) as (running, store, _):
-        calls = [f"m{n:02d}" for n in range(30)]
-        for n, call in enumerate(calls):
-            await store.add_event(ringing(call, seconds=100 * n), T0)
-            await store.add_event(ended(call, seconds=100 * n + 30, reason="no-answer"), T0)
-        for call in calls:  # all before the first cycle: one cycle refolds them all
-            running.notify(call)
-        await running.drained()
+    async with dispatcher(tmp_path, MISSED_TOO) as (running, store, _):
+        calls = await thirty_missed_calls(running, store)
 
         assert store.batch_reads[0] == calls
         assert sorted(set(store.writes)) == calls  # every story folded, with its case
@@ -289,17 +297,8 @@ async def test_a_caller_past_the_case_facts_cap_folds_its_newest_facts_and_settl
     their own), the one case is opened by the oldest miss still in the window, the metric
     counts the capped refolds, and the dispatcher settles (nothing left dirty)."""
     monkeypatch.setattr(sqlite_cases, "MAX_FACTS_PER_NUMBER", 10)
-    missed_rules = LIVE_ONLY.replace(
-        "    live: support\n", "    live: support\n    missed: support\n"
-    )
-    async with dispatcher(tmp_path, missed_rules) as (running, store, metrics):
-        calls = [f"m{n:02d}" for n in range(30)]
-        for n, call in enumerate(calls):
-            await store.add_event(ringing(call, seconds=100 * n), T0)
-            await store.add_event(ended(call, seconds=100 * n + 30, reason="no-answer"), T0)
-        for call in calls:
-            running.notify(call)
-        await running.drained()
+    async with dispatcher(tmp_path, MISSED_TOO) as (running, store, metrics):
+        await thirty_missed_calls(running, store)
 
         assert await store.dirty_stories() == []
         with closing(sqlite3.connect(tmp_path / "bridge.db")) as db:

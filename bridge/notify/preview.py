@@ -4,14 +4,19 @@ platform keeps it (posts, in-place edits, thread replies, deletions), per channe
 Fed by :class:`~bridge.notify.dryrun.DryRunNotifier`, read by ``GET /preview``. Bounded: a
 channel keeps its newest ``per_channel`` messages and a thread its newest ``per_channel``
 replies, so a long demo or a load test keeps memory flat. Nothing here is stored or sent.
+A message is drawn when the page first shows it, not when it is posted: a dry run that nobody
+previews never builds the platform's message (``OutgoingMessage.rich``) nor its HTML.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from html import escape
+
+import structlog
 
 from bridge.notify import MessageRef, OutgoingMessage
 from bridge.render.preview_html import PreviewChannel, PreviewMessage, slack_html, teams_html
@@ -19,28 +24,51 @@ from bridge.render.preview_html import PreviewChannel, PreviewMessage, slack_htm
 PER_CHANNEL = 200
 
 ChannelKey = tuple[str, str]  # (platform, channel)
+Drawing = str | Callable[[], str]  # the HTML, or how to draw it when first shown
+
+log = structlog.get_logger("bridge.notify.preview")
 
 
 @dataclass
 class _Entry:
     id: str
     at: str
-    html: str
+    html: Drawing
     edits: int = 0
     replies: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
 
     def view(self) -> PreviewMessage:
+        if not isinstance(self.html, str):
+            self.html = _drawn(self.html)
         return PreviewMessage(
             self.id, self.at, self.html, self.edits, tuple(r.view() for r in self.replies.values())
         )
+
+
+def _drawn(drawing: Callable[[], str]) -> str:
+    """Draw a message now; a message that cannot be drawn shows why instead of breaking the
+    page (the dry run already logged its text line)."""
+    try:
+        return drawing()
+    except Exception as err:
+        log.exception("preview.draw_failed")
+        return f"<i>cannot draw this message: {escape(type(err).__name__)}</i>"
 
 
 def _now() -> str:
     return datetime.now(UTC).astimezone().strftime("%H:%M:%S")
 
 
-def draw(platform: str, message: OutgoingMessage) -> str:
-    """The message as the preview shows it: from its Block Kit blocks or Adaptive Card."""
+def draw(platform: str, message: OutgoingMessage) -> Drawing:
+    """The message as the preview shows it: from its Block Kit blocks or Adaptive Card; for a
+    message whose blocks or card are built on demand (``rich``), how to draw it later."""
+    rich = message.rich
+    if rich is not None:
+        return lambda: _html(platform, replace(rich(), text=message.text))
+    return _html(platform, message)
+
+
+def _html(platform: str, message: OutgoingMessage) -> str:
     if platform == "teams":
         return teams_html(message.text, message.card)
     return slack_html(message.text, message.blocks)

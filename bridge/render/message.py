@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 Json = Mapping[str, Any]
@@ -32,6 +32,9 @@ class OutgoingMessage:
     A renderer fills the one for its platform; a notifier ignores the other. ``broadcast``: a
     thread reply that is also shown in the channel (Slack's ``reply_broadcast``; ignored for
     a message that is not a reply, and by Teams).
+
+    ``rich`` (dry run only): builds the platform's own message (blocks or card) when the local
+    preview first shows it, so a dry run that nobody previews does not build it at all.
     """
 
     text: str
@@ -39,3 +42,4 @@ class OutgoingMessage:
     card: Json | None = None
     metadata: MessageMetadata | None = None
     broadcast: bool = False
+    rich: Callable[[], OutgoingMessage] | None = field(default=None, compare=False, repr=False)

@@ -14,7 +14,6 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -88,13 +87,14 @@ PlatformFactory = Callable[[aiohttp.ClientSession, Metrics], Mapping[str, Platfo
 
 
 def dry_run_render(rich: Render) -> Render:
-    """A dry-run platform's renderer: the platform's own message (Block Kit blocks, Adaptive
-    Card: what the preview draws) with the text renderer's line as its ``text`` (what the
-    dry-run log line shows)."""
+    """A dry-run platform's renderer: the text renderer's line as ``text`` (what the dry-run
+    log line shows), and the platform's own message (Block Kit blocks, Adaptive Card: what the
+    preview draws) built only when the preview first shows it (``OutgoingMessage.rich``)."""
 
     def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
-        message = rich(content, users, link)
-        return replace(message, text=text_render(content, users, link).text)
+        return OutgoingMessage(
+            text_render(content, users, link).text, rich=partial(rich, content, users, link)
+        )
 
     return render
 

@@ -70,3 +70,35 @@ async def test_memory_stays_bounded() -> None:
     await notifier.update(refs[0], slack("late"))
     assert board.version == version
     assert MessageRef("slack", "C1", refs[0].ts_or_id) == refs[0]
+
+
+async def test_a_message_built_on_demand_is_built_once_when_first_shown() -> None:
+    board = PreviewBoard()
+    notifier = DryRunNotifier("slack", board=board)
+    built: list[str] = []
+
+    def rich(text: str) -> OutgoingMessage:
+        built.append(text)
+        return slack(text)
+
+    root = await notifier.post("C1", OutgoingMessage("Ringing line", rich=lambda: rich("*A*")))
+    await notifier.update(root, OutgoingMessage("Answered line", rich=lambda: rich("*B*")))
+    assert built == []  # a dry run that nobody previews builds no blocks and no HTML
+    for _ in range(2):  # the page polls: drawn once, then kept
+        [message] = board.channels()[0].messages
+        assert message.html == '<div class="bk-section"><div class="bk-text"><b>B</b></div></div>'
+    assert built == ["*B*"]
+
+
+async def test_a_message_that_cannot_be_drawn_says_so_and_the_page_still_shows() -> None:
+    board = PreviewBoard()
+    notifier = DryRunNotifier("slack", board=board)
+
+    def broken() -> OutgoingMessage:
+        raise KeyError("blocks")
+
+    await notifier.post("C1", OutgoingMessage("line", rich=broken))
+    await notifier.post("C1", slack("*fine*"))
+    bad, good = board.channels()[0].messages
+    assert bad.html == "<i>cannot draw this message: KeyError</i>"
+    assert good.html == '<div class="bk-section"><div class="bk-text"><b>fine</b></div></div>'

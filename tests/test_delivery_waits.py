@@ -162,3 +162,27 @@ async def test_the_mark_before_a_post_is_written_only_where_a_lookup_can_use_it(
     assert [s.slot for s in posts][:1] == ["root"]
     assert len(posts) >= 3  # the root and its replies
     assert store.attempt_marks == (len(posts) if finds else 0)
+
+
+async def test_a_channel_sends_its_next_message_without_another_read(tmp_path: Path) -> None:
+    """Recording a send also reads what its channel can send next (``Store.posted_next``),
+    so a channel working through a backlog (here ten calls' live messages and threads in one
+    channel) sends on without a round and a ``due()`` read per message; each message still
+    goes exactly once, replies after their root."""
+    store = sqlite_store(tmp_path)
+    async with running_bridge(make_settings(tmp_path), store=store) as (bridge, _client, chat):
+        assert bridge.delivery is not None
+        for n in range(10):
+            call = f"b-{n}"
+            for event in (ringing(call), answered(call), ended(call, 60)):
+                added = await bridge.store.add_event(event, bridge.clock())
+                bridge.dispatcher.notify(added.story_id)
+        await bridge.dispatcher.drained()
+        await bridge.delivery.settled()
+    sent = [(s.story, s.slot, s.action) for s in chat.sent]
+    posts = [(story, slot) for story, slot, action in sent if action == "post"]
+    assert len(set(posts)) == len(posts) >= 40  # roots and their replies, none twice
+    for n in range(10):
+        story = [slot for s, slot in posts if s.startswith(f"b-{n}")]
+        assert story[0] == "root"  # a thread's replies wait for their root
+    assert store.due_calls * 2 < len(sent), (store.due_calls, len(sent))

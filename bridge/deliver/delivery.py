@@ -1,7 +1,10 @@
 """Delivery: make what is posted in Slack/Teams match what the store says is desired.
 
 One loop reads the due slots of the outbox and, per channel, sends at most one request at a
-time: the most important slot whose pacing bucket has a token. Priorities when the budget is
+time: the most important slot whose pacing bucket has a token. A channel's send records its
+outcome and reads the channel's due work in one store operation (``Store.posted_next``), and
+goes on with the next slot chosen the same way while there is one it may send now, so a
+channel working through a backlog costs no round and no read of its own per message. Priorities when the budget is
 short (the store ranks them: ``Outgoing.priority``, migration 0006), what is wrong in chat
 first, then what a person is looking at: (0) retractions (an alert for a call answered after
 all, a transfer's leftover message) and corrections of posted alerts; (1) new missed alerts
@@ -143,13 +146,16 @@ class Delivery:
         # actions that work needed: a lane in which pacing holds every one of them back (or
         # whose channel has a request in flight) is not read again until it can send.
         self._lanes: dict[Lane, set[Action]] = {}
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        self._stopping = False
         self._loop_task = asyncio.create_task(self._run(), name="delivery-loop")
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Let in-flight requests finish (up to ``timeout``), then stop the loop."""
+        self._stopping = True  # a channel finishes its request in flight, starts no other
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -236,7 +242,7 @@ class Delivery:
             self._lanes.setdefault(lane, set()).add(action_of(item))
         by_channel: dict[tuple[str, str], list[tuple[int, Outgoing]]] = {}
         for rank, item in candidates(items):
-            key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
+            key = _slot_key(item)
             if key not in self._busy_keys and key not in self._finished:
                 by_channel.setdefault((item.key.platform, item.channel), []).append((rank, item))
         for channel_key, waiting in by_channel.items():
@@ -249,13 +255,7 @@ class Delivery:
             if paused is not None and paused > now:
                 waits.append((paused - now).total_seconds())
                 continue
-            chosen = None
-            for _rank, item in sorted(waiting, key=lambda c: (c[0], c[1].desired_at, c[1].order)):
-                wait = self._pacer.wait(platform, action_of(item), item.channel)
-                if wait <= 0:
-                    chosen = item
-                    break
-                waits.append(wait)
+            chosen = self._choose(platform, waiting, waits)
             if chosen is not None:
                 self._spawn(chosen)
         if self._sends:  # each one's end wakes the loop, which then looks for the next
@@ -271,23 +271,59 @@ class Delivery:
             waits.append(self._options.idle_poll)  # not expected; look again later
         return min(waits, default=None), upcoming is not None
 
+    def _choose(
+        self, platform: str, waiting: list[tuple[int, Outgoing]], waits: list[float]
+    ) -> Outgoing | None:
+        """The most important of a channel's sendable work whose pacing allows it now (the
+        waits of those it passes over go to ``waits``)."""
+        for _rank, item in sorted(waiting, key=lambda c: (c[0], c[1].desired_at, c[1].order)):
+            wait = self._pacer.wait(platform, action_of(item), item.channel)
+            if wait <= 0:
+                return item
+            waits.append(wait)
+        return None
+
+    def _next_in_channel(self, sent: Outgoing, following: list[Outgoing]) -> Outgoing | None:
+        """What the channel of ``sent`` sends next, chosen from its due work as read when the
+        send was recorded, as a round would choose it; None when a round must decide (the
+        loop is stopping, the platform's auth is paused, pacing holds everything back)."""
+        platform = sent.key.platform
+        paused = self._auth_paused.get(platform)
+        if self._stopping or (paused is not None and paused > self._clock()):
+            return None
+        waiting = [
+            (rank, item)
+            for rank, item in candidates(following)
+            if _slot_key(item) not in self._busy_keys and item.channel == sent.channel
+        ]
+        return self._choose(platform, waiting, [])
+
     def _spawn(self, item: Outgoing) -> None:
+        """Send ``item``, then its channel's next due work while there is some (each chosen
+        from the read that recorded the one before); one request at a time per channel."""
         channel_key = (item.key.platform, item.channel)
-        slot_key = (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)
         self._busy_channels.add(channel_key)
-        self._busy_keys.add(slot_key)
         self._spawned += 1
-        task = asyncio.create_task(self._send_guarded(item), name=f"deliver-{item.key.slot[:12]}")
+        task = asyncio.create_task(self._send_channel(item), name=f"deliver-{item.key.slot[:12]}")
         self._sends.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
             self._sends.discard(t)
             self._busy_channels.discard(channel_key)
-            self._busy_keys.discard(slot_key)
-            self._finished.add(slot_key)
             self.wake()
 
         task.add_done_callback(done)
+
+    async def _send_channel(self, item: Outgoing) -> None:
+        following: Outgoing | None = item
+        while following is not None:
+            slot_key = _slot_key(following)
+            self._busy_keys.add(slot_key)
+            try:
+                following = await self._send_guarded(following)
+            finally:
+                self._busy_keys.discard(slot_key)
+                self._finished.add(slot_key)
 
     async def _gauge_depth(self, now: datetime) -> None:
         if self._depth_at is not None and now - self._depth_at < timedelta(
@@ -300,18 +336,22 @@ class Delivery:
             self._metrics.queue_depth.labels(platform, channel).set(n)
 
     # -- one request -------------------------------------------------------------------------
-    async def _send_guarded(self, item: Outgoing) -> None:
+    async def _send_guarded(self, item: Outgoing) -> Outgoing | None:
         """Every way out of ``_send`` writes the slot's outcome to the store: a store error
-        anywhere backs the whole loop off (a full disk fails every send the same way)."""
+        anywhere backs the whole loop off (a full disk fails every send the same way).
+        Returns the channel's next work to send at once, if any."""
         try:
-            await self._send(item)
+            following = await self._send(item)
         except StoreError as err:
             self._metrics.store_errors.labels("delivery").inc()
             self._store_backoff.failed(err)
-        else:
-            self._store_backoff.succeeded()
+            return None
+        self._store_backoff.succeeded()
+        return following
 
-    async def _send(self, item: Outgoing) -> None:
+    async def _send(self, item: Outgoing) -> Outgoing | None:
+        """Send one slot's work and record the outcome; after a success, returns what its
+        channel sends next (see :meth:`_next_in_channel`)."""
         platform = self._platforms[item.key.platform]
         action = action_of(item)
         log_ctx = {
@@ -339,14 +379,19 @@ class Delivery:
             )
         else:
             unlinked = item.kind == "missed" and item.content is not None and not item.root_ref
-            kept = await self._store.posted(item.key, item.version, ref, unlinked=unlinked)
+            now = self._clock()
+            kept, following = await self._store.posted_next(
+                item.key, item.version, ref, channel=item.channel, now=now, unlinked=unlinked
+            )
             await self._platform_works(item.key.platform)
             if not kept and item.ref is None and ref is not None:
                 await self._discard(item, ref, log_ctx)
-                return
-            latency = (self._clock() - item.desired_at).total_seconds()
+                return None
+            latency = (now - item.desired_at).total_seconds()
             self._metrics.delivery_latency.labels(item.key.platform, item.kind).observe(latency)
             self._metrics.delivered.labels(item.key.platform, item.kind, action).inc()
+            return self._next_in_channel(item, following)
+        return None
 
     async def _discard(self, item: Outgoing, ref: str, log_ctx: Mapping[str, str]) -> None:
         """A new message whose slot a re-plan or a merge removed while it was being posted
@@ -518,3 +563,7 @@ def _maybe_sent(item: Outgoing, action: Action, *, limited: bool) -> bool:
     and a mark set by an earlier attempt stays until a lookup answers, whatever the lookup
     (or the delete after it) failed with; clearing it would post the message again."""
     return item.attempted or (action == "post" and not limited)
+
+
+def _slot_key(item: Outgoing) -> tuple[str, str, str, str]:
+    return (item.key.story_id, item.key.destination, item.key.platform, item.key.slot)

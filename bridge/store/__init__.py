@@ -327,6 +327,20 @@ class Store(Protocol):
         False when the slot no longer exists: a re-plan or a merge dropped or moved it while
         the request was in flight, so no slot wants what was just posted."""
 
+    async def posted_next(
+        self,
+        key: SlotKey,
+        version: int,
+        ref: str | None,
+        *,
+        channel: str,
+        now: datetime,
+        unlinked: bool = False,
+    ) -> tuple[bool, list[Outgoing]]:
+        """:meth:`posted`, and in the same transaction the due work of the slot's ``channel``
+        at ``now`` as :meth:`due` would hand it out (its lanes' heads, the roots its alerts
+        wait for): a channel sends its next message without another read of the store."""
+
     async def retry_later(
         self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool
     ) -> None:

@@ -93,6 +93,17 @@ class OutboxOps(Protocol):
     def posted(
         self, conn: Any, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
     ) -> Any: ...
+    def posted_next(
+        self,
+        conn: Any,
+        key: SlotKey,
+        version: int,
+        ref: str | None,
+        *,
+        unlinked: bool,
+        channel: str,
+        now_us: int,
+    ) -> Any: ...
     def retry(
         self, conn: Any, key: SlotKey, *, due_us: int, error: str, maybe_sent: bool
     ) -> Any: ...
@@ -283,6 +294,27 @@ class StoreFront:
     ) -> bool:
         op = partial(self._outbox.posted, key=key, version=version, ref=ref, unlinked=unlinked)
         return cast(bool, await self._write_outbox(op, durable=False))
+
+    async def posted_next(
+        self,
+        key: SlotKey,
+        version: int,
+        ref: str | None,
+        *,
+        channel: str,
+        now: datetime,
+        unlinked: bool = False,
+    ) -> tuple[bool, list[Outgoing]]:
+        op = partial(
+            self._outbox.posted_next,
+            key=key,
+            version=version,
+            ref=ref,
+            unlinked=unlinked,
+            channel=channel,
+            now_us=to_us(now),
+        )
+        return cast(tuple[bool, list[Outgoing]], await self._write_outbox(op, durable=False))
 
     async def retry_later(
         self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool

@@ -86,6 +86,9 @@ NEW_ALERT: Final = 1  # the priority of a new missed alert (migration 0006)
 # left out), so two are enough: the head, and the next when pacing holds the head's action
 # back (delivery does not read a lane at all while pacing holds back all its work).
 PER_CHANNEL: Final = 2
+# A channel's due work as read right after recording its last send (``Store.posted_next``):
+# its two lanes' windows and the roots its alerts wait for.
+NEXT_MAX: Final = 3 * PER_CHANNEL
 
 # A lane (0: new posts, 1: edits of posted messages) of one channel: (platform, channel, lane).
 Lane = tuple[str, str, int]

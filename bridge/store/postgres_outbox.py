@@ -104,6 +104,12 @@ async def next_due(conn: Connection) -> int | None:
     return None if found is None else int(found)
 
 
+_CHANNEL_WINDOWS: Final = (
+    shared.WINDOW_SQL.format("$1", "$2", "$3", "$4", "$5"),
+    shared.AWAITED_SQL.format("$1", "$2", "$3", "$4"),
+)
+
+
 async def begin_attempt(conn: Connection, key: SlotKey, now_us: int) -> None:
     await _run(conn, shared.begin_attempt_writes(key, now_us))
 
@@ -112,6 +118,27 @@ async def posted(
     conn: Connection, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
 ) -> bool:
     return await _run(conn, shared.posted_writes(key, version, ref, unlinked=unlinked)) > 0
+
+
+async def posted_next(
+    conn: Connection,
+    key: SlotKey,
+    version: int,
+    ref: str | None,
+    *,
+    unlinked: bool,
+    channel: str,
+    now_us: int,
+) -> tuple[bool, list[Outgoing]]:
+    kept = await posted(conn, key, version, ref, unlinked=unlinked)
+    window, awaited = _CHANNEL_WINDOWS
+    windows = [
+        await conn.fetch(window, key.platform, channel, lane, now_us, shared.PER_CHANNEL)
+        for lane in (0, 1)
+    ]
+    windows.append(await conn.fetch(awaited, key.platform, channel, now_us, shared.PER_CHANNEL))
+    found = [[shared.outgoing(tuple(row)) for row in rows] for rows in windows]
+    return kept, shared.ranked(found, shared.NEXT_MAX)
 
 
 async def resume(conn: Connection, platform: str, now_us: int) -> int:

@@ -81,19 +81,27 @@ def _channels(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     return found
 
 
+def _windows(
+    conn: sqlite3.Connection, platform: str, channel: str, now_us: int, closed: Collection[Lane]
+) -> list[list[Outgoing]]:
+    """One channel's windows: its two lanes' heads and the roots its alerts wait for."""
+    windows: list[list[Outgoing]] = []
+    for lane in (0, 1):
+        if (platform, channel, lane) not in closed:
+            rows = conn.execute(_WINDOW, (platform, channel, lane, now_us, shared.PER_CHANNEL))
+            windows.append([shared.outgoing(r) for r in rows])
+    if (platform, channel, 0) not in closed:
+        rows = conn.execute(_AWAITED, (platform, channel, now_us, shared.PER_CHANNEL))
+        windows.append([shared.outgoing(r) for r in rows])
+    return windows
+
+
 def due(
     conn: sqlite3.Connection, *, now_us: int, limit: int, closed: Collection[Lane] = ()
 ) -> list[Outgoing]:
     windows: list[list[Outgoing]] = []
     for platform, channel in _channels(conn):
-        for lane in (0, 1):
-            if (platform, channel, lane) in closed:
-                continue
-            rows = conn.execute(_WINDOW, (platform, channel, lane, now_us, shared.PER_CHANNEL))
-            windows.append([shared.outgoing(r) for r in rows])
-        if (platform, channel, 0) not in closed:
-            rows = conn.execute(_AWAITED, (platform, channel, now_us, shared.PER_CHANNEL))
-            windows.append([shared.outgoing(r) for r in rows])
+        windows += _windows(conn, platform, channel, now_us, closed)
     return shared.ranked(windows, limit)
 
 
@@ -110,6 +118,20 @@ def posted(
     conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
 ) -> bool:
     return _run(conn, shared.posted_writes(key, version, ref, unlinked=unlinked)) > 0
+
+
+def posted_next(
+    conn: sqlite3.Connection,
+    key: SlotKey,
+    version: int,
+    ref: str | None,
+    *,
+    unlinked: bool,
+    channel: str,
+    now_us: int,
+) -> tuple[bool, list[Outgoing]]:
+    kept = posted(conn, key, version, ref, unlinked=unlinked)
+    return kept, shared.ranked(_windows(conn, key.platform, channel, now_us, ()), shared.NEXT_MAX)
 
 
 def resume(conn: sqlite3.Connection, platform: str, now_us: int) -> int:

@@ -100,6 +100,36 @@ async def test_posted_settles_and_replies_see_the_root_ref(store: CountingStore)
     assert await store.pending_counts() == []
 
 
+async def test_posted_next_hands_out_the_channels_work_as_due_would(
+    store: CountingStore,
+) -> None:
+    """Recording a send also reads what its channel can send next, in the same transaction:
+    the root's post makes its replies sendable, with the root's ref; other channels' work
+    is left to the delivery loop's own reads."""
+    await story_with(store, A)
+    await story_with(store, B)
+    replies = [live(f"reply:{n}", b"x", order=n) for n in (1, 2, 3)]
+    await plan(store, A, [live("root", b"r1"), *replies], at=ZERO)
+    await plan(store, B, [live("root", b"b1", dest="other"), missed(b"m")], at=ZERO)
+    await store.posted(key(B, "root", "other"), 1, "ref-b")
+
+    kept, following = await store.posted_next(
+        key(A, "root"), 1, "ref-root", channel=CH, now=NOW + SETTLE
+    )
+    assert kept
+    assert following == await store.due(NOW + SETTLE, closed={("slack", "C0999999999", 0)})
+    # the lane's head (two replies: the window) from one channel, and not B's due alert
+    assert [(o.key, o.root_ref) for o in following] == [
+        (key(A, "reply:1"), "ref-root"),
+        (key(A, "reply:2"), "ref-root"),
+    ]
+    kept, following = await store.posted_next(
+        key(A, "nothing"), 1, "ref", channel=CH, now=NOW + SETTLE
+    )
+    assert not kept  # no such slot: nothing recorded, the channel's work as before
+    assert [o.key for o in following] == [key(A, "reply:1"), key(A, "reply:2")]
+
+
 async def test_content_change_bumps_the_version_and_keeps_the_ref(store: CountingStore) -> None:
     await story_with(store, A)
     await plan(store, A, [live("root", b"ringing")], at=ZERO)

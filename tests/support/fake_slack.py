@@ -69,6 +69,9 @@ class Limits:
     updates_per_minute: float = 50.0
     update_burst: int = 5
     enforce: bool = True
+    # Seconds (of the fake's clock) a request may arrive later than the client paced it and
+    # still be judged at its paced time (``TokenBucket.late``).
+    late: float = 0.0
 
     @classmethod
     def strict(cls) -> Limits:
@@ -292,12 +295,14 @@ class FakeSlack(LocalServer):
         if method == "chat.postMessage":
             key = str(params.get("channel", ""))
             if key not in self._post_buckets:
-                self._post_buckets[key] = TokenBucket(lim.post_per_second, lim.post_burst, now)
+                self._post_buckets[key] = TokenBucket(
+                    lim.post_per_second, lim.post_burst, now, lim.late
+                )
             return self._post_buckets[key].take(now)
         if method in ("chat.update", "chat.delete"):
             if self._update_bucket is None:
                 per_s = lim.updates_per_minute / 60
-                self._update_bucket = TokenBucket(per_s, lim.update_burst, now)
+                self._update_bucket = TokenBucket(per_s, lim.update_burst, now, lim.late)
             return self._update_bucket.take(now)
         return 0.0
 

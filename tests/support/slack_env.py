@@ -26,6 +26,10 @@ from tests.support.fake_slack import FakeSlack, Limits, Message
 from tests.support.harness import make_settings, running_bridge, write_rules
 
 SUPPORT = "C0123456789"
+# Real seconds the shared event loop may take to carry a paced request to the fake Slack
+# under a loaded machine; the fake's limits allow that much (scaled: ``Limits.late``), as
+# Slack itself judges arrival times. The pacer's own arithmetic is tested in test_pacing.
+LOOP_LATENCY = 0.01
 ONCALL = "C0999999999"
 RULES = f"""\
 version: 1
@@ -121,7 +125,7 @@ async def slack_bridge(
     async with FakeSlack(
         channels=(SUPPORT, ONCALL),
         users=users,
-        limits=limits or Limits(),
+        limits=limits or Limits(late=LOOP_LATENCY * scale),
         clock=clock.monotonic,
         wall=clock.wall_seconds,
     ) as slack:

@@ -4,13 +4,14 @@ One loop reads the due slots of the outbox and, per channel, sends at most one r
 time: the most important slot whose pacing bucket has a token. A channel's send records its
 outcome and reads the channel's due work in one store operation (``Store.posted_next``), and
 goes on with the next slot chosen the same way while there is one it may send now, so a
-channel working through a backlog costs no round and no read of its own per message. Priorities when the budget is
-short (the store ranks them: ``Outgoing.priority``, migration 0006), what is wrong in chat
-first, then what a person is looking at: (0) retractions (an alert for a call answered after
-all, a transfer's leftover message) and corrections of posted alerts; (1) new missed alerts
-and callback case steps; (2) the current state of calls still ringing or talking (their first
-post and their edits), and any other first post; (3) the end states of calls that are over
-(the thread already tells it) and thread replies (in story order, once the root exists).
+channel working through a backlog costs no round and no read of its own per message.
+Priorities when the budget is short (the store ranks them: ``Outgoing.priority``, migration
+0006), what is wrong in chat first, then what a person is looking at: (0) retractions (an
+alert for a call answered after all, a transfer's leftover message) and corrections of
+posted alerts; (1) new missed alerts and callback case steps; (2) the current state of calls
+still ringing or talking (their first post and their edits), and any other first post; (3)
+the end states of calls that are over (the thread already tells it) and thread replies (in
+story order, once the root exists).
 Only the newest desired content is ever sent: a burst of changes costs one update.
 
 Crash safety: a slot is marked in the store before a post goes out. If the process dies (or

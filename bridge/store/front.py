@@ -6,6 +6,8 @@ its connections; plain functions for SQLite, coroutine functions for PostgreSQL;
 :class:`SqlOps` and :class:`OutboxOps`), and how to run one operation:
 
 - ``_read(work)``: in one read snapshot;
+- ``_read_outbox(work)``: delivery's small reads of the outbox (its due work), which follow
+  its writes closely (by default ``_read``);
 - ``_write_event(op)``: an accepted event; returns once it is durably committed;
 - ``_write_derived(op)``: the dispatcher's writes (a refold's plan and state), which the
   dirty marks let it redo if a crash loses them;
@@ -135,6 +137,9 @@ class StoreFront:
 
     async def _read(self, work: Op) -> Any:
         raise NotImplementedError
+
+    async def _read_outbox(self, work: Op) -> Any:
+        return await self._read(work)
 
     async def _write_event(self, op: Op) -> Any:
         raise NotImplementedError
@@ -279,10 +284,10 @@ class StoreFront:
         self, now: datetime, limit: int = 500, closed: Collection[Lane] = ()
     ) -> list[Outgoing]:
         op = partial(self._outbox.due, now_us=to_us(now), limit=limit, closed=closed)
-        return cast(list[Outgoing], await self._read(op))
+        return cast(list[Outgoing], await self._read_outbox(op))
 
     async def next_due(self) -> datetime | None:
-        found = cast(int | None, await self._read(self._outbox.next_due))
+        found = cast(int | None, await self._read_outbox(self._outbox.next_due))
         return None if found is None else from_us(found)
 
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:

@@ -3,6 +3,8 @@
 Threads: the stdlib ``sqlite3`` driver blocks, so every statement runs on one of two
 single-thread executors: a *writer* that owns the only write connection, and a *reader*
 with its own connection (WAL lets it read beside the writer). The event loop never blocks.
+Delivery's small reads of its due work run on the writer, between its batches: they follow
+delivery's own writes closely, and only the writer's page cache survives a commit.
 
 Group commit (bridge/store/sqlite_writer.py): :meth:`SqliteStore.add_event` queues the event
 and waits; the writer thread takes everything queued (up to ``batch_max``) and stores the
@@ -215,6 +217,18 @@ class SqliteStore(StoreFront):
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(executor, self._snapshot, work)
+        except sqlite3.Error as err:
+            raise StoreError(f"could not read the store {self.path}: {err}") from err
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            raise CorruptData(f"{self.path}: a stored event cannot be decoded: {err}") from err
+
+    async def _read_outbox(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """On the write connection, between the writer's batches (``GroupCommit.read``):
+        delivery reads a few rows right after each of its writes, and the reader's
+        connection would have to read every page of them again after each commit."""
+        self._executor(self._writer)  # raises when closed
+        try:
+            return await self._group.read(work)
         except sqlite3.Error as err:
             raise StoreError(f"could not read the store {self.path}: {err}") from err
         except (msgspec.DecodeError, msgspec.ValidationError) as err:

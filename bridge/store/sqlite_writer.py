@@ -40,11 +40,13 @@ log = structlog.get_logger("bridge.store.sqlite")
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """One write waiting for the writer: run in the next batch's transaction."""
+    """One write waiting for the writer: run in the next batch's transaction (or, ``read``,
+    a read run on the write connection before it, in a read transaction of its own)."""
 
     work: Work
     future: asyncio.Future[Any]
     durable: bool
+    read: bool = False
 
 
 class _JobFailed(Exception):
@@ -75,6 +77,19 @@ class GroupCommit:
         self._gathering.append(_Job(work, future, durable))
         return await future
 
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the write connection, in a read transaction of its own, before the
+        next batch (on the event loop). For small reads that follow writes closely: the
+        writer's page cache is never made stale by its own commits, while another
+        connection's cache is dropped after every commit (WAL), so the reader thread would
+        read every page again. Its errors are raised as they are (not as StoreError)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if not self._gathering:
+            loop.call_soon(self._hand_over)
+        self._gathering.append(_Job(work, future, durable=False, read=True))
+        return await future
+
     def _hand_over(self) -> None:
         if self._gathering:
             jobs, self._gathering = self._gathering, []
@@ -94,10 +109,11 @@ class GroupCommit:
         # next webhooks wait behind.
         urgent: deque[_Job] = deque()
         background: deque[_Job] = deque()
+        reads: list[_Job] = []
         stopping = False
         self._synchronous = None  # a new connection: set it on the first batch
-        while urgent or background or not stopping:
-            if not urgent and not background:
+        while urgent or background or reads or not stopping:
+            if not urgent and not background and not reads:
                 try:
                     jobs = self._jobs.get(timeout=1.0)
                 except queue.Empty:
@@ -106,7 +122,7 @@ class GroupCommit:
                     continue
                 if jobs is None:
                     return
-                self._sort(jobs, urgent, background)
+                self._sort(jobs, urgent, background, reads)
             while not stopping:
                 try:
                     jobs = self._jobs.get_nowait()
@@ -115,7 +131,15 @@ class GroupCommit:
                 if jobs is None:
                     stopping = True
                 else:
-                    self._sort(jobs, urgent, background)
+                    self._sort(jobs, urgent, background, reads)
+            if reads:
+                done, reads = reads, []
+                try:
+                    loop.call_soon_threadsafe(self._settle_reads, done, self._run_reads(conn, done))
+                except RuntimeError:  # the event loop is gone: nobody waits for these any more
+                    return
+                if not urgent and not background:
+                    continue
             batch = [urgent.popleft() for _ in range(min(self.batch_max, len(urgent)))]
             # At least one background write per batch: a flood of events never starves them.
             room = min(self.background_max, max(self.batch_max - len(batch), 1))
@@ -131,9 +155,40 @@ class GroupCommit:
                 return
 
     @staticmethod
-    def _sort(jobs: list[_Job], urgent: deque[_Job], background: deque[_Job]) -> None:
+    def _sort(
+        jobs: list[_Job], urgent: deque[_Job], background: deque[_Job], reads: list[_Job]
+    ) -> None:
         for job in jobs:
-            (urgent if job.durable else background).append(job)
+            if job.read:
+                reads.append(job)
+            else:
+                (urgent if job.durable else background).append(job)
+
+    @staticmethod
+    def _run_reads(conn: sqlite3.Connection, reads: list[_Job]) -> list[Outcome]:
+        """Each read in a read transaction of its own (so its queries see one state)."""
+        outcomes: list[Outcome] = []
+        for job in reads:
+            try:
+                conn.execute("BEGIN")
+                try:
+                    outcomes.append((True, job.work(conn)))
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            except Exception as err:  # the reader's own error, raised to it as it is
+                outcomes.append((False, err))
+        return outcomes
+
+    @staticmethod
+    def _settle_reads(reads: list[_Job], outcomes: list[Outcome]) -> None:
+        for job, (ok, value) in zip(reads, outcomes, strict=True):
+            if job.future.done():  # its reader was cancelled
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
 
     def _settle(self, batch: list[_Job], outcome: list[Outcome] | Exception) -> None:
         """On the event loop: wake the writers of one batch with their results."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.store import StoreError
 from bridge.store.sqlite import SqliteStore
 from bridge.store.sqlite_writer import GroupCommit
 
@@ -103,3 +104,34 @@ async def test_stop_first_hands_over_what_was_submitted(tmp_path: Path) -> None:
 def test_group_commit_refuses_empty_batches(batch_max: int, background_max: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit("x.db", batch_max, background_max)
+
+
+async def test_delivery_reads_run_on_the_write_connection_between_batches(
+    tmp_path: Path,
+) -> None:
+    """``GroupCommit.read``: a read submitted after a write has committed sees it, runs on the
+    writer's own connection (whose page cache its commits keep valid) outside any write
+    transaction, and a failing read fails only its reader: the next writes go on."""
+    store = SqliteStore(tmp_path / "bridge.db")
+    await store.open()
+    make = "CREATE TABLE t (n INTEGER)"
+
+    def seen(conn: sqlite3.Connection) -> tuple[int, bool, bool]:
+        (count,) = conn.execute("SELECT count(*) FROM t").fetchone()
+        return count, conn is store._wconn, conn.in_transaction
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("SELECT * FROM no_such_table")
+
+    try:
+        await store._write(lambda conn: conn.execute(make))
+        await store._write(lambda conn: conn.execute("INSERT INTO t VALUES (1)"), durable=True)
+        assert await store._group.read(seen) == (1, True, True)  # its own read transaction
+        with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+            await store._group.read(broken)
+        await store._write(lambda conn: conn.execute("INSERT INTO t VALUES (2)"))
+        assert await store._group.read(seen) == (2, True, True)
+        with pytest.raises(StoreError, match="could not read the store"):
+            await store._read_outbox(broken)  # as the store's reads say it
+    finally:
+        await store.close()

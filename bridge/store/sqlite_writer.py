@@ -135,7 +135,7 @@ class GroupCommit:
             if reads:
                 done, reads = reads, []
                 try:
-                    loop.call_soon_threadsafe(self._settle_reads, done, self._run_reads(conn, done))
+                    loop.call_soon_threadsafe(self._settle, done, self._run_reads(conn, done))
                 except RuntimeError:  # the event loop is gone: nobody waits for these any more
                     return
                 if not urgent and not background:
@@ -176,22 +176,13 @@ class GroupCommit:
                 finally:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
-            except Exception as err:  # the reader's own error, raised to it as it is
+            except Exception as err:  # given to the reader as it is
                 outcomes.append((False, err))
         return outcomes
 
-    @staticmethod
-    def _settle_reads(reads: list[_Job], outcomes: list[Outcome]) -> None:
-        for job, (ok, value) in zip(reads, outcomes, strict=True):
-            if job.future.done():  # its reader was cancelled
-                continue
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
-
     def _settle(self, batch: list[_Job], outcome: list[Outcome] | Exception) -> None:
-        """On the event loop: wake the writers of one batch with their results."""
+        """On the event loop: wake the writers of one batch (or the readers of the reads run
+        before it) with their results."""
         if isinstance(outcome, Exception):
             log.warning("store.batch_failed", path=self.where, jobs=len(batch), error=str(outcome))
             outcome = [(False, outcome)] * len(batch)
@@ -200,6 +191,8 @@ class GroupCommit:
                 continue
             if ok:
                 job.future.set_result(value)
+            elif job.read:  # the reader's own error, as it is (the store words it)
+                job.future.set_exception(value)
             else:
                 job.future.set_exception(
                     StoreError(f"could not write to the store {self.where}: {value}")

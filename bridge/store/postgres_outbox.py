@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import asyncpg  # type: ignore[import-untyped]
+
 from bridge.core.slots import Decided, Planned, Slot, decide_plan
 from bridge.store import outbox as shared
 from bridge.store.outbox import Lane, Outgoing, SlotKey, Write
 
 if TYPE_CHECKING:
-    from asyncpg import Connection  # type: ignore[import-untyped]
+    from asyncpg import Connection
 else:
     Connection = Any
 
@@ -132,11 +134,19 @@ async def posted_next(
 ) -> tuple[bool, list[Outgoing]]:
     kept = await posted(conn, key, version, ref, unlinked=unlinked)
     window, awaited = _CHANNEL_WINDOWS
-    windows = [
-        await conn.fetch(window, key.platform, channel, lane, now_us, shared.PER_CHANNEL)
-        for lane in (0, 1)
-    ]
-    windows.append(await conn.fetch(awaited, key.platform, channel, now_us, shared.PER_CHANNEL))
+    try:
+        # A savepoint: a failing read must not abort the transaction that records the post
+        # (delivery's next round reads the channel anyway).
+        async with conn.transaction():
+            windows = [
+                await conn.fetch(window, key.platform, channel, lane, now_us, shared.PER_CHANNEL)
+                for lane in (0, 1)
+            ]
+            windows.append(
+                await conn.fetch(awaited, key.platform, channel, now_us, shared.PER_CHANNEL)
+            )
+    except asyncpg.PostgresError:
+        return kept, []
     found = [[shared.outgoing(tuple(row)) for row in rows] for rows in windows]
     return kept, shared.ranked(found, shared.NEXT_MAX)
 

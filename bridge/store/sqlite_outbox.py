@@ -131,7 +131,11 @@ def posted_next(
     now_us: int,
 ) -> tuple[bool, list[Outgoing]]:
     kept = posted(conn, key, version, ref, unlinked=unlinked)
-    return kept, shared.ranked(_windows(conn, key.platform, channel, now_us, ()), shared.NEXT_MAX)
+    try:
+        windows = _windows(conn, key.platform, channel, now_us, ())
+    except sqlite3.Error:  # the post stays recorded; delivery's next round reads the channel
+        return kept, []
+    return kept, shared.ranked(windows, shared.NEXT_MAX)
 
 
 def resume(conn: sqlite3.Connection, platform: str, now_us: int) -> int:

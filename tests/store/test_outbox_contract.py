@@ -8,9 +8,21 @@ merges keep the posted message of a slot and retract the other one as ``orphan:`
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
-from bridge.store import Dispatched, Emitted, Outgoing, Planned, PlanRequest, SlotKey
+import pytest
+
+from bridge.store import (
+    Dispatched,
+    Emitted,
+    Outgoing,
+    Planned,
+    PlanRequest,
+    SlotKey,
+    postgres_outbox,
+    sqlite_outbox,
+)
 from tests.store import T0, ringing, warm_transfer
 from tests.store.conftest import CountingStore
 
@@ -471,3 +483,25 @@ async def test_resume_makes_what_backed_off_on_a_platform_due_now(store: Countin
     assert await store.resume("slack", NOW) == 1  # the reply never failed: it is not counted
     root = (await due_by_key(store, ZERO))[key(A, "root")]
     assert root.attempts == 1  # its history stays: failing on its own, it backs off further
+
+
+async def test_a_failing_read_of_the_next_work_keeps_the_post_recorded(
+    store: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The channel's next work is read in the transaction that records a post; if that read
+    fails, the record stands (no duplicate post later) and no next work is handed out."""
+
+    def broken(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sqlite_outbox, "_windows", broken)
+    bad = "SELECT no_such_column FROM outbox WHERE $1::text IS NULL"
+    monkeypatch.setattr(postgres_outbox, "_CHANNEL_WINDOWS", (bad, bad))
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"r1"), live("reply:1", b"x", order=1)], at=ZERO)
+    assert await store.posted_next(key(A, "root"), 1, "ref-root", channel=CH, now=NOW) == (
+        True,
+        [],
+    )
+    monkeypatch.undo()
+    assert list(await due_by_key(store, ZERO)) == [key(A, "reply:1")]  # the root is posted

@@ -295,7 +295,7 @@ class Delivery:
         waiting = [
             (rank, item)
             for rank, item in candidates(following)
-            if _slot_key(item) not in self._busy_keys and item.channel == sent.channel
+            if _slot_key(item) not in self._busy_keys
         ]
         return self._choose(platform, waiting, [])
 

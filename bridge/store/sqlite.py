@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
@@ -35,7 +35,7 @@ from bridge.store import sqlite_sql as sql
 from bridge.store.front import Op, StoreFront
 from bridge.store.health import StoreBackoff
 from bridge.store.migrate import apply_sqlite, load
-from bridge.store.sqlite_writer import GroupCommit
+from bridge.store.sqlite_writer import GroupCommit, snapshot
 
 T = TypeVar("T")
 log = structlog.get_logger("bridge.store.sqlite")
@@ -215,35 +215,29 @@ class SqliteStore(StoreFront):
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         executor = self._executor(self._reader)
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(executor, self._snapshot, work)
-        except sqlite3.Error as err:
-            raise StoreError(f"could not read the store {self.path}: {err}") from err
-        except (msgspec.DecodeError, msgspec.ValidationError) as err:
-            raise CorruptData(f"{self.path}: a stored event cannot be decoded: {err}") from err
+        return await self._reading(loop.run_in_executor(executor, self._snapshot, work))
 
     async def _read_outbox(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """On the write connection, between the writer's batches (``GroupCommit.read``):
         delivery reads a few rows right after each of its writes, and the reader's
         connection would have to read every page of them again after each commit."""
         self._executor(self._writer)  # raises when closed
+        return await self._reading(self._group.read(work))
+
+    async def _reading(self, read: Awaitable[T]) -> T:
+        """The result of a read, its errors as the store's."""
         try:
-            return await self._group.read(work)
+            return await read
         except sqlite3.Error as err:
             raise StoreError(f"could not read the store {self.path}: {err}") from err
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
             raise CorruptData(f"{self.path}: a stored event cannot be decoded: {err}") from err
 
     def _snapshot(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in one read transaction, so several queries see one state."""
+        """``work`` on the reader's connection, in one read transaction."""
         conn = self._rconn
         assert conn is not None
-        conn.execute("BEGIN")
-        try:
-            return work(conn)
-        finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        return snapshot(conn, work)
 
     def _connect(self, reader: bool) -> sqlite3.Connection:
         if sqlite3.sqlite_version_info < MIN_SQLITE:

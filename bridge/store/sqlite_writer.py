@@ -70,12 +70,7 @@ class GroupCommit:
 
     async def submit(self, work: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
         """Queue ``work`` and wait for its batch to commit (on the event loop)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        if not self._gathering:
-            loop.call_soon(self._hand_over)
-        self._gathering.append(_Job(work, future, durable))
-        return await future
+        return await self._queue(work, durable=durable, read=False)
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` on the write connection, in a read transaction of its own, before the
@@ -83,11 +78,16 @@ class GroupCommit:
         writer's page cache is never made stale by its own commits, while another
         connection's cache is dropped after every commit (WAL), so the reader thread would
         read every page again. Its errors are raised as they are (not as StoreError)."""
+        return await self._queue(work, durable=False, read=True)
+
+    async def _queue(
+        self, work: Callable[[sqlite3.Connection], T], *, durable: bool, read: bool
+    ) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if not self._gathering:
             loop.call_soon(self._hand_over)
-        self._gathering.append(_Job(work, future, durable=False, read=True))
+        self._gathering.append(_Job(work, future, durable, read))
         return await future
 
     def _hand_over(self) -> None:
@@ -166,16 +166,10 @@ class GroupCommit:
 
     @staticmethod
     def _run_reads(conn: sqlite3.Connection, reads: list[_Job]) -> list[Outcome]:
-        """Each read in a read transaction of its own (so its queries see one state)."""
         outcomes: list[Outcome] = []
         for job in reads:
             try:
-                conn.execute("BEGIN")
-                try:
-                    outcomes.append((True, job.work(conn)))
-                finally:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                outcomes.append((True, snapshot(conn, job.work)))
             except Exception as err:  # given to the reader as it is
                 outcomes.append((False, err))
         return outcomes
@@ -240,3 +234,13 @@ class GroupCommit:
                     log.warning("store.rollback_failed", path=self.where, error=str(err))
             raise
         return outcomes
+
+
+def snapshot(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``work`` in one read transaction, so several queries see one state."""
+    conn.execute("BEGIN")
+    try:
+        return work(conn)
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")

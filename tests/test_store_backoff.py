@@ -179,19 +179,21 @@ async def test_dispatch_backs_off_on_a_full_disk(tmp_path: Path) -> None:
 
 
 async def test_sqlite_checkpoint_backs_off_and_logs_once(tmp_path: Path) -> None:
-    """The WAL checkpoint runs every 0.5 s; on a full disk it fails: it waits longer each time
-    (past 0.5 s) and logs ``store.failing`` once, not a warning per attempt."""
+    """The WAL checkpoint runs at most every 0.5 s; on a full disk it fails: it waits longer
+    each time (past 0.5 s, with no new commit: the WAL still needs it) and logs
+    ``store.failing`` once, not a warning per attempt."""
     loop = asyncio.get_running_loop()
     store = SqliteStore(tmp_path / "bridge.db")
     calls: list[tuple[float, bool]] = []  # (monotonic time, worked)
     changed = asyncio.Event()
     full = True
 
-    def checkpoint() -> None:  # on the store's reader thread
+    def checkpoint() -> bool:  # on the store's reader thread
         calls.append((time.monotonic(), not full))
         loop.call_soon_threadsafe(changed.set)
         if full:
             raise sqlite3.OperationalError(FULL)
+        return True
 
     async def until(predicate: Any) -> None:
         async with asyncio.timeout(30):
@@ -209,6 +211,7 @@ async def test_sqlite_checkpoint_backs_off_and_logs_once(tmp_path: Path) -> None
             full = False
             await until(lambda: calls[-1][1])
             worked = len(calls)
+            await store._write(lambda conn: None)  # a commit: the WAL has something new
             await until(lambda: len(calls) > worked)  # the loop went on: the success is logged
         finally:
             await store.close()

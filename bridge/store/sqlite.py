@@ -65,11 +65,16 @@ class SqliteStore(StoreFront):
         batch_max: int = 512,
         busy_timeout: float = 5.0,
         purge_chunk: int = 200,
+        checkpoint_every: float = 0.5,
     ) -> None:
         if batch_max < 1 or purge_chunk < 1:
             raise ValueError("batch_max and purge_chunk must be at least 1")
         self.path = path
         self._group = GroupCommit(str(path), batch_max)
+        self._group.on_commit = self._wal_grew
+        self._checkpoint_every = checkpoint_every
+        # Set: something was committed since the last checkpoint that copied the whole WAL.
+        self._uncheckpointed = asyncio.Event()
         self._busy_ms = int(busy_timeout * 1000)
         self._purge_chunk = purge_chunk
         self._state: _State = "new"
@@ -107,6 +112,7 @@ class SqliteStore(StoreFront):
             raise
         self._writer, self._reader = writer, reader
         self._writer_done = loop.run_in_executor(writer, self._group.run, self._wconn, loop)
+        self._uncheckpointed.set()  # the WAL may hold an earlier run's writes
         self._checkpointer = asyncio.create_task(
             self._checkpoint_loop(), name="sqlite-store-checkpoint"
         )
@@ -169,8 +175,13 @@ class SqliteStore(StoreFront):
     async def _write_outbox(self, op: Op, *, durable: bool) -> Any:
         return await self._write(op, durable=durable)
 
-    async def _checkpoint_loop(self, every: float = 0.5) -> None:
-        """Copy the WAL into the database off the commit path.
+    def _wal_grew(self) -> None:
+        self._uncheckpointed.set()
+
+    async def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database off the commit path: at most every
+        ``checkpoint_every`` seconds, and only once something was committed since the last
+        checkpoint (an idle store is not woken twice a second for nothing).
 
         The writer runs with ``wal_autocheckpoint = 0``: an automatic checkpoint would run
         inside some webhook's commit and fsync the whole database file there. A PASSIVE
@@ -179,19 +190,27 @@ class SqliteStore(StoreFront):
         loop = asyncio.get_running_loop()
         backoff = StoreBackoff("checkpoint")  # logs the failing state once per interval
         while True:
-            await asyncio.sleep(max(every, backoff.wait()))
+            await asyncio.sleep(max(self._checkpoint_every, backoff.wait()))
+            await self._uncheckpointed.wait()
+            self._uncheckpointed.clear()
             try:
                 assert self._reader is not None
-                await loop.run_in_executor(self._reader, self._checkpoint)
+                whole = await loop.run_in_executor(self._reader, self._checkpoint)
             except (sqlite3.Error, StoreError) as err:
+                self._uncheckpointed.set()  # still to do, after the backoff
                 backoff.failed(err)
             else:
+                if not whole:
+                    self._uncheckpointed.set()
                 backoff.succeeded()
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self) -> bool:
+        """Whether the checkpoint copied the whole WAL (a reader's snapshot may hold some
+        of it back: then the loop tries again, even if nothing else is committed)."""
         conn = self._rconn
         assert conn is not None
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return bool(copied == frames)
 
     # -- thread plumbing -------------------------------------------------------------------
 

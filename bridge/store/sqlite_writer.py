@@ -67,6 +67,8 @@ class GroupCommit:
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._gathering: list[_Job] = []
         self._synchronous: str | None = None  # the write connection's setting (writer thread)
+        # Called on the event loop after each batch that committed (the WAL has grown).
+        self.on_commit: Callable[[], None] = lambda: None
 
     async def submit(self, work: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
         """Queue ``work`` and wait for its batch to commit (on the event loop)."""
@@ -180,6 +182,8 @@ class GroupCommit:
         if isinstance(outcome, Exception):
             log.warning("store.batch_failed", path=self.where, jobs=len(batch), error=str(outcome))
             outcome = [(False, outcome)] * len(batch)
+        elif not batch[0].read:  # a batch of writes is never mixed with reads
+            self.on_commit()
         for job, (ok, value) in zip(batch, outcome, strict=True):
             if job.future.done():  # its writer was cancelled
                 continue

@@ -62,10 +62,56 @@ async def test_the_wal_is_cut_back_after_a_burst_once_checkpointed(
         for n in range(100):
             await store.add_event(ringing(f"burst-{n}"), RECEIVED)
         assert wal.stat().st_size > 8 * limit  # the burst: far past the limit
-        # Private hook, on purpose: the checkpoint loop runs this every 0.5 s.
+        # Private hook, on purpose: the checkpoint loop runs this after commits.
         await asyncio.get_running_loop().run_in_executor(store._reader, store._checkpoint)
         await store.add_event(ringing("after"), RECEIVED)
         assert wal.stat().st_size <= limit
+    finally:
+        await store.close()
+
+
+async def test_checkpoints_follow_commits_and_an_idle_store_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    """The WAL checkpoint runs once after opening (the WAL may hold an earlier run's
+    writes), then only after something was committed: an idle store is not woken for
+    nothing. A checkpoint a reader's snapshot kept from copying the whole WAL is tried
+    again without waiting for a commit."""
+    loop = asyncio.get_running_loop()
+    every = 0.01
+    store = SqliteStore(tmp_path / "bridge.db", checkpoint_every=every)
+    calls: list[bool] = []  # what each checkpoint reported: the whole WAL copied
+    called = asyncio.Event()
+    whole = [True]
+
+    def checkpoint() -> bool:  # on the store's reader thread
+        copied = whole[0]
+        calls.append(copied)
+        loop.call_soon_threadsafe(called.set)
+        return copied
+
+    async def next_call(count: int) -> None:
+        async with asyncio.timeout(10):
+            while len(calls) < count:
+                called.clear()
+                await called.wait()
+
+    store._checkpoint = checkpoint  # type: ignore[method-assign]  # before the loop's first
+    await store.open()
+    try:
+        await next_call(1)  # after opening
+        # Idle: 30 intervals without a commit, and no checkpoint. (The sleep is the idle
+        # period under test, not a wait for something to happen.)
+        await asyncio.sleep(30 * every)
+        assert calls == [True]
+        await store.add_event(ringing("c1"), RECEIVED)
+        await next_call(2)
+        whole[0] = False  # the next one leaves part of the WAL behind ...
+        await store.add_event(ringing("c2"), RECEIVED)
+        await next_call(3)
+        whole[0] = True
+        await next_call(4)  # ... so it is tried again with nothing new committed
+        assert calls == [True, True, False, True]
     finally:
         await store.close()
 

@@ -134,7 +134,7 @@ def plan(call: Call, tz: str, targets: list[Target], *, case: Case | None = None
 def _slots(
     delivery: Delivery, platform: str, channel: str, call: Call, tz: str, case: Case | None
 ) -> list[Planned]:
-    def slot(name: str, content: Content, order: int = 0) -> Planned:
+    def slot(name: str, content: Content, order: int = 0, *, settles: bool = False) -> Planned:
         return Planned(
             destination=delivery.destination,
             platform=platform,
@@ -144,11 +144,12 @@ def _slots(
             order=order,
             content=encode(content),
             final=call.ended,
+            settles=settles,
         )
 
     if delivery.kind == "missed":
         alert = MissedContent(call=call, tz=tz, mentions=delivery.mentions, case=case)
-        slots = [slot("missed", alert)]
+        slots = [slot("missed", alert, settles=True)]
         if case is not None:
             for n, told in enumerate(case.steps, start=1):
                 line = CaseStepContent(
@@ -167,7 +168,9 @@ def _slots(
     rang = False
     for n, step in enumerate(call.steps, start=1):
         content = ReplyContent(step=step, tz=tz, context=reply_context(call, step), again=rang)
-        slots.append(slot(reply_slot(step), content, order=n))
+        # "Missed: ..." waits, as the alert does, for an answer that may still come late.
+        told_missed = step.kind == "ended" and call.missed
+        slots.append(slot(reply_slot(step), content, order=n, settles=told_missed))
         rang = rang or (step.kind == "ringing" and not step.consult)
     return _first_per_slot(slots)
 

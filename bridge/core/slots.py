@@ -33,6 +33,9 @@ class Planned:
     order: int  # posting order among the story's replies in one destination
     content: bytes  # encoded render input (bridge.core.plan)
     final: bool  # the call has ended: this is the root's last version
+    # A new one waits for the settle time: it says the call was missed, and a late answer
+    # may still come (the missed alert, and the live thread's line that tells the miss).
+    settles: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +163,9 @@ def decide_plan(
     ``planned`` is everything the story should show now: each (destination, platform, kind)
     decision in it with all its slots. So:
 
-    - A new missed alert is due after the settle time; changes of a posted one at once.
+    - A new missed alert is due after the settle time; changes of a posted one at once. So
+      is the live thread's line that says the call was missed (``Planned.settles``): a
+      thread is a log, and a line posted before a late answer could never be corrected.
     - A slot's desired version moves only when its content changes (bursts coalesce). A posted
       thread reply is never edited (a thread is a log): only its first spelling is shown.
     - New decisions only when ``allow_new``; once a decision exists its slots follow the call.
@@ -179,7 +184,7 @@ def decide_plan(
         row = by_key.pop((p.destination, p.platform, p.slot), None)
         # A new alert waits for the settle time (a late answer may still come); once it is
         # posted, what changes on it (a stacked miss, a claim, its closing) shows at once.
-        settles = p.slot == "missed" and (row is None or row.ref is None)
+        settles = p.settles and (row is None or row.ref is None)
         due = missed_due_us if settles else now_us
         if row is None:
             if allow_new or (p.destination, p.platform, p.kind) in decided:

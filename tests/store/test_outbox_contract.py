@@ -9,6 +9,7 @@ merges keep the posted message of a slot and retract the other one as ``orphan:`
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -38,7 +39,7 @@ def live(slot: str, content: bytes, *, order: int = 0, dest: str = "support") ->
 
 
 def missed(content: bytes, *, dest: str = "oncall") -> Planned:
-    return Planned(dest, "slack", "C0999999999", "missed", "missed", 0, content, final=True)
+    return Planned(dest, "slack", "C0999999999", "missed", "missed", 0, content, True, True)
 
 
 def key(story: str, slot: str, dest: str = "support") -> SlotKey:
@@ -219,6 +220,21 @@ async def test_missed_alert_waits_for_the_settle_time(store: CountingStore) -> N
         "missed",
         b"alert",
     )
+
+
+async def test_a_thread_line_that_settles_waits_like_the_alert(store: CountingStore) -> None:
+    """The live thread's "Missed" line (``settles``) waits for the settle time, as the alert
+    does; the lines before it do not."""
+    await story_with(store, A)
+    ringing_line = live("reply:ring", b"ringing", order=1)
+    missed_line = replace(live("reply:end", b"missed", order=2), settles=True)
+    await plan(store, A, [live("root", b"missed"), ringing_line, missed_line], at=ZERO)
+    await store.posted(key(A, "root"), 1, "r")
+    assert [o.key.slot for o in await store.due(NOW)] == ["reply:ring"]
+    await store.posted(key(A, "reply:ring"), 1, "r1")
+    assert await store.next_due() == NOW + SETTLE
+    (line,) = await store.due(NOW + SETTLE)
+    assert (line.key.slot, line.content) == ("reply:end", b"missed")
 
 
 async def test_missed_alert_no_longer_planned_is_retracted(store: CountingStore) -> None:

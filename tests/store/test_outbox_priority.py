@@ -29,7 +29,7 @@ def live(
 
 
 def alert_in(channel: str, dest: str) -> Planned:
-    return Planned(dest, "slack", channel, "missed", "missed", 0, b"alert", final=True)
+    return Planned(dest, "slack", channel, "missed", "missed", 0, b"alert", True, True)
 
 
 def key(story: str, slot: str, dest: str = "support") -> SlotKey:
@@ -70,7 +70,8 @@ async def test_each_kind_of_work_has_its_priority(store: CountingStore) -> None:
     g = await new_story(store, 6)
     await plan(store, g, [alert_in(ONCALL, "oncall")])
     await store.posted(key(g, "missed", "oncall"), 1, "ref-g")
-    await plan(store, g, [Planned("oncall", "slack", ONCALL, "missed", "missed", 0, b"v2", True)])
+    again = Planned("oncall", "slack", ONCALL, "missed", "missed", 0, b"v2", True, True)
+    await plan(store, g, [again])
 
     due = {o.key: o.priority for o in await store.due(NOW + SETTLE + timedelta(seconds=1))}
     assert due == {

@@ -99,7 +99,8 @@ async def test_reload_whose_own_tests_fail_is_refused_with_the_diff(tmp_path: Pa
 
 async def test_reload_does_not_repost_calls_already_decided(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, rules=write_rules(tmp_path, GOOD, name="r.yaml"))
-    async with running_bridge(settings) as (bridge, client, chat):
+    clock = FakeClock()
+    async with running_bridge(settings, clock=clock) as (bridge, client, chat):
         assert bridge.delivery is not None
         ringing = payload()
         ended = payload(
@@ -111,6 +112,7 @@ async def test_reload_does_not_repost_calls_already_decided(tmp_path: Path) -> N
         for doc in (ringing, ended):
             await client.post("/notifications", data=json.dumps(doc), headers=AUTH)
         await bridge.dispatcher.drained()
+        clock.advance(timedelta(seconds=10))  # past the settle time of the "Missed" line
         await bridge.delivery.settled()
         before = len(chat.sent)
         settings.rules.write_text(OTHER)
@@ -196,6 +198,7 @@ async def test_late_events_after_a_reload_and_a_restart_use_the_calls_own_rules(
         assert bridge.delivery is not None
         await client.post("/notifications", data=json.dumps(ended), headers=AUTH)
         await bridge.dispatcher.drained()
+        clock.advance(timedelta(seconds=10))  # past the settle time of the "Missed" line
         await bridge.delivery.settled()
         assert chat.sent, "the call is posted"
         assert "missed" not in {s.slot for s in chat.sent}

@@ -71,10 +71,10 @@ class SqliteStore(StoreFront):
             raise ValueError("batch_max and purge_chunk must be at least 1")
         self.path = path
         self._group = GroupCommit(str(path), batch_max)
-        self._group.on_commit = self._wal_grew
         self._checkpoint_every = checkpoint_every
         # Set: something was committed since the last checkpoint that copied the whole WAL.
         self._uncheckpointed = asyncio.Event()
+        self._group.on_commit = self._uncheckpointed.set
         self._busy_ms = int(busy_timeout * 1000)
         self._purge_chunk = purge_chunk
         self._state: _State = "new"
@@ -174,9 +174,6 @@ class SqliteStore(StoreFront):
 
     async def _write_outbox(self, op: Op, *, durable: bool) -> Any:
         return await self._write(op, durable=durable)
-
-    def _wal_grew(self) -> None:
-        self._uncheckpointed.set()
 
     async def _checkpoint_loop(self) -> None:
         """Copy the WAL into the database off the commit path: at most every

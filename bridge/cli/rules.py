@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -18,11 +19,14 @@ import msgspec
 
 from bridge.cli.route_text import case_summary, describe, fold_all
 from bridge.core.calls import fold
+from bridge.core.duration import HINT, format_duration, parse_duration
 from bridge.core.events import Event, InvalidEvent, NotJSON, decode
 from bridge.rules.callbacks import case_facts
 from bridge.rules.load import load_file
 from bridge.rules.match import route
 from bridge.rules.model import RulesError, Ruleset
+from bridge.rules.outlive import outliving
+from bridge.service.settings import Settings
 
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
 
@@ -38,7 +42,9 @@ def default_rules_path() -> Path:
 def configure_check(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Validate rules files and run their tests: `callbridge check rules/*.yaml`. Every "
-        "file is checked and every problem shown; exit 1 if any file fails."
+        "file is checked and every problem shown; exit 1 if any file fails. Also warns of "
+        "callback cases that could still be open when retention ($CALLBRIDGE_RETENTION, "
+        f"default {format_duration(Settings().retention)}) deletes their calls."
     )
     parser.add_argument(
         "rules",
@@ -81,8 +87,23 @@ def _load(path: Path | None) -> Ruleset | None:
     return None
 
 
+def _retention() -> timedelta | None:
+    """``$CALLBRIDGE_RETENTION`` as `serve` reads it (None, said on stderr: not readable)."""
+    text = os.environ.get("CALLBRIDGE_RETENTION")
+    if not text:
+        return Settings().retention
+    try:
+        return parse_duration(text)
+    except ValueError:
+        print(f"CALLBRIDGE_RETENTION: expected {HINT}, got {text!r}", file=sys.stderr)
+        return None
+
+
 def run_check(args: argparse.Namespace) -> int:
     paths: list[Path] = list(args.rules) or [default_rules_path()]
+    retention = _retention()
+    if retention is None:
+        return 1
     failed = []
     for path in paths:
         ruleset = _load(path)
@@ -93,6 +114,8 @@ def run_check(args: argparse.Namespace) -> int:
             f"OK: {ruleset.source} ({len(ruleset.routes)} routes, "
             f"{len(ruleset.destinations)} destinations, {len(ruleset.tests)} tests passed)"
         )
+        for found in outliving(ruleset, retention, datetime.now(UTC)):
+            print(f"{ruleset.source}: warning: {found.message(retention)}", file=sys.stderr)
     if len(paths) > 1:
         names = ", ".join(str(p) for p in failed)
         verdict = f"{len(failed)} failed: {names}" if failed else "all OK"

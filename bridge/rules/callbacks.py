@@ -19,7 +19,7 @@ raised its missed-call alert, and opens no case when that route says ``callback:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 
 from bridge.core.calls import Call
@@ -130,22 +130,33 @@ def deadline(start: datetime, duration: timedelta, hours: Hours | None) -> datet
     if hours is None or duration <= timedelta(0):
         return start + duration
     remaining = duration
-    tz = hours.timezone
-    day = start.astimezone(tz).date()
+    day = start.astimezone(hours.timezone).date()
     for _ in range(_SEARCH_DAYS):
-        if day not in hours.closed:
-            for r in sorted(hours.week[day.isoweekday() - 1], key=lambda r: r.start):
-                opens = datetime.combine(day, r.start, tzinfo=tz).astimezone(UTC)
-                closes = (
-                    datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-                    if r.end is None
-                    else datetime.combine(day, r.end, tzinfo=tz)
-                ).astimezone(UTC)
-                begin = max(opens, start.astimezone(UTC))
-                if begin >= closes:
-                    continue
-                if begin + remaining <= closes:
-                    return begin + remaining
-                remaining -= closes - begin
+        for opens, closes in open_ranges(hours, day):
+            begin = max(opens, start.astimezone(UTC))
+            if begin >= closes:
+                continue
+            if begin + remaining <= closes:
+                return begin + remaining
+            remaining -= closes - begin
         day += timedelta(days=1)
     return start + duration
+
+
+def open_ranges(hours: Hours, day: date) -> list[tuple[datetime, datetime]]:
+    """When ``hours`` opens and closes on ``day`` (its own calendar day), in UTC, in order;
+    none on a closed day."""
+    if day in hours.closed:
+        return []
+    tz = hours.timezone
+    return [
+        (
+            datetime.combine(day, r.start, tzinfo=tz).astimezone(UTC),
+            (
+                datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+                if r.end is None
+                else datetime.combine(day, r.end, tzinfo=tz)
+            ).astimezone(UTC),
+        )
+        for r in sorted(hours.week[day.isoweekday() - 1], key=lambda r: r.start)
+    ]

@@ -194,7 +194,7 @@ class Bridge:
         # Whether events can be stored now (a full disk fails writes while reads work):
         # told by ingest, dispatch and delivery, read by /readyz.
         self.store_health = StoreHealth()
-        self.rules = RulesHolder(settings.rules, self.metrics)
+        self.rules = RulesHolder(settings.rules, self.metrics, retention=settings.retention)
         self.notifier = notifier or SdNotifier.from_env(os.environ)
         # The local preview (GET /preview): only while nothing is really posted.
         dry_run = not (settings.slack_enabled or settings.teams_enabled)

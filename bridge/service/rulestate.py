@@ -2,31 +2,38 @@
 
 A refused reload keeps the running rules, logs every problem, sets
 ``callbridge_rules_last_reload_success 0`` and says so in ``/readyz`` (how many problems, on
-which lines: the problems themselves, which quote the file, go to the log only).
+which lines: the problems themselves, which quote the file, go to the log only). A file that
+loads but opens callback cases that retention would delete while still open is loaded, with a
+``rules.warning`` per route (bridge/rules/outlive.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import structlog
 
 from bridge.metrics import Metrics
 from bridge.rules import RulesError, Ruleset, load_file
+from bridge.rules.outlive import outliving
 
 log = structlog.get_logger("bridge.rules")
 
 
 class RulesHolder:
-    def __init__(self, path: Path, metrics: Metrics) -> None:
+    def __init__(
+        self, path: Path, metrics: Metrics, *, retention: timedelta = timedelta(days=14)
+    ) -> None:
         self.path = path
         self._metrics = metrics
+        self._retention = retention
         self.current: Ruleset | None = None
         self.loaded_at: float | None = None
         self.problems: tuple[str, ...] = ()
+        self.warnings: tuple[str, ...] = ()  # of the rules in force
         self._lines: tuple[int, ...] = ()  # where the refused file's problems are
 
     @property
@@ -37,7 +44,7 @@ class RulesHolder:
         """Load the file; on success replace the rules, else keep them. Returns success."""
         self._metrics.rules_reload_time.set(time.time())
         try:
-            ruleset = await asyncio.to_thread(load_file, self.path)
+            ruleset, warnings = await asyncio.to_thread(self._load)
         except RulesError as err:
             self.problems = tuple(str(p) for p in err.problems) or (str(err),)
             self._lines = tuple(sorted({p.line for p in err.problems if p.line}))
@@ -46,9 +53,12 @@ class RulesHolder:
             self._lines = ()
         else:
             self.current, self.problems, self._lines = ruleset, (), ()
+            self.warnings = warnings
             self.loaded_at = time.time()
             self._metrics.rules_reload_success.set(1)
             log.info("rules.loaded", path=str(self.path), summary=self.summary())
+            for warning in warnings:
+                log.warning("rules.warning", message=warning)
             return True
         self._metrics.rules_reload_success.set(0)
         kept = "keeping the running rules" if self.current else "no rules are loaded"
@@ -56,6 +66,12 @@ class RulesHolder:
         for problem in self.problems:
             log.error("rules.problem", problem=problem)
         return False
+
+    def _load(self) -> tuple[Ruleset, tuple[str, ...]]:
+        """On a worker thread: the file, and what it gets wrong that is not an error."""
+        ruleset = load_file(self.path)
+        found = outliving(ruleset, self._retention, datetime.now(UTC))
+        return ruleset, tuple(o.message(self._retention) for o in found)
 
     def summary(self) -> str:
         if self.current is None:
@@ -72,6 +88,9 @@ class RulesHolder:
             raise RuntimeError("no rules loaded: " + self._refusal())
         if self.problems:
             return f"running {self.summary()}; last reload REFUSED: {self._refusal()}"
+        if n := len(self.warnings):
+            plural = "s" if n != 1 else ""
+            return f"{self.summary()}; {n} warning{plural}: see the log (rules.warning)"
         return self.summary()
 
     def _refusal(self) -> str:

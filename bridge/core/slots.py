@@ -97,8 +97,14 @@ class Insert:
 
 @dataclass(frozen=True, slots=True)
 class Update:
+    """New content for a slot. A slot that was up to date is due at ``due_us``. One still
+    waiting to be sent keeps its due time (a retry backing off, a settle time running)
+    unless ``due_us`` is sooner and no attempt has failed: the change ended the wait (a
+    "Missed" line that waited for a late answer became a plain end line when it came)."""
+
     planned: Planned
-    due_us: int | None  # None: keep the slot's due time (a retry is backing off)
+    due_us: int
+    pending: bool  # the slot had a version not sent yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +196,7 @@ def decide_plan(
             if allow_new or (p.destination, p.platform, p.kind) in decided:
                 changes.append(Insert(p, due))
         elif row.content != p.content and not row.posted_reply:
-            up_to_date = row.posted_version >= row.desired_version
-            changes.append(Update(p, due if up_to_date else None))
+            changes.append(Update(p, due, row.posted_version < row.desired_version))
     for row in by_key.values():
         if row.content is None:
             continue  # already retracted

@@ -244,7 +244,8 @@ _INSERT: Final = (
 _UPDATE: Final = (
     "UPDATE outbox SET content = $5, final = $6, sort_order = $7,"
     " desired_version = desired_version + 1, desired_us = $8,"
-    f" due_us = coalesce($9, due_us), failed = FALSE WHERE {_KEY_WHERE}"
+    " due_us = CASE WHEN NOT $10 OR (attempts = 0 AND $9 < due_us) THEN $9 ELSE due_us END,"
+    f" failed = FALSE WHERE {_KEY_WHERE}"
 )
 _RETRACT: Final = (
     "UPDATE outbox SET story_id = $5, slot = $6, content = NULL,"
@@ -300,9 +301,10 @@ def plan_writes(story_id: str, changes: Iterable[PlanChange], now_us: int) -> li
                 out.append(Write(_INSERT, (story_id, p.destination, p.platform, p.slot,
                                            p.channel, p.kind, p.order, p.content, p.final,
                                            now_us, due)))  # fmt: skip
-            case Update(planned=p, due_us=due):
+            case Update(planned=p, due_us=due, pending=pending):
                 out.append(Write(_UPDATE, (story_id, p.destination, p.platform, p.slot,
-                                           p.content, p.final, p.order, now_us, due)))  # fmt: skip
+                                           p.content, p.final, p.order, now_us, due,
+                                           pending)))  # fmt: skip
             case Retract(slot=row):
                 out.append(_retract(row, row.story_id, row.slot, now_us))
             case Drop(slot=row):

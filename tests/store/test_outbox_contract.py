@@ -237,6 +237,25 @@ async def test_a_thread_line_that_settles_waits_like_the_alert(store: CountingSt
     assert (line.key.slot, line.content) == ("reply:end", b"missed")
 
 
+async def test_a_line_that_stops_settling_is_due_at_once(store: CountingStore) -> None:
+    """An ``ended`` that overtook its ``in-progress`` planned "Missed" (waiting for the settle
+    time); the late answer turns it into a plain end line, due at once, not at the settle
+    time the "Missed" was given. A settling line changed again keeps its settle time."""
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"ended")], at=ZERO)
+    await store.posted(key(A, "root"), 1, "r")
+    missed_line = replace(live("reply:end", b"missed", order=2), settles=True)
+    await plan(store, A, [live("root", b"ended"), missed_line], at=ZERO)
+    stacked = replace(missed_line, content=b"missed twice")
+    later = timedelta(seconds=2)
+    await plan(store, A, [live("root", b"ended"), stacked], at=later)
+    assert await store.next_due() == NOW + SETTLE  # not pushed back by the change
+    answered = live("reply:end", b"ended after 1m", order=2)
+    await plan(store, A, [live("root", b"answered"), answered], at=later)
+    due = await due_by_key(store, later)
+    assert due[key(A, "reply:end")].content == b"ended after 1m"
+
+
 async def test_missed_alert_no_longer_planned_is_retracted(store: CountingStore) -> None:
     await story_with(store, A)
     await plan(store, A, [missed(b"alert")], at=ZERO)

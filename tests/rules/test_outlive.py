@@ -6,12 +6,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bridge.rules.model import CallbackPolicy
 from bridge.rules.outlive import longest, outliving
 
 from .helpers import rules
 
 NOW = datetime(2026, 12, 4, 5, 0, tzinfo=UTC)  # Fri 06:00 CET
 D = timedelta(days=1)
+THREE_WORKING_DAYS = rules(
+    "routes:\n"
+    "  - {name: support, missed: support, callback: {hours: office, callback_window: 27h}}\n"
+)
+
+
+def three_working_days() -> CallbackPolicy:
+    policy = THREE_WORKING_DAYS.routes[0].actions.callback
+    assert policy is not None
+    return policy
 
 
 def test_without_hours_the_window_is_the_span() -> None:
@@ -34,15 +45,10 @@ def test_without_hours_the_window_is_the_span() -> None:
 def test_with_hours_the_longest_wait_is_over_christmas() -> None:
     # 27h of open time is three working days. Opened as the office closes on Tue 2026-12-22
     # 17:30 CET (16:30 UTC): Wed 23 (9h), Thu 24 (9h), Fri 25 closed, the weekend, Mon 28
-    # (9h) until 17:30: 6 days. Any other week: from a Friday's 17:30 to Wednesday's, 5 days.
-    ruleset = rules(
-        "routes:\n"
-        "  - {name: support, missed: support, callback: {hours: office, callback_window: 27h}}\n"
-    )
-    policy = ruleset.routes[0].actions.callback
-    assert policy is not None
+    # (9h) until 17:30: 6 days. Other weeks: 5 days at most (and an hour, below).
+    policy = three_working_days()
     assert longest(policy, NOW) == (6 * D, datetime(2026, 12, 22, 16, 30, tzinfo=UTC))
-    found = outliving(ruleset, 6 * D, NOW)
+    found = outliving(THREE_WORKING_DAYS, 6 * D, NOW)
     assert [f.route for f in found] == ["support"]
     assert (
         found[0]
@@ -53,7 +59,7 @@ def test_with_hours_the_longest_wait_is_over_christmas() -> None:
             "CALLBRIDGE_RETENTION (6d): "
         )
     )
-    assert outliving(ruleset, 6 * D + timedelta(minutes=1), NOW) == []
+    assert outliving(THREE_WORKING_DAYS, 6 * D + timedelta(minutes=1), NOW) == []
 
 
 def test_after_christmas_the_longest_wait_is_the_week_the_clocks_go_back() -> None:
@@ -61,12 +67,7 @@ def test_after_christmas_the_longest_wait_is_the_week_the_clocks_go_back() -> No
     # weekend takes 5 days (Wed 17:30 to Mon 17:30, ..., Fri 17:30 to Wed 17:30), and one hour
     # more across the night summer time ends. The first of those: Wed 2027-10-27 17:30 CEST
     # (15:30 UTC) to Mon 2027-11-01 17:30 CET (16:30 UTC).
-    ruleset = rules(
-        "routes:\n"
-        "  - {name: support, missed: support, callback: {hours: office, callback_window: 27h}}\n"
-    )
-    policy = ruleset.routes[0].actions.callback
-    assert policy is not None
+    policy = three_working_days()
     assert longest(policy, datetime(2026, 12, 26, 12, 0, tzinfo=UTC)) == (
         5 * D + timedelta(hours=1),
         datetime(2027, 10, 27, 15, 30, tzinfo=UTC),

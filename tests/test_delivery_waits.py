@@ -15,7 +15,7 @@ import pytest
 from bridge.deliver.delivery import DeliveryOptions, Platform
 from bridge.deliver.dispatcher import DispatchOptions
 from bridge.render.text import render as text_render
-from bridge.service.app import PlatformFactory
+from bridge.service.chat import PlatformFactory
 from bridge.store import Outgoing, Store
 from bridge.store.sqlite import SqliteStore
 from tests.store import answered, ended, ringing

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.service.app import chat_platforms
+from bridge.service.chat import chat_platforms
 from tests.support.harness import body, make_settings, running_bridge
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ import pytest
 from bridge.metrics import Metrics
 from bridge.notify import OutgoingMessage, RetryableError
 from bridge.notify.teams import TeamsNotifier
-from bridge.service.app import chat_platforms, chat_session
+from bridge.service.chat import chat_platforms, chat_session
 from bridge.service.settings import SettingsError, load
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_teams import FakeTeams, FakeTokens

@@ -11,7 +11,7 @@ from bridge.metrics import Metrics
 from bridge.notify.teams_auth import MsalTokenProvider
 from bridge.rules import RulesError, load_text
 from bridge.secret import Secret
-from bridge.service.app import chat_platforms, chat_session
+from bridge.service.chat import chat_platforms, chat_session
 from bridge.service.settings import Settings, SettingsError, load
 from tests.support.fake_teams import FakeEntra
 

@@ -15,18 +15,15 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
-import aiohttp
 import structlog
 from aiohttp import web
 
 from bridge import __version__
-from bridge.core.plan import Content
-from bridge.deliver.delivery import Delivery, DeliveryOptions, Platform, Render
+from bridge.deliver.delivery import Delivery, DeliveryOptions, Platform
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
-from bridge.deliver.pacing import SLACK, TEAMS, Action, Pacer, Rate
+from bridge.deliver.pacing import Action, Pacer, Rate
 from bridge.ingest.http import IN_PROGRESS, Services, make_app
 from bridge.ingest.preview import Preview
 from bridge.ingest.rejections import RejectionLog
@@ -34,16 +31,9 @@ from bridge.ingest.slack_actions import Interactions, verifier
 from bridge.ingest.slack_answers import SLACK_RESPONSE_BASE, Answers
 from bridge.metrics import Metrics
 from bridge.notify import NotifyError
-from bridge.notify.dryrun import DryRunNotifier
 from bridge.notify.preview import PreviewBoard
-from bridge.notify.slack import SlackNotifier
-from bridge.notify.teams import TeamsNotifier
-from bridge.notify.teams_auth import MsalTokenProvider
-from bridge.render.message import OutgoingMessage
-from bridge.render.slack import render as slack_render
-from bridge.render.teams import render as teams_render
-from bridge.render.text import render as text_render
 from bridge.rules.targets import channels as destination_channels
+from bridge.service.chat import PlatformFactory, chat_platforms, chat_session, default_pacing
 from bridge.service.listener import LimitedSite, connection_limit
 from bridge.service.rulestate import RulesHolder
 from bridge.service.runtime import describe as describe_loop
@@ -63,16 +53,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def default_pacing(settings: Settings) -> dict[str, Mapping[Action, tuple[tuple[str, Rate], ...]]]:
-    """Pace only the platforms that really post (dry-run needs no budget)."""
-    limits: dict[str, Mapping[Action, tuple[tuple[str, Rate], ...]]] = {}
-    if settings.slack_enabled:
-        limits["slack"] = SLACK
-    if settings.teams_enabled:
-        limits["teams"] = TEAMS
-    return limits
-
-
 def open_store(url: str) -> Store:
     if url.startswith("sqlite:"):
         return SqliteStore(sqlite_path(url))
@@ -81,92 +61,6 @@ def open_store(url: str) -> Store:
     from bridge.store.postgres import PostgresStore  # noqa: PLC0415
 
     return PostgresStore(url)
-
-
-PlatformFactory = Callable[[aiohttp.ClientSession, Metrics], Mapping[str, Platform]]
-
-
-def dry_run_render(rich: Render) -> Render:
-    """A dry-run platform's renderer: the text renderer's line as ``text`` (what the dry-run
-    log line shows), and the platform's own message (Block Kit blocks, Adaptive Card: what the
-    preview draws) built only when the preview first shows it (``OutgoingMessage.rich``)."""
-
-    def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
-        return OutgoingMessage(
-            text_render(content, users, link).text, rich=partial(rich, content, users, link)
-        )
-
-    return render
-
-
-def chat_platforms(
-    settings: Settings, *, timeout: float = 10.0, preview: PreviewBoard | None = None
-) -> PlatformFactory:
-    """Slack when a bot token is configured; every platform without credentials is dry-run.
-
-    ``timeout``: seconds a single platform request may take before it counts as failed.
-    ``preview``: the dry-run platforms show what they would post there too."""
-
-    def build(session: aiohttp.ClientSession, metrics: Metrics) -> Mapping[str, Platform]:
-        def count(name: str) -> Callable[[str], None]:
-            return lambda action: metrics.dryrun.labels(name, action).inc()
-
-        rich: dict[str, Render] = {"slack": slack_render, "teams": teams_render}
-        platforms: dict[str, Platform] = {
-            name: Platform(
-                DryRunNotifier(name, count(name), preview), dry_run_render(rich[name]), finds=False
-            )
-            for name in ("slack", "teams")
-        }
-        if settings.slack_bot_token is not None:
-            notifier = SlackNotifier(
-                token=settings.slack_bot_token,
-                session=session,
-                base_url=settings.slack_api_url,
-                timeout=timeout,
-                on_call=lambda method, result: metrics.chat_calls.labels(
-                    "slack", method, result
-                ).inc(),
-            )
-            # Case buttons only where Slack's clicks reach the bridge: POST /slack/interactions
-            # verifies them with the signing secret (bridge/ingest/slack_actions.py).
-            render = partial(slack_render, buttons=settings.slack_interactivity)
-            platforms["slack"] = Platform(notifier, render, notifier.link)
-        if settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id:
-            tokens = MsalTokenProvider(
-                app_id=settings.teams_app_id,
-                password=settings.teams_app_password,
-                tenant_id=settings.teams_tenant_id,
-                authority_host=settings.teams_authority_host,
-                scope=settings.teams_bot_scope,
-                timeout=timeout,
-                proxy=settings.proxy,
-            )
-            teams = TeamsNotifier(
-                tokens,
-                session,
-                settings.teams_service_url,
-                app_id=settings.teams_app_id,
-                tenant_id=settings.teams_tenant_id,
-                timeout=timeout,
-                mention_emails=settings.teams_mention_emails,
-                on_call=lambda method, result: metrics.chat_calls.labels(
-                    "teams", method, result
-                ).inc(),
-            )
-            platforms["teams"] = Platform(teams, teams_render, teams.link, finds=False)
-        return platforms
-
-    return build
-
-
-def chat_session(settings: Settings) -> aiohttp.ClientSession:
-    """The one HTTP session of the chat clients (Slack, Bot Connector). It goes through
-    ``CALLBRIDGE_PROXY`` when set, as Teams' token requests do; it ignores the environment's
-    ``HTTPS_PROXY`` (``trust_env=False``), as they do too."""
-    return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=30), proxy=settings.proxy, trust_env=False
-    )
 
 
 class Bridge:

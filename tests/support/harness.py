@@ -18,7 +18,8 @@ from bridge.deliver.dispatcher import DispatchOptions
 from bridge.notify import MessageRef, OutgoingMessage
 from bridge.render.text import render as text_render
 from bridge.secret import Secret
-from bridge.service.app import Bridge, PlatformFactory
+from bridge.service.app import Bridge
+from bridge.service.chat import PlatformFactory
 from bridge.service.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "voys"

@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestClient
 from bridge.deliver.delivery import DeliveryOptions
 from bridge.deliver.dispatcher import DispatchOptions
 from bridge.secret import Secret
-from bridge.service.app import Bridge, chat_platforms
+from bridge.service.app import Bridge
+from bridge.service.chat import chat_platforms
 from bridge.simulate import SCENARIOS, ScenarioContext, build
 from tests.support.fake_slack import FakeSlack, Limits, Message
 from tests.support.harness import make_settings, running_bridge, write_rules

@@ -317,16 +317,6 @@ class Store(Protocol):
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
         """Mark that a post is about to be sent (committed before the platform is called)."""
 
-    async def posted(
-        self, key: SlotKey, version: int, ref: str | None, *, unlinked: bool = False
-    ) -> bool:
-        """The platform now shows ``version`` of the slot (``ref=None``: retracted).
-        ``unlinked``: a missed alert shown without the link to its live thread (none was
-        posted when delivery read it): it is edited again if one has been posted since.
-
-        False when the slot no longer exists: a re-plan or a merge dropped or moved it while
-        the request was in flight, so no slot wants what was just posted."""
-
     async def posted_next(
         self,
         key: SlotKey,
@@ -337,9 +327,16 @@ class Store(Protocol):
         now: datetime,
         unlinked: bool = False,
     ) -> tuple[bool, list[Outgoing]]:
-        """:meth:`posted`, and in the same transaction the due work of the slot's ``channel``
-        at ``now`` as :meth:`due` would hand it out (its lanes' heads, the roots its alerts
-        wait for): a channel sends its next message without another read of the store."""
+        """The platform now shows ``version`` of the slot (``ref=None``: retracted); and in
+        the same transaction the due work of the slot's ``channel`` at ``now`` as :meth:`due`
+        would hand it out (its lanes' heads, the roots its alerts wait for): a channel sends
+        its next message without another read of the store.
+
+        ``unlinked``: a missed alert shown without the link to its live thread (none was
+        posted when delivery read it): it is edited again if one has been posted since.
+        The pair's first item is False when the slot no longer exists: a re-plan or a merge
+        dropped or moved it while the request was in flight, so no slot wants what was just
+        posted."""
 
     async def retry_later(
         self, key: SlotKey, *, due: datetime, error: str, maybe_sent: bool

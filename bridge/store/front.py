@@ -92,9 +92,6 @@ class OutboxOps(Protocol):
     def due(self, conn: Any, *, now_us: int, limit: int, closed: Collection[Lane]) -> Any: ...
     def next_due(self, conn: Any) -> Any: ...
     def begin_attempt(self, conn: Any, key: SlotKey, now_us: int) -> Any: ...
-    def posted(
-        self, conn: Any, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
-    ) -> Any: ...
     def posted_next(
         self,
         conn: Any,
@@ -293,12 +290,6 @@ class StoreFront:
     async def begin_attempt(self, key: SlotKey, now: datetime) -> None:
         op = partial(self._outbox.begin_attempt, key=key, now_us=to_us(now))
         await self._write_outbox(op, durable=True)
-
-    async def posted(
-        self, key: SlotKey, version: int, ref: str | None, *, unlinked: bool = False
-    ) -> bool:
-        op = partial(self._outbox.posted, key=key, version=version, ref=ref, unlinked=unlinked)
-        return cast(bool, await self._write_outbox(op, durable=False))
 
     async def posted_next(
         self,

@@ -116,7 +116,7 @@ async def begin_attempt(conn: Connection, key: SlotKey, now_us: int) -> None:
     await _run(conn, shared.begin_attempt_writes(key, now_us))
 
 
-async def posted(
+async def _posted(
     conn: Connection, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
 ) -> bool:
     return await _run(conn, shared.posted_writes(key, version, ref, unlinked=unlinked)) > 0
@@ -132,7 +132,7 @@ async def posted_next(
     channel: str,
     now_us: int,
 ) -> tuple[bool, list[Outgoing]]:
-    kept = await posted(conn, key, version, ref, unlinked=unlinked)
+    kept = await _posted(conn, key, version, ref, unlinked=unlinked)
     window, awaited = _CHANNEL_WINDOWS
     try:
         # A savepoint: a failing read must not abort the transaction that records the post

@@ -114,7 +114,7 @@ def begin_attempt(conn: sqlite3.Connection, key: SlotKey, now_us: int) -> None:
     _run(conn, shared.begin_attempt_writes(key, now_us))
 
 
-def posted(
+def _posted(
     conn: sqlite3.Connection, key: SlotKey, version: int, ref: str | None, *, unlinked: bool
 ) -> bool:
     return _run(conn, shared.posted_writes(key, version, ref, unlinked=unlinked)) > 0
@@ -130,7 +130,7 @@ def posted_next(
     channel: str,
     now_us: int,
 ) -> tuple[bool, list[Outgoing]]:
-    kept = posted(conn, key, version, ref, unlinked=unlinked)
+    kept = _posted(conn, key, version, ref, unlinked=unlinked)
     try:
         windows = _windows(conn, key.platform, channel, now_us, ())
     except sqlite3.Error:  # the post stays recorded; delivery's next round reads the channel

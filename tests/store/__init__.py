@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge.core.events import Event, decode
+from bridge.store import SlotKey, Store
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 
@@ -104,3 +105,12 @@ def ended(call_id: str, seconds: float = 60, reason: str = "completed") -> Event
 def redelivered(event_body_call_id: str, seconds: float = 0) -> Event:
     """The ``created`` event again, with an extra field the provider sometimes adds."""
     return decode(_body(event_body_call_id, "created", seconds, id=7))
+
+
+async def posted(
+    store: Store, key: SlotKey, version: int, ref: str | None, *, unlinked: bool = False
+) -> bool:
+    """Record that the platform shows ``version`` of a slot, as delivery does
+    (``posted_next``, whose read of the channel's next work these tests do not look at)."""
+    kept, _ = await store.posted_next(key, version, ref, channel="", now=T0, unlinked=unlinked)
+    return kept

@@ -2,8 +2,9 @@
 
 Expected values follow the docstrings of ``Store.plan`` and friends: the desired version
 only moves when content changes; new (destination, kind) decisions need ``allow_new``; a
-missed alert no longer planned is retracted (content None); ``posted`` makes a slot settled;
-merges keep the posted message of a slot and retract the other one as ``orphan:``.
+missed alert no longer planned is retracted (content None); recording a post
+(``posted_next``) makes a slot settled; merges keep the posted message of a slot and retract
+the other one as ``orphan:``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bridge.store import (
     postgres_outbox,
     sqlite_outbox,
 )
-from tests.store import T0, ringing, warm_transfer
+from tests.store import T0, posted, ringing, warm_transfer
 from tests.store.conftest import CountingStore
 
 A, B = "call-a", "call-b"
@@ -100,14 +101,14 @@ async def test_posted_settles_and_replies_see_the_root_ref(store: CountingStore)
     await story_with(store, A)
     await plan(store, A, [live("root", b"r1"), live("reply:1", b"x", order=1)], at=ZERO)
     await store.begin_attempt(key(A, "root"), NOW)
-    await store.posted(key(A, "root"), 1, "ref-root")
+    await posted(store, key(A, "root"), 1, "ref-root")
 
     due = await due_by_key(store, ZERO)
     assert list(due) == [key(A, "reply:1")]
     assert due[key(A, "reply:1")].root_ref == "ref-root"
     assert await store.pending_counts() == [("slack", CH, 1)]
 
-    await store.posted(key(A, "reply:1"), 1, "ref-reply")
+    await posted(store, key(A, "reply:1"), 1, "ref-reply")
     assert await store.due(NOW + timedelta(hours=1)) == []
     assert await store.next_due() is None
     assert await store.pending_counts() == []
@@ -124,7 +125,7 @@ async def test_posted_next_hands_out_the_channels_work_as_due_would(
     replies = [live(f"reply:{n}", b"x", order=n) for n in (1, 2, 3)]
     await plan(store, A, [live("root", b"r1"), *replies], at=ZERO)
     await plan(store, B, [live("root", b"b1", dest="other"), missed(b"m")], at=ZERO)
-    await store.posted(key(B, "root", "other"), 1, "ref-b")
+    await posted(store, key(B, "root", "other"), 1, "ref-b")
 
     kept, following = await store.posted_next(
         key(A, "root"), 1, "ref-root", channel=CH, now=NOW + SETTLE
@@ -146,7 +147,7 @@ async def test_posted_next_hands_out_the_channels_work_as_due_would(
 async def test_content_change_bumps_the_version_and_keeps_the_ref(store: CountingStore) -> None:
     await story_with(store, A)
     await plan(store, A, [live("root", b"ringing")], at=ZERO)
-    await store.posted(key(A, "root"), 1, "ref-root")
+    await posted(store, key(A, "root"), 1, "ref-root")
     later = timedelta(seconds=9)
 
     assert await plan(store, A, [live("root", b"answered")], at=later) == 1
@@ -188,7 +189,7 @@ async def test_attempt_marks_and_retries(store: CountingStore) -> None:
     assert (item.attempted, item.attempts) == (False, 2)
 
     await store.begin_attempt(k, NOW)
-    await store.posted(k, 1, "ref")
+    await posted(store, k, 1, "ref")
     await plan(store, A, [live("root", b"v2")], at=timedelta(seconds=8))
     (item,) = await store.due(NOW + timedelta(seconds=8))
     assert (item.attempted, item.attempts, item.version) == (False, 0, 2)
@@ -212,7 +213,7 @@ async def test_missed_alert_waits_for_the_settle_time(store: CountingStore) -> N
     await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
     assert [o.key.slot for o in await store.due(NOW)] == ["root"]
     assert await store.next_due() == NOW
-    await store.posted(key(A, "root"), 1, "r")
+    await posted(store, key(A, "root"), 1, "r")
     assert await store.next_due() == NOW + SETTLE
     (alert,) = await store.due(NOW + SETTLE)
     assert (alert.key, alert.kind, alert.content) == (
@@ -229,9 +230,9 @@ async def test_a_thread_line_that_settles_waits_like_the_alert(store: CountingSt
     ringing_line = live("reply:ring", b"ringing", order=1)
     missed_line = replace(live("reply:end", b"missed", order=2), settles=True)
     await plan(store, A, [live("root", b"missed"), ringing_line, missed_line], at=ZERO)
-    await store.posted(key(A, "root"), 1, "r")
+    await posted(store, key(A, "root"), 1, "r")
     assert [o.key.slot for o in await store.due(NOW)] == ["reply:ring"]
-    await store.posted(key(A, "reply:ring"), 1, "r1")
+    await posted(store, key(A, "reply:ring"), 1, "r1")
     assert await store.next_due() == NOW + SETTLE
     (line,) = await store.due(NOW + SETTLE)
     assert (line.key.slot, line.content) == ("reply:end", b"missed")
@@ -243,7 +244,7 @@ async def test_a_line_that_stops_settling_is_due_at_once(store: CountingStore) -
     time the "Missed" was given. A settling line changed again keeps its settle time."""
     await story_with(store, A)
     await plan(store, A, [live("root", b"ended")], at=ZERO)
-    await store.posted(key(A, "root"), 1, "r")
+    await posted(store, key(A, "root"), 1, "r")
     missed_line = replace(live("reply:end", b"missed", order=2), settles=True)
     await plan(store, A, [live("root", b"ended"), missed_line], at=ZERO)
     stacked = replace(missed_line, content=b"missed twice")
@@ -259,7 +260,7 @@ async def test_a_line_that_stops_settling_is_due_at_once(store: CountingStore) -
 async def test_missed_alert_no_longer_planned_is_retracted(store: CountingStore) -> None:
     await story_with(store, A)
     await plan(store, A, [missed(b"alert")], at=ZERO)
-    await store.posted(key(A, "missed", "oncall"), 1, "ref-alert")
+    await posted(store, key(A, "missed", "oncall"), 1, "ref-alert")
     later = timedelta(seconds=40)
 
     # A late answer: the dispatcher no longer plans the alert.
@@ -294,8 +295,8 @@ async def test_a_live_thread_no_longer_decided_is_withdrawn(store: CountingStore
         live("reply:3", b"talking", order=3, dest="lost"),
     ]
     await plan(store, A, thread, at=ZERO)
-    await store.posted(key(A, "root", "lost"), 1, "ref-root")
-    await store.posted(key(A, "reply:1", "lost"), 1, "ref-1")
+    await posted(store, key(A, "root", "lost"), 1, "ref-root")
+    await posted(store, key(A, "reply:1", "lost"), 1, "ref-1")
     await store.begin_attempt(key(A, "reply:2", "lost"), NOW)  # its answer was lost
     later = timedelta(seconds=9)
     assert await plan(store, A, [live("root", b"customer")], at=later) == 5
@@ -312,8 +313,8 @@ async def test_a_live_thread_no_longer_decided_is_withdrawn(store: CountingStore
 async def test_a_posted_reply_is_never_edited(store: CountingStore) -> None:
     await story_with(store, A)
     await plan(store, A, [live("root", b"r"), live("reply:1", b"A rang", order=1)], at=ZERO)
-    await store.posted(key(A, "root"), 1, "ref-root")
-    await store.posted(key(A, "reply:1"), 1, "ref-1")
+    await posted(store, key(A, "root"), 1, "ref-root")
+    await posted(store, key(A, "reply:1"), 1, "ref-1")
     respelled = [live("root", b"r"), live("reply:1", b"(no name) rang", order=1)]
     assert await plan(store, A, respelled, at=timedelta(seconds=1)) == 0
     assert await store.due(NOW + timedelta(days=1)) == []
@@ -322,7 +323,7 @@ async def test_a_posted_reply_is_never_edited(store: CountingStore) -> None:
 async def test_without_allow_new_only_existing_decisions_grow(store: CountingStore) -> None:
     await story_with(store, A)
     await plan(store, A, [live("root", b"r")], at=ZERO)
-    await store.posted(key(A, "root"), 1, "ref-root")  # (its replies can be sent)
+    await posted(store, key(A, "root"), 1, "ref-root")  # (its replies can be sent)
     planned = [
         live("root", b"r-final"),
         live("reply:9", b"ended", order=9),  # a new reply of the decided live message
@@ -348,9 +349,9 @@ async def test_merge_keeps_posted_threads_and_retracts_the_orphan(store: Countin
     await store.add_event(ringing(B, 2), T0)
     await plan(store, A, [live("root", b"a-root"), live("reply:1", b"a1", order=1)], at=ZERO)
     await plan(store, B, [live("root", b"b-root"), live("reply:2", b"b2", order=2)], at=ZERO)
-    await store.posted(key(A, "root"), 1, "ref-a")
-    await store.posted(key(B, "root"), 1, "ref-b")
-    await store.posted(key(B, "reply:2"), 1, "ref-b2")
+    await posted(store, key(A, "root"), 1, "ref-a")
+    await posted(store, key(B, "root"), 1, "ref-b")
+    await posted(store, key(B, "reply:2"), 1, "ref-b2")
 
     later = timedelta(seconds=20)
     await store.add_event(warm_transfer(A, B, 20), T0 + later)
@@ -378,7 +379,7 @@ async def test_merge_where_only_the_absorbed_root_was_posted(store: CountingStor
     await store.add_event(ringing(B, 2), T0)
     await plan(store, A, [live("root", b"a-root")], at=ZERO)  # not posted yet
     await plan(store, B, [live("root", b"b-root")], at=ZERO)
-    await store.posted(key(B, "root"), 1, "ref-b")
+    await posted(store, key(B, "root"), 1, "ref-b")
 
     await store.add_event(warm_transfer(B, A, 20), T0)
     # The absorbed story's posted root carries on as the survivor's root; A's unposted
@@ -442,11 +443,11 @@ async def test_posted_says_whether_the_slot_still_exists(store: CountingStore) -
     await story_with(store, B)
     await plan(store, A, [live("root", b"a")], at=ZERO)
     await plan(store, B, [live("root", b"b")], at=ZERO)
-    assert await store.posted(key(A, "root"), 1, "ref-a") is True
+    assert await posted(store, key(A, "root"), 1, "ref-a") is True
     # B's root is being posted when a transfer merges B into A, whose thread is posted:
     # B's unposted root is dropped, so its answer finds no slot.
     await store.add_event(warm_transfer(A, B), T0)
-    assert await store.posted(key(B, "root"), 1, "ref-b") is False
+    assert await posted(store, key(B, "root"), 1, "ref-b") is False
     assert [o.key for o in await store.due(NOW)] == []
 
 
@@ -456,7 +457,7 @@ async def test_only_a_new_alert_waits_for_the_settle_time(store: CountingStore) 
     await story_with(store, A)
     await plan(store, A, [missed(b"alert")], at=ZERO)
     assert await store.due(NOW + SETTLE - timedelta(seconds=1)) == []
-    await store.posted(key(A, "missed", "oncall"), 1, "ref-alert")
+    await posted(store, key(A, "missed", "oncall"), 1, "ref-alert")
     step = Planned("oncall", "slack", "C0999999999", "alert:1", "missed", 1, b"claimed", True)
     later = timedelta(seconds=60)
     await plan(store, A, [missed(b"alert, claimed"), step], at=later)
@@ -475,7 +476,7 @@ async def test_an_alert_in_another_channel_links_to_the_live_root_whenever_it_is
 
     await story_with(store, A)
     await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
-    await store.posted(key(A, "root"), 1, "ref-root")
+    await posted(store, key(A, "root"), 1, "ref-root")
     assert (await due_by_key(store, later))[alert_key].root_ref == "ref-root"
 
     # Posted before the root, unlinked: the root's first post makes it due for the link.
@@ -483,9 +484,9 @@ async def test_an_alert_in_another_channel_links_to_the_live_root_whenever_it_is
     await plan(store, B, [live("root", b"ended"), missed(b"alert")], at=ZERO)
     b_alert = key(B, "missed", "oncall")
     assert (await due_by_key(store, later))[b_alert].root_ref is None
-    await store.posted(b_alert, 1, "ref-alert", unlinked=True)
+    await posted(store, b_alert, 1, "ref-alert", unlinked=True)
     assert b_alert not in await due_by_key(store, later)
-    await store.posted(key(B, "root"), 1, "ref-root-b")
+    await posted(store, key(B, "root"), 1, "ref-root-b")
     edit = (await due_by_key(store, later))[b_alert]
     assert (edit.ref, edit.root_ref, edit.version) == ("ref-alert", "ref-root-b", 2)
 
@@ -499,12 +500,12 @@ async def test_an_alert_in_flight_while_its_root_is_posted_gets_the_link(
     await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
     in_flight = (await due_by_key(store, later))[alert_key]
     assert in_flight.root_ref is None
-    await store.posted(key(A, "root"), 1, "ref-root")  # while the alert is being posted
-    await store.posted(alert_key, in_flight.version, "ref-alert", unlinked=True)
+    await posted(store, key(A, "root"), 1, "ref-root")  # while the alert is being posted
+    await posted(store, alert_key, in_flight.version, "ref-alert", unlinked=True)
     edit = (await due_by_key(store, later))[alert_key]
     assert (edit.ref, edit.root_ref, edit.version) == ("ref-alert", "ref-root", 2)
     # An alert posted with its link is not edited again.
-    await store.posted(alert_key, edit.version, "ref-alert")
+    await posted(store, alert_key, edit.version, "ref-alert")
     assert alert_key not in await due_by_key(store, later)
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from bridge.store import Planned, SlotKey
 from bridge.store.outbox import NEW_ALERT, PER_CHANNEL
-from tests.store import T0, ringing
+from tests.store import T0, posted, ringing
 from tests.store.conftest import CountingStore
 
 NOW = T0 + timedelta(seconds=2)
@@ -57,19 +57,19 @@ async def test_each_kind_of_work_has_its_priority(store: CountingStore) -> None:
         c,
         [live("root", b"r", channel=replies), live("reply:1", b"s", order=1, channel=replies)],
     )
-    await store.posted(key(c, "root"), 1, "ref-c")
+    await posted(store, key(c, "root"), 1, "ref-c")
     await plan(store, d, [live("root", b"r")])
-    await store.posted(key(d, "root"), 1, "ref-d")
+    await posted(store, key(d, "root"), 1, "ref-d")
     await plan(store, d, [live("root", b"ended", final=True)], at=1)
     await plan(store, e, [live("root", b"r")])
-    await store.posted(key(e, "root"), 1, "ref-e")
+    await posted(store, key(e, "root"), 1, "ref-e")
     await plan(store, e, [live("root", b"answered")], at=1)
     await plan(store, f, [alert_in(ONCALL, "oncall")])
-    await store.posted(key(f, "missed", "oncall"), 1, "ref-f")
+    await posted(store, key(f, "missed", "oncall"), 1, "ref-f")
     await plan(store, f, [live("root", b"answered after all")], at=1)  # the alert is retracted
     g = await new_story(store, 6)
     await plan(store, g, [alert_in(ONCALL, "oncall")])
-    await store.posted(key(g, "missed", "oncall"), 1, "ref-g")
+    await posted(store, key(g, "missed", "oncall"), 1, "ref-g")
     again = Planned("oncall", "slack", ONCALL, "missed", "missed", 0, b"v2", True, True)
     await plan(store, g, [again])
 
@@ -92,10 +92,10 @@ async def test_a_reply_backlog_hides_neither_alerts_nor_roots_nor_edits(
     backlog = await new_story(store, 0)
     replies = [live(f"reply:{n:03d}", b"step", order=n) for n in range(1, 3 * PER_CHANNEL)]
     await plan(store, backlog, [live("root", b"r"), *replies])
-    await store.posted(key(backlog, "root"), 1, "ref-backlog")
+    await posted(store, key(backlog, "root"), 1, "ref-backlog")
     edited = await new_story(store, 1)
     await plan(store, edited, [live("root", b"r")])
-    await store.posted(key(edited, "root"), 1, "ref-edited")
+    await posted(store, key(edited, "root"), 1, "ref-edited")
     newer = await new_story(store, 2)
     await plan(store, edited, [live("root", b"ended", final=True)], at=5)
     await plan(store, newer, [live("root", b"new"), alert_in(LIVE, "missed-here")], at=5)
@@ -157,7 +157,7 @@ async def test_the_limit_takes_every_channel_first_work_first(store: CountingSto
         ]
         root = Planned(f"dest-{n}", "slack", channel, "root", "live", 0, b"r", final=False)
         await plan(store, story, [root, *replies])
-        await store.posted(SlotKey(story, f"dest-{n}", "slack", "root"), 1, f"ref-{n}")
+        await posted(store, SlotKey(story, f"dest-{n}", "slack", "root"), 1, f"ref-{n}")
 
     due = await store.due(NOW + timedelta(seconds=1), limit=8)
     assert sorted((o.channel, o.key.slot) for o in due) == sorted(
@@ -175,19 +175,19 @@ async def test_an_alert_posted_before_its_root_is_edited_once_the_root_is_posted
     # The root is backing off: the alert goes out alone, without a link to the root.
     (alert,) = await store.due(NOW + SETTLE)
     assert (alert.key, alert.root_ref) == (key(story, "missed"), None)
-    await store.posted(alert.key, alert.version, "ref-alert")
+    await posted(store, alert.key, alert.version, "ref-alert")
     assert await store.due(NOW + SETTLE) == []
 
     (root,) = await store.due(backoff)
-    await store.posted(root.key, root.version, "ref-root")
+    await posted(store, root.key, root.version, "ref-root")
 
     (edit,) = await store.due(backoff)
     assert (edit.key, edit.ref, edit.root_ref) == (key(story, "missed"), "ref-alert", "ref-root")
     assert (edit.version, edit.content) == (2, b"alert")
-    await store.posted(edit.key, edit.version, "ref-alert")
+    await posted(store, edit.key, edit.version, "ref-alert")
     # Later posts of the root (edits) leave the linked alert alone.
     await plan(store, story, [live("root", b"ended"), alert_in(LIVE, "support")], at=300)
     (update,) = await store.due(backoff + timedelta(minutes=1))
     assert update.key == key(story, "root")
-    await store.posted(update.key, update.version, "ref-root")
+    await posted(store, update.key, update.version, "ref-root")
     assert await store.due(backoff + timedelta(minutes=1)) == []

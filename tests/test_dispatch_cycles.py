@@ -23,6 +23,7 @@ from bridge.store import (
     Dispatched,
     Emitted,
     PlanRequest,
+    SlotKey,
     Store,
     StoreError,
     Story,
@@ -209,6 +210,68 @@ async def test_an_event_landing_during_its_storys_cycle_is_folded_in_the_next(
 
         assert store.batch_reads == [["a"], ["a"]]
         assert store.writes == ["a", "a"]
+        assert await store.dirty_stories() == []
+
+
+WARM_TRANSFER = """\
+version: 1
+timezone: Europe/Amsterdam
+destinations:
+  support: {slack: {channel: C0123456789}}
+routes:
+  - name: ignore internal calls
+    when: {internal: true}
+    drop: true
+  - name: everything
+    live: support
+"""
+
+
+def outbox_rows(path: Path) -> list[tuple[str, str, int, bool]]:
+    """(story, slot, desired version, retracted) of every outbox row."""
+    with closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute(
+            "SELECT story_id, slot, desired_version, content IS NULL FROM outbox"
+            " ORDER BY story_id, slot"
+        ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2]), bool(r[3])) for r in rows]
+
+
+async def test_a_merge_landing_while_the_absorbed_story_is_folded_withdraws_nothing(
+    tmp_path: Path,
+) -> None:
+    """The README demo's warm transfer: the consult leg's answer and the transfer arrive in
+    the same second, the cycle that folds the consult leg (routed nowhere: internal) reads it
+    before the transfer merges it into the customer's call, and wrote its empty plan to the
+    customer's story: the live message and its thread were withdrawn (deleted), and posted
+    again by the next cycle. Now that write is dropped and the merged story is folded whole."""
+    async with dispatcher(tmp_path, WARM_TRANSFER) as (running, store, _):
+        for event in (ringing("a"), answered("a")):
+            await store.add_event(event, T0)
+        running.notify("a")
+        await running.drained()
+        before = outbox_rows(tmp_path / "bridge.db")
+        (root,) = [r for r in before if r[1] == "root"]
+        posted = SlotKey("a", "support", "slack", "root")  # delivery posted the live message
+        await store.posted_next(posted, root[2], "ts-root", channel="C0123456789", now=T0)
+
+        store.gate = asyncio.Event()
+        store.reading.clear()
+        await store.add_event(consult_ringing("b"), T0)
+        running.notify("b")
+        await store.reading.wait()  # the cycle has read "b" alone and is folding it
+        merged = await store.add_event(warm_transfer("a", "b"), T0)
+        assert merged.story_id == "a"
+        running.notify("a")
+        store.gate.set()
+        await running.drained()
+
+        rows = outbox_rows(tmp_path / "bridge.db")
+        # The posted root gets one new version, the edit that shows the transfer. Before, it
+        # got two: withdrawn (empty: delivery deletes the message and its thread) by the
+        # consult leg's plan, then restored by the next cycle (posted anew).
+        assert [r for r in rows if r[3] or not r[1].startswith(("root", "reply:"))] == []
+        assert ("a", "root", root[2] + 1, False) in rows
         assert await store.dirty_stories() == []
 
 

@@ -316,7 +316,14 @@ class Dispatcher:
                     missed_due=when + self._options.missed_settle,
                     allow_new=ruleset is not None,
                 )
-            state = Emitted(story.max_seq, new_digest, call.ended_at, call.last_event_at, pinned)
+            state = Emitted(
+                story.max_seq,
+                new_digest,
+                call.ended_at,
+                call.last_event_at,
+                pinned,
+                calls=len(story.call_ids),
+            )
             # One transaction: the messages the story should have, its case facts and what
             # was emitted.
             write = None if cases is None or not changed else cases.write()

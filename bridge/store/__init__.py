@@ -101,6 +101,10 @@ class Emitted:
     ended_at: datetime | None
     last_event_at: datetime
     rules_version: str | None = None  # pinned unless the story already has a version
+    # How many call ids the folded story held (None: not checked). A story holding more when
+    # the fold is written (a transfer merged another into it) or gone (merged into another)
+    # is not what was folded: :meth:`Store.dispatched` then writes nothing.
+    calls: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +243,13 @@ class Store(Protocol):
     ) -> Dispatched:
         """:meth:`plan` (when given), :meth:`save_state` and the story's case facts and case
         (when given) in one transaction: the dispatcher's one write per refold. When the
-        story's facts change, the stories whose cases they belong to are marked dirty."""
+        story's facts change, the stories whose cases they belong to are marked dirty.
+
+        Nothing is written (work 0, not clean) when the story is no longer what was folded
+        (``state.calls``): a transfer merged it into another story, or another into it, since
+        it was read. Its plan would withdraw what the other story brought (a posted thread,
+        deleted and posted again by the next cycle); the survivor is dirty, and the next
+        cycle folds it whole. A story purged meanwhile writes nothing and is clean."""
 
     # -- callback cases ----------------------------------------------------------------------
 

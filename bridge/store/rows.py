@@ -64,12 +64,13 @@ class StateRow:
     ended_us: int | None
     last_event_us: int
     rules_version: str | None
+    calls: int | None = None  # Emitted.calls
 
 
 def state_row(state: Emitted) -> StateRow:
     ended = None if state.ended_at is None else to_us(state.ended_at)
     last = to_us(state.last_event_at)
-    return StateRow(state.upto_seq, state.digest, ended, last, state.rules_version)
+    return StateRow(state.upto_seq, state.digest, ended, last, state.rules_version, state.calls)
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,6 +290,9 @@ def plan_story(conn: sqlite3.Connection, story_id: str, plan: PlanRow) -> int:
     )
 
 
+_CALLS: Final = "SELECT count(*) FROM links WHERE story_id = ?"
+
+
 def dispatched(
     conn: sqlite3.Connection,
     story_id: str,
@@ -297,18 +300,25 @@ def dispatched(
     plan: PlanRow | None,
     case_write: CaseWriteRow | None,
 ) -> Dispatched:
-    """A refold's plan, case facts and state, in one transaction."""
+    """A refold's plan, case facts and state, in one transaction (nothing when the story is
+    not what was folded any more: see ``Store.dispatched``)."""
+    resolved = story_of(conn, story_id)
+    if resolved is None:  # purged meanwhile
+        return Dispatched(0, True)
+    if resolved != story_id or (
+        state.calls is not None and conn.execute(_CALLS, (resolved,)).fetchone()[0] != state.calls
+    ):
+        return Dispatched(0, False)
     made = 0 if plan is None else plan_story(conn, story_id, plan)
     refold: list[str] = []
     closed: tuple[StoredCase, ...] = ()
     current = True
-    resolved = story_of(conn, story_id)
-    if case_write is not None and resolved is not None:
+    if case_write is not None:
         refold, closing, current = cases.write(conn, resolved, case_write)
         closed = tuple(closing)
     clean = save_state(conn, story_id, state)
     if not current:  # facts arrived since they were read: fold it again
-        cases.mark_dirty(conn, [resolved or story_id])
+        cases.mark_dirty(conn, [resolved])
         clean = False
     return Dispatched(made, clean, tuple(refold), tuple(c.row() for c in closed))
 

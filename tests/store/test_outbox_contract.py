@@ -438,6 +438,39 @@ async def test_dispatched_plans_and_saves_the_state_in_one_transaction(
     assert [o.version for o in await store.due(NOW)] == [1]
 
 
+async def test_a_fold_read_before_a_merge_plans_nothing(store: CountingStore) -> None:
+    """The dispatcher read a story, then a transfer merged another story into it (or it into
+    another) before its fold was written: the fold is not of the story any more. Written, B's
+    plan (the consult leg alone, routed nowhere) withdrew A's posted thread, which the next
+    cycle posted again (the README demo's warm transfer: its live message and thread deleted
+    and posted anew). Neither plan is applied; the story stays dirty for the next cycle."""
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"a")], at=ZERO)
+    await posted(store, key(A, "root"), 1, "ref-a")
+    await story_with(store, B)
+    read_a, read_b = await store.story(A), await store.story(B)
+    assert read_a is not None
+    assert read_b is not None
+    merged = await store.add_event(warm_transfer(A, B), T0)
+    assert merged.story_id == A
+
+    alone = PlanRequest([], now=NOW, missed_due=NOW + SETTLE, allow_new=True)
+    state_b = Emitted(read_b.max_seq, "b alone", None, T0, calls=len(read_b.call_ids))
+    assert await store.dispatched(B, state_b, alone) == Dispatched(0, False)
+    stale = PlanRequest([live("root", b"a, stale")], now=NOW, missed_due=NOW, allow_new=True)
+    state_a = Emitted(read_a.max_seq, "a alone", None, T0, calls=len(read_a.call_ids))
+    assert await store.dispatched(A, state_a, stale) == Dispatched(0, False)
+
+    assert await due_by_key(store, SETTLE) == {}  # nothing withdrawn, nothing changed
+    assert await store.dirty_stories() == [A]
+    whole = await store.story(A)
+    assert whole is not None
+    assert set(whole.call_ids) == {A, B}
+    state = Emitted(whole.max_seq, "a and b", None, T0, calls=len(whole.call_ids))
+    request = PlanRequest([live("root", b"a and b")], now=NOW, missed_due=NOW, allow_new=True)
+    assert await store.dispatched(A, state, request) == Dispatched(1, True)
+
+
 async def test_posted_says_whether_the_slot_still_exists(store: CountingStore) -> None:
     await story_with(store, A)
     await story_with(store, B)

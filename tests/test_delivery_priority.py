@@ -85,9 +85,13 @@ async def test_a_retraction_goes_before_a_backlog_of_routine_updates(tmp_path: P
         assert len(deletes) == 2, after
         assert len(routine) == CALLS, after
         # Only what had gone out when the retraction was planned (the budget's burst of 5
-        # and the tokens of the time the answers took to arrive and be folded), and one
-        # edit in flight then, may precede the deletes; the old order put one of them after
-        # all 30 routine edits.
+        # and the tokens of the time the answers took to arrive and be folded), one edit in
+        # flight then and one chosen from the read before the plan, may precede the first
+        # delete. The second waits for the next token of the delete budget (40/min, starting
+        # empty: its first token went to the first delete), during which the update budget,
+        # as fast, lets about as many routine edits through: two more under load (seen once
+        # in a full run). The old order put a delete after all 30 routine edits.
         assert gone_before < CALLS - 10, (gone_before, after)
-        assert max(deletes) <= gone_before + 2, (gone_before, after)
+        assert min(deletes) <= gone_before + 2, (gone_before, after)
+        assert max(deletes) <= gone_before + 4, (gone_before, after)
         assert env.slack.ratelimited.total() == 0, env.slack.ratelimited

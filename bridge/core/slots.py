@@ -63,6 +63,7 @@ class Slot:
     posted_version: int
     ref: str | None
     attempted: bool = False  # a post may have reached the platform (its answer was lost)
+    order: int = 0  # its place among its thread's replies (Planned.order, as last planned)
 
     @property
     def thread(self) -> tuple[str, str]:
@@ -195,7 +196,9 @@ def decide_plan(
         if row is None:
             if allow_new or (p.destination, p.platform, p.kind) in decided:
                 changes.append(Insert(p, due))
-        elif row.content != p.content and not row.posted_reply:
+        elif (row.content != p.content or row.order != p.order) and not row.posted_reply:
+            # A new place alone counts too: a reply not sent yet waits for the replies
+            # before it (a step a late fact inserted), as its stored order says.
             changes.append(Update(p, due, row.posted_version < row.desired_version))
     for row in by_key.values():
         if row.content is None:

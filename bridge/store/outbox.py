@@ -122,14 +122,21 @@ SELECT_OUTGOING: Final = (
     " FROM outbox AS o"
 )
 
-# A thread reply can go only once its parent is posted (bridge/deliver/sendable.py): until
+# A thread reply can go only once its parent is posted (bridge/deliver/sendable.py), and
+# after the replies before it in its thread (a thread is a log: a step that a late fact put
+# before a reply not sent yet goes first, however late it was planned; ``reply:`` and
+# ``alert:``, six characters each, name the live message's thread and the alert's). Until
 # then it is no work, and must not take a place in its channel's window.
 SENDABLE: Final = (
     " AND (o.content IS NULL OR (o.slot NOT LIKE 'reply:%' AND o.slot NOT LIKE 'alert:%')"
-    " OR EXISTS (SELECT 1 FROM outbox AS t WHERE t.story_id = o.story_id"
+    " OR (EXISTS (SELECT 1 FROM outbox AS t WHERE t.story_id = o.story_id"
     "   AND t.destination = o.destination AND t.platform = o.platform"
     "   AND t.slot = CASE WHEN o.slot LIKE 'alert:%' THEN 'missed' ELSE 'root' END"
-    "   AND t.ref IS NOT NULL))"
+    "   AND t.ref IS NOT NULL)"
+    "  AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.story_id = o.story_id"
+    "   AND e.destination = o.destination AND e.platform = o.platform"
+    "   AND substr(e.slot, 1, 6) = substr(o.slot, 1, 6) AND e.sort_order < o.sort_order"
+    f"   AND e.content IS NOT NULL AND {pending('e')})))"
 )
 
 # A channel's most important due slots of one lane (0: new posts, 1: edits of posted
@@ -233,7 +240,7 @@ PENDING_COUNTS_SQL: Final = (
 # The columns of a :class:`Slot` (bridge/core/slots.py), for the backends' reads of stories.
 SLOT_COLUMNS: Final = (
     "story_id, destination, platform, slot, kind, content, desired_version, posted_version,"
-    " ref, attempt_us IS NOT NULL"
+    " ref, attempt_us IS NOT NULL, sort_order"
 )
 
 _INSERT: Final = (

@@ -28,7 +28,19 @@ def _slots(conn: sqlite3.Connection, story_ids: Sequence[str]) -> list[Slot]:
         f"SELECT {shared.SLOT_COLUMNS} FROM outbox WHERE story_id IN ({marks})", tuple(story_ids)
     ).fetchall()
     return [
-        Slot(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], bool(row[9]))
+        Slot(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            attempted=bool(row[9]),
+            order=int(row[10]),
+        )
         for row in rows
     ]
 

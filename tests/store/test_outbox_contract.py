@@ -132,16 +132,19 @@ async def test_posted_next_hands_out_the_channels_work_as_due_would(
     )
     assert kept
     assert following == await store.due(NOW + SETTLE, closed={("slack", "C0999999999", 0)})
-    # the lane's head (two replies: the window) from one channel, and not B's due alert
-    assert [(o.key, o.root_ref) for o in following] == [
-        (key(A, "reply:1"), "ref-root"),
-        (key(A, "reply:2"), "ref-root"),
-    ]
+    # the thread's next reply (its later ones wait for it) from one channel, and not B's
+    # due alert
+    assert [(o.key, o.root_ref) for o in following] == [(key(A, "reply:1"), "ref-root")]
     kept, following = await store.posted_next(
         key(A, "nothing"), 1, "ref", channel=CH, now=NOW + SETTLE
     )
     assert not kept  # no such slot: nothing recorded, the channel's work as before
-    assert [o.key for o in following] == [key(A, "reply:1"), key(A, "reply:2")]
+    assert [o.key for o in following] == [key(A, "reply:1")]
+    kept, following = await store.posted_next(
+        key(A, "reply:1"), 1, "ref-1", channel=CH, now=NOW + SETTLE
+    )
+    assert kept  # its post makes the next reply sendable, in the same read
+    assert [o.key for o in following] == [key(A, "reply:2")]
 
 
 async def test_content_change_bumps_the_version_and_keeps_the_ref(store: CountingStore) -> None:
@@ -255,6 +258,50 @@ async def test_a_line_that_stops_settling_is_due_at_once(store: CountingStore) -
     await plan(store, A, [live("root", b"answered"), answered], at=later)
     due = await due_by_key(store, later)
     assert due[key(A, "reply:end")].content == b"ended after 1m"
+
+
+async def test_a_threads_replies_go_in_story_order_not_in_plan_order(
+    store: CountingStore,
+) -> None:
+    """A late fact adds a step before a reply that is not sent yet (a redelivered
+    ``in-progress`` after the ``ended``; an attempt to call back that reaches the bridge after
+    the case's expiry was planned): a thread is a log, so the earlier step's reply goes first,
+    however late it was planned. Each thread of a story on its own: the live message's
+    replies (``reply:``) and the alert's (``alert:``) do not wait for each other."""
+    await story_with(store, A)
+    ring = live("reply:ring", b"ringing", order=1)
+    first = [live("root", b"r"), ring, live("reply:end", b"ended", order=2)]
+    await plan(store, A, first, at=ZERO)
+    await posted(store, key(A, "root"), 1, "ref-root")
+    assert [o.key.slot for o in await store.due(NOW)] == ["reply:ring"]  # "end" waits for it
+    await posted(store, key(A, "reply:ring"), 1, "r1")
+    later = timedelta(seconds=1)
+    # The late answer takes the end line's place; the end line, unchanged, moves one down.
+    late = [
+        live("root", b"r"),
+        ring,
+        live("reply:answered", b"answered", order=2),
+        live("reply:end", b"ended", order=3),
+    ]
+    await plan(store, A, late, at=later)
+    assert [o.key.slot for o in await store.due(NOW + later)] == ["reply:answered"]
+    await posted(store, key(A, "reply:answered"), 1, "r2")
+    (end,) = await store.due(NOW + later)
+    assert (end.key.slot, end.content) == ("reply:end", b"ended")
+
+    # The alert's thread: its "tried" step, planned after "expired", goes before it; the two
+    # threads' pending replies (the live thread's "end", order 3) do not hold each other up.
+    alert = missed(b"alert", dest="support")
+    expired = replace(
+        alert, slot="alert:expired", order=2, content=b"expired", final=False, settles=False
+    )
+    alert_first = [*late, alert, expired]
+    await plan(store, A, alert_first, at=later)
+    await posted(store, key(A, "missed"), 1, "ref-alert")
+    tried = replace(expired, slot="alert:tried", content=b"tried", order=1)
+    await plan(store, A, [*alert_first, tried], at=later)
+    due = {o.key.slot for o in await store.due(NOW + later)}
+    assert due == {"alert:tried", "reply:end"}
 
 
 async def test_missed_alert_no_longer_planned_is_retracted(store: CountingStore) -> None:

@@ -148,20 +148,27 @@ async def test_work_backing_off_does_not_hide_the_rest_of_the_window(
 
 
 async def test_the_limit_takes_every_channel_first_work_first(store: CountingStore) -> None:
+    """Four channels, each with three calls whose live threads have replies to send (one
+    sendable per thread: a thread's replies go one after the other): a round of 8 takes the
+    two oldest of every channel (its window), not the first channels' whole backlog."""
     channels = [f"C0CHAN{n:04d}" for n in range(4)]
+    oldest = []
     for n, channel in enumerate(channels):
-        story = await new_story(store, n)
-        replies = [
-            Planned(f"dest-{n}", "slack", channel, f"reply:{r}", "live", r, b"s", final=False)
-            for r in range(1, 6)
-        ]
-        root = Planned(f"dest-{n}", "slack", channel, "root", "live", 0, b"r", final=False)
-        await plan(store, story, [root, *replies])
-        await posted(store, SlotKey(story, f"dest-{n}", "slack", "root"), 1, f"ref-{n}")
+        for m in range(3):
+            story = await new_story(store, n * 3 + m)
+            replies = [
+                Planned(f"dest-{n}", "slack", channel, f"reply:{r}", "live", r, b"s", final=False)
+                for r in range(1, 4)
+            ]
+            root = Planned(f"dest-{n}", "slack", channel, "root", "live", 0, b"r", final=False)
+            await plan(store, story, [root, *replies], at=m)
+            await posted(store, SlotKey(story, f"dest-{n}", "slack", "root"), 1, f"ref-{n}-{m}")
+            if m < 2:
+                oldest.append((channel, story))
 
-    due = await store.due(NOW + timedelta(seconds=1), limit=8)
-    assert sorted((o.channel, o.key.slot) for o in due) == sorted(
-        (channel, f"reply:{r}") for channel in channels for r in (1, 2)
+    due = await store.due(NOW + timedelta(seconds=5), limit=8)
+    assert sorted((o.channel, o.key.story_id, o.key.slot) for o in due) == sorted(
+        (channel, story, "reply:1") for channel, story in oldest
     )
 
 

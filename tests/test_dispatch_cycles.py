@@ -4,19 +4,23 @@ failing story never holding up the others, a story never in two cycles at once."
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from bridge.core.cases import CaseKey
+from bridge.core.events import Event, decode
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.metrics import Metrics
 from bridge.service.rulestate import RulesHolder
+from bridge.simulate import SCENARIOS, ScenarioContext, build
 from bridge.store import (
     CaseHistory,
     CaseWrite,
@@ -59,6 +63,7 @@ class Counting:
     reading: asyncio.Event = field(default_factory=asyncio.Event)
     polled: asyncio.Event = field(default_factory=asyncio.Event)
     case_reads: int = 0  # reads of callback case facts
+    after_write: Callable[[], None] = lambda: None  # called after each dispatcher write
 
     async def case_facts(self, keys: Sequence[CaseKey]) -> dict[CaseKey, CaseHistory]:
         self.case_reads += 1
@@ -89,7 +94,9 @@ class Counting:
     ) -> Dispatched:
         self.writes.append(story_id)
         self.write_turns.append(self.turn())
-        return await self.store.dispatched(story_id, state, plan, cases)
+        done = await self.store.dispatched(story_id, state, plan, cases)
+        self.after_write()
+        return done
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -370,3 +377,89 @@ async def test_a_caller_past_the_case_facts_cap_folds_its_newest_facts_and_settl
         capped = metrics.registry.get_sample_value("callbridge_callback_case_facts_capped_total")
         assert capped is not None
         assert capped >= 30
+
+
+# -- every scenario, every event landing mid-fold -------------------------------------------
+
+EXAMPLE_RULES = (Path(__file__).resolve().parents[1] / "rules" / "example.yaml").read_text()
+FAR = datetime(2100, 1, 1, tzinfo=UTC)  # delivery below sends whatever is pending
+RECEIVED = FakeClock().now  # the events arrive at the dispatcher's own time
+
+
+def withdrawn(path: Path) -> set[tuple[str, str, str]]:
+    """The posted messages the outbox wants withdrawn now (a delete in chat, as soon as a
+    delivery running alongside reads it)."""
+    with closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute(
+            "SELECT story_id, destination, slot FROM outbox WHERE content IS NULL"
+            " AND ref IS NOT NULL AND posted_version < desired_version"
+        ).fetchall()
+    return {(str(r[0]), str(r[1]), str(r[2])) for r in rows}
+
+
+async def deliver_everything(store: Counting) -> None:
+    """Post every pending slot as delivery would, recording each post."""
+    while pending := await store.store.due(FAR, limit=1000):
+        for item in pending:
+            ref = None if item.content is None else f"ref-{item.key.slot}-{item.version}"
+            await store.store.posted_next(item.key, item.version, ref, channel="", now=FAR)
+
+
+def subdir(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    path.mkdir()
+    return path
+
+
+def scenario_events(name: str) -> list[Event]:
+    return [decode(json.dumps(p).encode()) for p in build(name, ScenarioContext(seed=7))]
+
+
+async def play(
+    tmp_path: Path, events: list[Event], *, land_mid_fold: int | None
+) -> tuple[set[tuple[str, str, str]], list[tuple[str, str, str, bytes]]]:
+    """Each event folded and delivered before the next; with ``land_mid_fold=k``, event
+    ``k + 1`` lands while the cycle that read event ``k`` is folding it. Returns every
+    posted message that a dispatcher write wanted withdrawn, and the messages at the end."""
+    wanted_gone: set[tuple[str, str, str]] = set()
+    async with dispatcher(tmp_path, EXAMPLE_RULES) as (running, store, _):
+        store.after_write = lambda: wanted_gone.update(withdrawn(tmp_path / "bridge.db"))
+        n = 0
+        while n < len(events):
+            added = await store.add_event(events[n], RECEIVED)
+            if n == land_mid_fold and n + 1 < len(events):
+                store.gate = asyncio.Event()
+                store.reading.clear()
+                running.notify(added.story_id)
+                await store.reading.wait()  # the cycle has read event n, and folds it
+                landed = await store.add_event(events[n + 1], RECEIVED)
+                running.notify(landed.story_id)
+                store.gate.set()
+                n += 1
+            running.notify(added.story_id)
+            await running.drained()
+            await deliver_everything(store)
+            n += 1
+        with closing(sqlite3.connect(tmp_path / "bridge.db")) as conn:
+            rows = conn.execute(
+                "SELECT story_id, destination, slot, content FROM outbox"
+                " WHERE content IS NOT NULL ORDER BY 1, 2, 3"
+            ).fetchall()
+    return wanted_gone, [(str(r[0]), str(r[1]), str(r[2]), bytes(r[3])) for r in rows]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_an_event_landing_mid_fold_withdraws_nothing_one_by_one_would_not(
+    tmp_path: Path, name: str
+) -> None:
+    """The README demo's warm transfer deleted a posted thread and posted it again: the
+    consult call's answer was being folded when the transfer landed. For every scenario and
+    every pair of consecutive events, the later landing while the cycle that read the earlier
+    folds it: no posted message is withdrawn that folding the events one by one does not
+    withdraw, and the messages end the same."""
+    events = scenario_events(name)
+    serial, serial_rows = await play(subdir(tmp_path, "serial"), events, land_mid_fold=None)
+    for k in range(len(events) - 1):
+        raced, raced_rows = await play(subdir(tmp_path, f"race-{k}"), events, land_mid_fold=k)
+        assert raced <= serial, (k, raced - serial)
+        assert raced_rows == serial_rows, k

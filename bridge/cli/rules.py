@@ -26,7 +26,7 @@ from bridge.rules.load import load_file
 from bridge.rules.match import route
 from bridge.rules.model import RulesError, Ruleset
 from bridge.rules.outlive import outliving
-from bridge.service.settings import Settings
+from bridge.service.settings import DEFAULT_RETENTION
 
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
 
@@ -44,7 +44,7 @@ def configure_check(parser: argparse.ArgumentParser) -> None:
         "Validate rules files and run their tests: `callbridge check rules/*.yaml`. Every "
         "file is checked and every problem shown; exit 1 if any file fails. Also warns of "
         "callback cases that could still be open when retention ($CALLBRIDGE_RETENTION, "
-        f"default {format_duration(Settings().retention)}) deletes their calls."
+        f"default {format_duration(DEFAULT_RETENTION)}) deletes their calls."
     )
     parser.add_argument(
         "rules",
@@ -91,7 +91,7 @@ def _retention() -> timedelta | None:
     """``$CALLBRIDGE_RETENTION`` as `serve` reads it (None, said on stderr: not readable)."""
     text = os.environ.get("CALLBRIDGE_RETENTION")
     if not text:
-        return Settings().retention
+        return DEFAULT_RETENTION
     try:
         return parse_duration(text)
     except ValueError:

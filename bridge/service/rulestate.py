@@ -19,13 +19,14 @@ import structlog
 from bridge.metrics import Metrics
 from bridge.rules import RulesError, Ruleset, load_file
 from bridge.rules.outlive import outliving
+from bridge.service.settings import DEFAULT_RETENTION
 
 log = structlog.get_logger("bridge.rules")
 
 
 class RulesHolder:
     def __init__(
-        self, path: Path, metrics: Metrics, *, retention: timedelta = timedelta(days=14)
+        self, path: Path, metrics: Metrics, *, retention: timedelta = DEFAULT_RETENTION
     ) -> None:
         self.path = path
         self._metrics = metrics

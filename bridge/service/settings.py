@@ -32,6 +32,9 @@ CHECKOUT_ROOT: Final = Path(__file__).resolve().parents[2]  # bridge/service/set
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
 
 
+DEFAULT_RETENTION: Final = timedelta(days=14)  # CALLBRIDGE_RETENTION
+
+
 @dataclass(frozen=True, slots=True)
 class Listen:
     host: str
@@ -67,7 +70,7 @@ class Settings:
     teams_authority_host: str = "https://login.microsoftonline.com"
     teams_bot_scope: str = "https://api.botframework.com/.default"
     proxy: str | None = None
-    retention: timedelta = timedelta(days=14)
+    retention: timedelta = DEFAULT_RETENTION
     stale_after: timedelta = timedelta(hours=4)
     shutdown_timeout: timedelta = timedelta(seconds=15)
     client_timeout: timedelta = timedelta(seconds=15)

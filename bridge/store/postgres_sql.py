@@ -386,11 +386,13 @@ async def count_open(conn: Connection) -> int:
 async def plan_story(conn: Connection, story_id: str, plan: PlanRow) -> int:
     """Record what the story ``story_id`` resolves to should show; returns the work made."""
     resolved = await story_of(conn, story_id)
-    if resolved is None:
-        return 0
+    return 0 if resolved is None else await _plan(conn, resolved, plan)
+
+
+async def _plan(conn: Connection, story_id: str, plan: PlanRow) -> int:
     return await outbox.plan(
         conn,
-        resolved,
+        story_id,
         plan.planned,
         now_us=plan.now_us,
         missed_due_us=plan.missed_due_us,
@@ -417,7 +419,7 @@ async def dispatched(
         state.calls is not None and await conn.fetchval(_CALLS, resolved) != state.calls
     ):
         return Dispatched(0, False)
-    made = 0 if plan is None else await plan_story(conn, story_id, plan)
+    made = 0 if plan is None else await _plan(conn, resolved, plan)  # resolved == story_id
     refold: list[str] = []
     closed: tuple[StoredCase, ...] = ()
     current = True

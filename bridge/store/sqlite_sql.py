@@ -278,11 +278,13 @@ def count_open(conn: sqlite3.Connection) -> int:
 def plan_story(conn: sqlite3.Connection, story_id: str, plan: PlanRow) -> int:
     """Record what the story ``story_id`` resolves to should show; returns the work made."""
     resolved = story_of(conn, story_id)
-    if resolved is None:
-        return 0
+    return 0 if resolved is None else _plan(conn, resolved, plan)
+
+
+def _plan(conn: sqlite3.Connection, story_id: str, plan: PlanRow) -> int:
     return outbox.plan(
         conn,
-        resolved,
+        story_id,
         plan.planned,
         now_us=plan.now_us,
         missed_due_us=plan.missed_due_us,
@@ -309,7 +311,7 @@ def dispatched(
         state.calls is not None and conn.execute(_CALLS, (resolved,)).fetchone()[0] != state.calls
     ):
         return Dispatched(0, False)
-    made = 0 if plan is None else plan_story(conn, story_id, plan)
+    made = 0 if plan is None else _plan(conn, resolved, plan)  # resolved == story_id
     refold: list[str] = []
     closed: tuple[StoredCase, ...] = ()
     current = True

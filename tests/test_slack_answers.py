@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bridge.core.cases import Action, Answered, Attempt, CaseKey, Click, Fact, Missed, fold
-from bridge.ingest.slack_answers import SLACK_RESPONSE_BASE, allowed_url, answer, case_at_click
+from bridge.ingest.click_answers import answer, case_at_click
+from bridge.ingest.slack_answers import SLACK_RESPONSE_BASE, allowed_url
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 T0 = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 14:00 in Amsterdam

@@ -38,7 +38,7 @@ def test_a_slack_only_sqlite_install_depends_on_no_extra() -> None:
 
 
 def test_the_extras() -> None:
-    assert [canonicalize_name(Requirement(r).name) for r in EXTRAS["teams"]] == ["msal"]
+    assert [canonicalize_name(Requirement(r).name) for r in EXTRAS["teams"]] == ["msal", "pyjwt"]
     assert [canonicalize_name(Requirement(r).name) for r in EXTRAS["postgres"]] == ["asyncpg"]
     # The README's test command installs `.[test]`: it must bring both extras.
     assert "callbridge[teams,postgres]" in EXTRAS["test"]

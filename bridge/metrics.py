@@ -197,6 +197,15 @@ class Metrics:
             ["action", "result"],
             registry=r,
         )
+        self.teams_clicks = Counter(
+            "callbridge_teams_clicks",
+            "Requests to POST /teams/messages that are (or may be) case button clicks, by the "
+            "button (claim, release, done; `unknown` when refused before it is read) and "
+            "result: accepted, duplicate, refused (400/401, reason in the log), unavailable "
+            "(503: no signing keys, or the store)",
+            ["action", "result"],
+            registry=r,
+        )
         for how in ("got_through", "called_back", "done", "expired"):
             self.cases_closed.labels(how)
         for status in (*STATUSES, "invalid"):

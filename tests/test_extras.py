@@ -53,7 +53,7 @@ def test_teams_without_the_teams_extra_names_it(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SettingsError) as caught:
         load(TEAMS)
     assert caught.value.problems == (
-        "TEAMS_APP_ID: Teams needs the `teams` extra (msal), which is not installed: "
+        "TEAMS_APP_ID: Teams needs the `teams` extra (msal, PyJWT), which is not installed: "
         "pip install 'callbridge[teams]' (or unset the TEAMS_ settings: Teams is then dry-run)",
     )
 
@@ -69,7 +69,7 @@ def test_both_missing_are_reported_at_once_and_serve_exits_2(
     assert err == [
         "callbridge: CALLBRIDGE_STORE: a PostgreSQL store needs the `postgres` extra "
         "(asyncpg), which is not installed: pip install 'callbridge[postgres]'",
-        "callbridge: --teams-app-id: Teams needs the `teams` extra (msal), which is not "
+        "callbridge: --teams-app-id: Teams needs the `teams` extra (msal, PyJWT), which is not "
         "installed: pip install 'callbridge[teams]' (or unset the TEAMS_ settings: Teams is "
         "then dry-run)",
         "callbridge: fix the settings above, then start again",

@@ -150,8 +150,11 @@ DEFAULTS = {
     "--teams-tenant-id": "none",
     "--teams-service-url": "https://smba.trafficmanager.net/teams/",
     "--teams-mention-emails": "on",
+    "--teams-buttons": "off",
     "--teams-authority-host": "https://login.microsoftonline.com",
     "--teams-bot-scope": "https://api.botframework.com/.default",
+    "--teams-openid-metadata": "https://login.botframework.com/v1/.well-known/openidconfiguration",
+    "--teams-token-issuer": "https://api.botframework.com",
     "--proxy": "none",
     "--retention": "14d",
     "--stale-after": "4h",
@@ -167,6 +170,7 @@ ALLOWED = {
     "--log-level": ("debug", "info", "warning", "error"),
     "--event-loop": ("auto", "uvloop", "asyncio"),
     "--teams-mention-emails": ("on", "off"),
+    "--teams-buttons": ("on", "off"),
     "--retention": ("90s", "15m", "1.5h", "14d", "2w"),
 }
 

@@ -56,17 +56,58 @@ def test_a_mention_setting_that_is_not_on_or_off_is_refused() -> None:
     assert caught.value.problems == ("TEAMS_MENTION_EMAILS: expected on or off, got 'maybe'",)
 
 
+GOV_METADATA = "https://login.botframework.azure.us/v1/.well-known/openidconfiguration"
+GOV_ISSUER = "https://api.botframework.us"
+GOV_INBOUND = {"TEAMS_OPENID_METADATA": GOV_METADATA, "TEAMS_TOKEN_ISSUER": GOV_ISSUER}
+
+
 def test_government_cloud_settings() -> None:
-    settings = load(TEAMS | {"TEAMS_AUTHORITY_HOST": GOV_HOST + "/", "TEAMS_BOT_SCOPE": GOV_SCOPE})
+    outbound = {"TEAMS_AUTHORITY_HOST": GOV_HOST + "/", "TEAMS_BOT_SCOPE": GOV_SCOPE}
+    settings = load(TEAMS | outbound | GOV_INBOUND)
     assert (settings.teams_authority_host, settings.teams_bot_scope) == (GOV_HOST, GOV_SCOPE)
+    assert (settings.teams_openid_metadata, settings.teams_token_issuer) == (
+        GOV_METADATA,
+        GOV_ISSUER,
+    )
     assert settings.warnings == ()
     defaults = load(TEAMS)
     assert defaults.teams_authority_host == "https://login.microsoftonline.com"
     assert defaults.teams_bot_scope == "https://api.botframework.com/.default"
+    assert defaults.teams_openid_metadata == (
+        "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    )
+    assert defaults.teams_token_issuer == "https://api.botframework.com"
+
+
+def test_a_government_cloud_without_its_token_checks_warns_that_clicks_fail() -> None:
+    outbound = {"TEAMS_AUTHORITY_HOST": GOV_HOST, "TEAMS_BOT_SCOPE": GOV_SCOPE}
+    settings = load(TEAMS | outbound | {"TEAMS_TOKEN_ISSUER": GOV_ISSUER})
+    assert settings.warnings == (
+        "TEAMS_AUTHORITY_HOST or TEAMS_BOT_SCOPE is a government cloud's but "
+        "TEAMS_OPENID_METADATA and TEAMS_TOKEN_ISSUER are not both changed: Teams' button "
+        "clicks would be refused (docs/teams.md, 'Government clouds')",
+    )
+
+
+def test_bad_token_check_settings_are_refused() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(
+            {
+                "TEAMS_OPENID_METADATA": "http://login.botframework.azure.us/v1/x",
+                "TEAMS_TOKEN_ISSUER": "api.botframework.us",
+            }
+        )
+    assert caught.value.problems == (
+        "TEAMS_OPENID_METADATA: expected an https:// URL such as "
+        "https://login.botframework.azure.us/v1/.well-known/openidconfiguration, got "
+        "'http://login.botframework.azure.us/v1/x'",
+        "TEAMS_TOKEN_ISSUER: expected https://HOST such as https://api.botframework.us, got "
+        "'api.botframework.us'",
+    )
 
 
 def test_changing_the_host_without_the_scope_warns() -> None:
-    settings = load(TEAMS | {"TEAMS_AUTHORITY_HOST": GOV_HOST})
+    settings = load(TEAMS | {"TEAMS_AUTHORITY_HOST": GOV_HOST} | GOV_INBOUND)
     assert settings.warnings == (
         "TEAMS_AUTHORITY_HOST is changed but TEAMS_BOT_SCOPE is the commercial cloud's: a "
         "government cloud needs both (docs/teams.md, 'Government clouds')",
@@ -164,3 +205,20 @@ def test_the_default_service_url_follows_the_rule() -> None:
     default = Settings().teams_service_url
     assert load({"TEAMS_SERVICE_URL": default}).teams_service_url == default
     assert destination_url(default) == default
+
+
+def test_teams_buttons_are_off_unless_asked_for_and_warn_without_teams() -> None:
+    assert not load(TEAMS).teams_buttons
+    assert load(TEAMS | {"TEAMS_BUTTONS": "on"}).teams_buttons
+    assert load(TEAMS | {"TEAMS_BUTTONS": "on"}).warnings == ()
+    demo = load({"TEAMS_BUTTONS": "on"})  # nothing real: the preview shows them, no warning
+    assert (demo.teams_offers_buttons, demo.warnings) == (True, ())
+    dry = load({"TEAMS_BUTTONS": "on", "SLACK_BOT_TOKEN": "xoxb-1"})
+    assert not dry.teams_offers_buttons
+    assert dry.warnings == (
+        "TEAMS_BUTTONS is on but Teams is not configured (TEAMS_APP_ID, TEAMS_APP_PASSWORD, "
+        "TEAMS_TENANT_ID): Teams is dry-run, so no card offers buttons",
+    )
+    with pytest.raises(SettingsError) as caught:
+        load({"TEAMS_BUTTONS": "sometimes"})
+    assert caught.value.problems == ("TEAMS_BUTTONS: expected on or off, got 'sometimes'",)

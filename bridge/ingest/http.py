@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bridge import logs
 from bridge.core import events
-from bridge.ingest import preview, slack_actions
+from bridge.ingest import preview, slack_actions, teams_actions
 from bridge.ingest.body import (
     BODY_TIMEOUT,
     DEFAULT_BODY_TIMEOUT,
@@ -293,11 +293,13 @@ def make_app(
     services: Services,
     interactions: slack_actions.Interactions | None = None,
     preview_: preview.Preview | None = None,
+    teams: teams_actions.TeamsActions | None = None,
     *,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> web.Application:
     """``interactions``: Slack's button clicks are accepted (None: that endpoint answers 404).
     ``preview_``: the dry-run preview page is served (None: ``/preview`` answers 404).
+    ``teams``: Teams' activities (its button clicks) are accepted (None: 404).
     ``body_timeout``: seconds a client has to send a request's body once its headers came."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[track_requests, json_errors])
     app[SERVICES] = services
@@ -305,8 +307,11 @@ def make_app(
     app[BODY_TIMEOUT] = body_timeout
     if interactions is not None:
         app[slack_actions.INTERACTIONS] = interactions
+    if teams is not None:
+        app[teams_actions.TEAMS_ACTIONS] = teams
     app.router.add_post("/notifications", notifications)
     app.router.add_post(slack_actions.PATH, slack_actions.interactions)
+    app.router.add_post(teams_actions.PATH, teams_actions.messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/delivery", delivery_view)

@@ -95,10 +95,12 @@ def missed_alert(
     mentions: tuple[str, ...] = (),
     live_link: str | None = None,
     case: CaseView | None = None,
+    buttons: bool = False,
 ) -> TeamsMessage:
     """The prominent alert for a call nobody answered; ``mentions`` (the route's) lead it and
     ``live_link`` becomes an "Open the live call thread" button. ``case``: the callback case
-    the alert shows (its title then says the case's state)."""
+    the alert shows (its title then says the case's state); ``buttons``: offer its buttons
+    while it is open (only where Teams' clicks reach the bridge)."""
 
     def build(c: Card) -> dict[str, Any]:
         title = f"{MISSED} Missed call" if case is None else case.title
@@ -119,6 +121,8 @@ def missed_alert(
             c.text(c.phrase(v.who))
         else:
             teams_case.alert(c, case, v.who)
+            if buttons:
+                teams_case.buttons(c, case)
         if live_link and live_link.startswith("https://"):
             c.actions.append(
                 {"type": "Action.OpenUrl", "title": "Open the live call thread", "url": live_link}
@@ -157,11 +161,15 @@ def summary(v: CallView, *, mentions: tuple[str, ...] = ()) -> TeamsMessage:
     return TeamsMessage(summary_text(_fallback(v)), fit(build))
 
 
-def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
+def render(
+    content: Content, users: Mapping[str, str], link: str | None, *, buttons: bool = False
+) -> OutgoingMessage:
     """Delivery's entry point: stored render input -> Teams message.
 
     ``users`` maps e-mail addresses to Teams identities (user principal names, from
     :meth:`TeamsNotifier.lookup_user`); those people are mentioned, everyone else named.
+    ``buttons``: a callback case's alert offers its buttons (bind it only where Teams'
+    clicks reach the bridge: ``POST /teams/messages``).
     """
     message = build(
         content,
@@ -170,7 +178,7 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
         root=root,
         reply=reply,
         missed_alert=lambda v, route, live, case: missed_alert(
-            v, mentions=route, live_link=live, case=case
+            v, mentions=route, live_link=live, case=case, buttons=buttons
         ),
         summary=lambda v, route: summary(v, mentions=route),
         case_step=teams_case.reply,

@@ -4,14 +4,20 @@ steps as replies in the alert's thread.
 The alert of a case shows, under the call's own facts: every missed call with who was rung
 (when there was more than one, as a FactSet), then the state at a glance (waiting since when;
 who is calling back; how, by whom and after how long it closed), the unanswered callback
-attempts and the escalation (its targets mentioned where they are Teams users). No buttons
-yet: Teams' Universal Actions come later.
+attempts and the escalation (its targets mentioned where they are Teams users). While the
+case is open, and only where Teams' clicks reach the bridge (``POST /teams/messages``, see
+:mod:`bridge.ingest.teams_actions`), the card offers *I'll call back* (or *Release* once
+claimed) and *Done* as Universal Actions (``Action.Execute``, card 1.4 and later): each
+``verb`` is :data:`~bridge.core.cases.ACTION_PREFIX` + the action and its ``data`` carries the
+case's :class:`~bridge.core.cases.CaseRef`. Adaptive Cards have no confirmation dialog, so
+*Done* opens a short card under the alert (``Action.ShowCard``) whose own button closes it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+from bridge.core.cases import ACTION_PREFIX, Action, encode_ref
 from bridge.core.plan import CaseStepContent
 from bridge.render.adaptivecard import (
     ELLIPSIS,
@@ -34,6 +40,12 @@ from bridge.render.casetext import (
     reply_line,
 )
 from bridge.render.view import Phrase, rang
+
+CLAIM_TEXT: Final = "I'll call back"
+RELEASE_TEXT: Final = "Release"
+DONE_TEXT: Final = "Done"
+CONFIRM_TEXT: Final = "Close the case"
+DATA_KEY: Final = "case"  # an Action.Execute's data: {"case": the encoded CaseRef}
 
 
 def line(c: Card, pieces: Line) -> str:
@@ -81,6 +93,30 @@ def alert(c: Card, case: CaseView, rung: Phrase) -> None:
         c.text(listing(head, items, c.limits.text), spacing="None")
     if case.escalation is not None:
         c.text(line(c, case.escalation), spacing="None")
+
+
+def buttons(c: Card, case: CaseView) -> None:
+    """The buttons of an open case (none once it is closed), as the card's actions."""
+    if not case.open:
+        return
+    data = {DATA_KEY: encode_ref(case.ref)}
+    if case.claimed:
+        c.actions.append(_execute("release", RELEASE_TEXT, data))
+    else:
+        c.actions.append({**_execute("claim", CLAIM_TEXT, data), "style": "positive"})
+    question = (
+        f"Nobody needs to call {escape(case.caller)} back any more? The case closes in your name."
+    )
+    confirm = {
+        "type": "AdaptiveCard",
+        "body": [{"type": "TextBlock", "text": question, "wrap": True}],
+        "actions": [_execute("done", CONFIRM_TEXT, data)],
+    }
+    c.actions.append({"type": "Action.ShowCard", "title": DONE_TEXT, "card": confirm})
+
+
+def _execute(action: Action, title: str, data: dict[str, str]) -> dict[str, Any]:
+    return {"type": "Action.Execute", "title": title, "verb": ACTION_PREFIX + action, "data": data}
 
 
 def reply(content: CaseStepContent) -> TeamsMessage:

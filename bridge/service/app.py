@@ -29,6 +29,7 @@ from bridge.ingest.preview import Preview
 from bridge.ingest.rejections import RejectionLog
 from bridge.ingest.slack_actions import Interactions, verifier
 from bridge.ingest.slack_answers import SLACK_RESPONSE_BASE, Answers
+from bridge.ingest.teams_actions import TeamsActions
 from bridge.metrics import Metrics
 from bridge.notify import NotifyError
 from bridge.notify.preview import PreviewBoard
@@ -134,10 +135,12 @@ class Bridge:
         self.answers = Answers(
             self.store, lambda: self.rules.timezone, allowed_base=slack_response_base
         )
+        self.teams_actions = self._teams_actions()
         self.app = make_app(
             self.services,
             self._interactions(),
             None if self.preview is None else Preview(self.preview, self._destinations),
+            self.teams_actions,
             body_timeout=settings.client_timeout.total_seconds(),
         )
         self.app.cleanup_ctx.extend(
@@ -163,6 +166,20 @@ class Bridge:
             answers=self.answers,
             rejections=RejectionLog("slack.interaction_refused"),
             counted=lambda action, result: self.metrics.clicks.labels(action, result).inc(),
+        )
+
+    def _teams_actions(self) -> TeamsActions | None:
+        """Teams' button clicks, accepted only from the Bot Framework for this bot's app id
+        (the token's audience); the key fetcher starts with the app (``_answers_ctx``)."""
+        if self.settings.teams_app_id is None:
+            return None
+        return TeamsActions(
+            store=self.store,
+            notify=self.dispatcher.notify,
+            clock=self.clock,
+            timezone=lambda: self.rules.timezone,
+            rejections=RejectionLog("teams.activity_refused"),
+            counted=lambda action, result: self.metrics.teams_clicks.labels(action, result).inc(),
         )
 
     def _local_time(self) -> str:
@@ -256,10 +273,26 @@ class Bridge:
             yield
 
     async def _answers_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        """The answers to Slack clicks go out on their own session (through the proxy)."""
+        """The answers to Slack clicks go out on their own session (through the proxy), as
+        the requests for the keys that sign Teams' clicks do."""
         async with chat_session(self.settings) as session:
             self.answers.start(session)
+            teams, app_id = self.teams_actions, self.settings.teams_app_id
+            if teams is not None and app_id is not None:
+                # PyJWT comes with the `teams` extra: imported only when Teams is configured.
+                from bridge.ingest.botframework import BotAuth  # noqa: PLC0415
+
+                teams.auth = BotAuth(
+                    app_id=app_id,
+                    session=session,
+                    clock=self.clock,
+                    metadata_url=self.settings.teams_openid_metadata,
+                    issuer=self.settings.teams_token_issuer,
+                    timeout=self.settings.client_timeout.total_seconds(),
+                )
             yield
+            if teams is not None:
+                teams.auth = None
             await self.answers.close(self.settings.shutdown_timeout.total_seconds())
 
     async def _leader_ctx(self, app: web.Application) -> AsyncIterator[None]:

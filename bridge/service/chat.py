@@ -63,7 +63,11 @@ def chat_platforms(
         def count(name: str) -> Callable[[str], None]:
             return lambda action: metrics.dryrun.labels(name, action).inc()
 
-        rich: dict[str, Render] = {"slack": slack_render, "teams": teams_render}
+        # The preview draws the buttons the real platform would show (the demo's too).
+        rich: dict[str, Render] = {
+            "slack": partial(slack_render, buttons=settings.slack_interactivity),
+            "teams": partial(teams_render, buttons=settings.teams_offers_buttons),
+        }
         platforms: dict[str, Platform] = {
             name: Platform(
                 DryRunNotifier(name, count(name), preview), dry_run_render(rich[name]), finds=False
@@ -106,7 +110,10 @@ def chat_platforms(
                     "teams", method, result
                 ).inc(),
             )
-            platforms["teams"] = Platform(teams, teams_render, teams.link, finds=False)
+            # Case buttons once the operator says Teams' clicks reach the bridge: the bot's
+            # messaging endpoint is POST /teams/messages (bridge/ingest/teams_actions.py).
+            render_teams = partial(teams_render, buttons=settings.teams_offers_buttons)
+            platforms["teams"] = Platform(teams, render_teams, teams.link, finds=False)
         return platforms
 
     return build

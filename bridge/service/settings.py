@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from bridge.core.duration import EXAMPLES as DURATION_EXAMPLES
 from bridge.core.duration import format_duration, parse_duration
+from bridge.ingest.botframework import ISSUER as TOKEN_ISSUER
+from bridge.ingest.botframework import METADATA_URL as OPENID_METADATA
 from bridge.rules.destinations import service_url
 from bridge.secret import Secret
 from bridge.service.runtime import EventLoopChoice
@@ -67,8 +69,11 @@ class Settings:
     teams_tenant_id: str | None = None
     teams_service_url: str = "https://smba.trafficmanager.net/teams/"
     teams_mention_emails: bool = True
+    teams_buttons: bool = False
     teams_authority_host: str = "https://login.microsoftonline.com"
     teams_bot_scope: str = "https://api.botframework.com/.default"
+    teams_openid_metadata: str = OPENID_METADATA
+    teams_token_issuer: str = TOKEN_ISSUER
     proxy: str | None = None
     retention: timedelta = DEFAULT_RETENTION
     stale_after: timedelta = timedelta(hours=4)
@@ -107,6 +112,13 @@ class Settings:
         return self.slack_signing_secret is not None and (self.slack_enabled or demo)
 
     @property
+    def teams_offers_buttons(self) -> bool:
+        """``TEAMS_BUTTONS`` is on and alerts are really posted to Teams, or nothing is
+        posted anywhere (the dry-run demo, whose preview shows the buttons)."""
+        demo = not self.slack_enabled and not self.teams_enabled
+        return self.teams_buttons and (self.teams_enabled or demo)
+
+    @property
     def teams_enabled(self) -> bool:
         return self.teams_app_id is not None and self.teams_app_password is not None
 
@@ -135,8 +147,11 @@ _VARIABLES: Final = (
     ("TEAMS_TENANT_ID", "teams_tenant_id", False),
     ("TEAMS_SERVICE_URL", "teams_service_url", False),
     ("TEAMS_MENTION_EMAILS", "teams_mention_emails", False),
+    ("TEAMS_BUTTONS", "teams_buttons", False),
     ("TEAMS_AUTHORITY_HOST", "teams_authority_host", False),
     ("TEAMS_BOT_SCOPE", "teams_bot_scope", False),
+    ("TEAMS_OPENID_METADATA", "teams_openid_metadata", False),
+    ("TEAMS_TOKEN_ISSUER", "teams_token_issuer", False),
     ("CALLBRIDGE_PROXY", "proxy", True),  # its URL may hold a password
     ("CALLBRIDGE_RETENTION", "retention", False),
     ("CALLBRIDGE_STALE_AFTER", "stale_after", False),
@@ -175,10 +190,18 @@ HELP: Final[Mapping[str, str]] = {
     "destination",
     "teams_mention_emails": "on: @mention people in Teams by their e-mail address taken as "
     "their sign-in name (UPN); off: show them by name (on or off)",
+    "teams_buttons": "on: callback case alerts in Teams offer their buttons (set the Azure "
+    "Bot's messaging endpoint to https://YOUR-HOST/teams/messages first: docs/teams.md); "
+    "off: the same cards without buttons (on or off)",
     "teams_authority_host": "the Microsoft Entra host that issues tokens (https://; US "
     "government clouds: https://login.microsoftonline.us)",
     "teams_bot_scope": "the Bot Framework token scope (US government clouds: "
     "https://api.botframework.us/.default)",
+    "teams_openid_metadata": "where Bot Framework publishes the keys that sign Teams' "
+    "requests to POST /teams/messages (US government clouds: "
+    "https://login.botframework.azure.us/v1/.well-known/openidconfiguration)",
+    "teams_token_issuer": "the issuer of those requests' tokens (US government clouds: "
+    "https://api.botframework.us)",
     "proxy": "the outbound HTTP proxy for every Slack, Bot Connector and token request "
     "(http://[USER:PASSWORD@]HOST:PORT); none: direct. HTTPS_PROXY and the like are ignored",
     "retention": f"delete ended calls after this ({DURATION_EXAMPLES})",
@@ -297,6 +320,7 @@ def load(
     reader.convert("teams_service_url", service_url)
     reader.teams()
     reader.boolean("teams_mention_emails")
+    reader.boolean("teams_buttons")
     reader.teams_cloud()
     reader.proxy()
     reader.extras()
@@ -321,6 +345,11 @@ def load(
             "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not: Slack is dry-run, so "
             "no alert offers buttons (clicks on alerts posted earlier are still accepted)"
         )
+    if settings.teams_buttons and not settings.teams_enabled and settings.slack_enabled:
+        warnings.append(
+            "TEAMS_BUTTONS is on but Teams is not configured (TEAMS_APP_ID, TEAMS_APP_PASSWORD, "
+            "TEAMS_TENANT_ID): Teams is dry-run, so no card offers buttons"
+        )
     if settings.stale_after >= settings.retention:
         warnings.append("CALLBRIDGE_STALE_AFTER is not shorter than CALLBRIDGE_RETENTION")
     warnings.extend(_cloud_warnings(settings))
@@ -338,10 +367,21 @@ def _cloud_warnings(settings: Settings) -> list[str]:
     defaults = Settings()
     host_changed = settings.teams_authority_host != defaults.teams_authority_host
     scope_changed = settings.teams_bot_scope != defaults.teams_bot_scope
+    warnings: list[str] = []
     if settings.teams_enabled and host_changed != scope_changed:
         changed, kept = ("TEAMS_AUTHORITY_HOST", "TEAMS_BOT_SCOPE")[:: 1 if host_changed else -1]
-        return [
+        warnings.append(
             f"{changed} is changed but {kept} is the commercial cloud's: a government cloud "
             "needs both (docs/teams.md, 'Government clouds')"
-        ]
-    return []
+        )
+    inbound = (
+        settings.teams_openid_metadata != defaults.teams_openid_metadata,
+        settings.teams_token_issuer != defaults.teams_token_issuer,
+    )
+    if settings.teams_enabled and (host_changed or scope_changed) and not all(inbound):
+        warnings.append(
+            "TEAMS_AUTHORITY_HOST or TEAMS_BOT_SCOPE is a government cloud's but "
+            "TEAMS_OPENID_METADATA and TEAMS_TOKEN_ISSUER are not both changed: Teams' button "
+            "clicks would be refused (docs/teams.md, 'Government clouds')"
+        )
+    return warnings

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from bridge.rules.destinations import service_url
+
 _TRUE: Final = ("on", "true", "yes", "1")
 _FALSE: Final = ("off", "false", "no", "0")
 
@@ -127,6 +129,24 @@ class Reader:
                 )
             else:
                 self.values["teams_bot_scope"] = scope
+        if (metadata := self.text("teams_openid_metadata")) is not None:
+            try:
+                self.values["teams_openid_metadata"] = service_url(metadata).rstrip("/")
+            except ValueError:
+                self.problems.append(
+                    f"{self.where('teams_openid_metadata')}: expected an https:// URL such as "
+                    "https://login.botframework.azure.us/v1/.well-known/openidconfiguration, "
+                    f"got {metadata!r}"
+                )
+        if (issuer := self.text("teams_token_issuer")) is not None:
+            parts = urlsplit(issuer)
+            if parts.scheme != "https" or not parts.netloc:
+                self.problems.append(
+                    f"{self.where('teams_token_issuer')}: expected https://HOST such as "
+                    f"https://api.botframework.us, got {issuer!r}"
+                )
+            else:
+                self.values["teams_token_issuer"] = issuer.strip()
 
     def extras(self) -> None:
         """A setting whose feature needs an optional dependency that is not installed."""
@@ -137,10 +157,10 @@ class Reader:
                 "`postgres` extra (asyncpg), which is not installed: "
                 "pip install 'callbridge[postgres]'"
             )
-        if self.values.get("teams_app_id") and not installed("msal"):
+        if self.values.get("teams_app_id") and not (installed("msal") and installed("jwt")):
             self.problems.append(
                 f"{self.where('teams_app_id', 'TEAMS_APP_ID')}: Teams needs the `teams` extra "
-                "(msal), which is not installed: pip install 'callbridge[teams]' (or unset "
+                "(msal, PyJWT), which is not installed: pip install 'callbridge[teams]' (or unset "
                 "the TEAMS_ settings: Teams is then dry-run)"
             )
 

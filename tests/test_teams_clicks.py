@@ -1,0 +1,347 @@
+"""Teams' case buttons end to end: a missed call's alert card in the fake Bot Connector offers
+them, presses arrive at ``POST /teams/messages`` as Teams sends them (an ``invoke`` activity
+with a Bot Framework token from the local stand-in's keys), and the card follows through the
+normal reconciliation. Requests Teams did not make change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+from bridge.core.cases import Click
+from bridge.core.plan import MissedContent
+from bridge.deliver.delivery import Platform
+from bridge.metrics import Metrics
+from bridge.notify.teams import TeamsNotifier
+from bridge.render.teams import render as teams_render
+from bridge.render.text import render as text_render
+from bridge.service.app import Bridge
+from bridge.service.chat import chat_platforms
+from bridge.service.settings import load
+from tests.render import cases as K
+from tests.support.clicks_env import CALLER, KEY, SETTLE, callback_call, missed_call
+from tests.support.fake_botframework import APP, KeyServer, Signer, invoke, new_key, token
+from tests.support.fake_teams import FakeTeams, FakeTokens, Message, card_texts
+from tests.support.harness import (
+    FakeClock,
+    RecordingNotifier,
+    make_settings,
+    running_bridge,
+    write_rules,
+)
+
+CHANNEL = "19:sales@thread.tacv2"
+TOKEN = "fake-bot-token"
+WEBHOOK = {"Authorization": "Bearer s3cret-webhook-token"}
+PATH = "/teams/messages"
+RULES = f"""\
+version: 1
+timezone: Europe/Amsterdam
+destinations:
+  sales: {{teams: {{conversation: "{CHANNEL}"}}}}
+routes:
+  - name: everything
+    missed: sales
+callbacks: {{escalate_after: off}}
+"""
+MESSAGE = "application/vnd.microsoft.activity.message"
+TEAMS_KEY = Signer("teams-key", new_key(), endorsements=("msteams",))
+
+
+@dataclass
+class World:
+    bridge: Bridge
+    client: TestClient[Any, Any]
+    teams: FakeTeams
+    framework: KeyServer
+    clock: FakeClock
+
+    async def send(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            response = await self.client.post("/notifications", json=event, headers=WEBHOOK)
+            assert response.status == 200, await response.text()
+
+    async def settle(self) -> None:
+        """Everything stored is folded and sent (a case's change waits the 8 s settle)."""
+        assert self.bridge.delivery is not None
+        while True:
+            await self.bridge.dispatcher.drained()
+            self.clock.advance(SETTLE)
+            await self.bridge.delivery.settled()
+            if not await self.bridge.store.dirty_stories():
+                break
+
+    async def missed(self) -> None:
+        await self.send(missed_call("miss-1", self.clock.now))
+        await self.bridge.dispatcher.drained()
+        self.clock.advance(timedelta(minutes=1) - SETTLE)
+        await self.settle()
+
+    def alert(self) -> Message:
+        [thread] = [t for t in self.teams.threads(CHANNEL) if "Missed call" in t.root.texts()[0]]
+        return thread.root
+
+    def buttons(self) -> dict[str, Mapping[str, Any]]:
+        """The alert's Action.Execute buttons by verb, those inside a ShowCard included."""
+        found: dict[str, Mapping[str, Any]] = {}
+        for action in (self.alert().card or {}).get("actions", []):
+            inner = action.get("card", {}).get("actions", []) if "card" in action else [action]
+            found |= {a["verb"]: a for a in inner if a.get("type") == "Action.Execute"}
+        return found
+
+    async def press(self, verb: str, user: tuple[str, str], activity_id: str) -> ClientResponse:
+        """A press of the alert's button ``verb`` as Teams sends it: the button's own data."""
+        data = self.buttons()[verb]["data"]
+        activity = invoke(self.teams.url, verb, data, user=user, activity_id=activity_id)
+        return await self.post(activity)
+
+    async def post(self, activity: Mapping[str, Any], **claims: Any) -> ClientResponse:
+        """``activity`` with a token Bot Framework signed now (``claims`` and ``key`` change
+        it, as :func:`tests.support.fake_botframework.token` does)."""
+        claims.setdefault("serviceUrl", activity.get("serviceUrl"))
+        bearer = token(self.clock.now, TEAMS_KEY, **claims)
+        headers = {"Authorization": f"Bearer {bearer}"}
+        return await self.client.post(PATH, json=activity, headers=headers)
+
+    async def clicks(self) -> list[Click]:
+        history = (await self.bridge.store.case_facts([KEY])).get(KEY)
+        clicks = [f for f in history.facts if isinstance(f, Click)] if history else []
+        return sorted(clicks, key=lambda c: (c.at, c.click_id))
+
+
+@asynccontextmanager
+async def teams_bridge(tmp_path: Path, **settings: Any) -> AsyncIterator[World]:
+    clock = FakeClock()
+    async with (
+        KeyServer([TEAMS_KEY]) as framework,
+        FakeTeams(token=TOKEN, channels=[CHANNEL]) as teams,
+    ):
+
+        def platforms(session: aiohttp.ClientSession, metrics: Any) -> Mapping[str, Platform]:
+            notifier = TeamsNotifier(FakeTokens(TOKEN), session, teams.url, timeout=5)
+            render = partial(teams_render, buttons=True)
+            return {
+                "slack": Platform(RecordingNotifier(), text_render),
+                "teams": Platform(notifier, render, notifier.link, finds=False),
+            }
+
+        base = make_settings(
+            tmp_path, teams_app_id=APP, teams_openid_metadata=framework.metadata_url
+        )
+        base = replace(base, rules=write_rules(tmp_path, RULES), **settings)
+        async with running_bridge(base, clock=clock, platforms=platforms) as (bridge, client, _):
+            yield World(bridge, client, teams, framework, clock)
+
+
+ALICE = ("aad-alice", "Alice")
+BOB = ("aad-bob", "Bob")
+CLAIM, RELEASE, DONE = "callbridge_case_claim", "callbridge_case_release", "callbridge_case_done"
+
+
+async def said(response: ClientResponse) -> str:
+    """The message an invoke response shows the clicker."""
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert (body["statusCode"], body["type"]) == (200, MESSAGE), body
+    return str(body["value"])
+
+
+async def test_claim_refused_claim_and_done_through_the_cards_buttons(tmp_path: Path) -> None:
+    async with teams_bridge(tmp_path) as world:
+        await world.missed()
+        alert = world.alert()
+        assert alert.texts()[0] == "📵 Missed call · waiting for a callback"
+        actions = (alert.card or {})["actions"]
+        assert [(a["type"], a["title"]) for a in actions] == [
+            ("Action.Execute", "I'll call back"),
+            ("Action.ShowCard", "Done"),
+        ]
+        assert card_texts(actions[1]["card"]) == [
+            "Nobody needs to call +31 50 123 4567 back any more? The case closes in your name."
+        ]
+        assert set(world.buttons()) == {CLAIM, DONE}
+
+        response = await world.press(CLAIM, ALICE, "f:1")
+        assert await said(response) == (
+            "Noted: you are calling this customer back. The card shows it in a moment."
+        )
+        await world.settle()
+        alert = world.alert()
+        assert alert.texts()[0] == "📞 Missed call · Alice is calling back"
+        assert "📞 Alice **is calling back** since 13:01" in alert.texts()
+        assert set(world.buttons()) == {RELEASE, DONE}
+
+        # Bob's card still offers the claim (Teams shows the card he loaded): refused in words.
+        data = {"case": '["default","+31501234567","miss-1"]'}
+        refused = await world.post(
+            invoke(world.teams.url, CLAIM, data, user=BOB, activity_id="f:2")
+        )
+        assert await said(refused) == "Alice is already calling back (since 13:01)."
+
+        world.clock.advance(timedelta(minutes=5))
+        closing = await world.press(DONE, BOB, "f:3")
+        assert await said(closing) == (
+            "You closed the case Alice had claimed (calling back since 13:01)."
+        )
+        await world.settle()
+        alert = world.alert()
+        assert alert.texts()[0] == "✅ Missed call · done"
+        assert any(t.startswith("✅ **Closed** by Bob at 13:0") for t in alert.texts())
+        assert world.buttons() == {}
+        assert [(c.action, c.user_id, c.user) for c in await world.clicks()] == [
+            ("claim", "aad-alice", "Alice"),
+            ("claim", "aad-bob", "Bob"),
+            ("done", "aad-bob", "Bob"),
+        ]
+        assert world.framework.fetches() == (1, 1)  # the keys were fetched once
+
+
+async def test_the_same_activity_twice_is_one_click(tmp_path: Path) -> None:
+    async with teams_bridge(tmp_path) as world:
+        await world.missed()
+        first = await world.press(CLAIM, ALICE, "f:1")
+        again = await world.press(CLAIM, ALICE, "f:1")
+        assert await said(first) != await said(again)
+        assert await said(again) == "This click was already received: nothing changed."
+        assert len(await world.clicks()) == 1
+
+
+async def test_a_callback_closes_the_case_and_takes_the_buttons_away(tmp_path: Path) -> None:
+    async with teams_bridge(tmp_path) as world:
+        await world.missed()
+        await world.send(callback_call("back-1", world.clock.now, "0501234567", "Sanne"))
+        await world.settle()
+        assert world.alert().texts()[0] == "✅ Missed call · called back"
+        assert any(t.startswith("✅ **Called back** by Sanne") for t in world.alert().texts())
+        assert world.buttons() == {}
+        # A press on a card loaded before (Teams does not refresh it at once) is answered.
+        data = {"case": f'["default","{CALLER}","miss-1"]'}
+        late = await world.post(invoke(world.teams.url, CLAIM, data, activity_id="f:9"))
+        assert (await said(late)).startswith("This case is closed: called back by Sanne at ")
+
+
+REFUSED = [
+    pytest.param({}, "no Authorization", id="no-token"),
+    pytest.param({"key": new_key()}, "the kid of Teams' key, signed by another", id="forged"),
+    pytest.param({"aud": "another-bot"}, "for another bot", id="audience"),
+    pytest.param({"iss": "https://evil.example"}, "another issuer", id="issuer"),
+    pytest.param({"exp": 1_700_000_000}, "expired (2023)", id="expired"),
+    pytest.param({"serviceUrl": "https://evil.example/"}, "another service", id="service-url"),
+]
+
+
+@pytest.mark.parametrize(("claims", "why"), REFUSED)
+async def test_requests_teams_did_not_sign_are_refused_and_change_nothing(
+    tmp_path: Path, claims: dict[str, Any], why: str
+) -> None:
+    async with teams_bridge(tmp_path) as world:
+        await world.missed()
+        data = world.buttons()[CLAIM]["data"]
+        activity = invoke(world.teams.url, CLAIM, data)
+        if not claims:
+            response = await world.client.post(PATH, json=activity)
+        else:
+            response = await world.post(activity, **claims)
+        assert response.status == 401, why
+        assert "error" in await response.json()
+        await world.settle()
+        assert await world.clicks() == []
+        assert world.alert().edits == 0
+        assert world.bridge.metrics.teams_clicks.labels("unknown", "refused")._value.get() == 1
+
+
+async def test_other_activities_and_other_buttons(tmp_path: Path) -> None:
+    async with teams_bridge(tmp_path) as world:
+        await world.missed()
+        added = {
+            "type": "conversationUpdate",
+            "channelId": "msteams",
+            "serviceUrl": world.teams.url,
+            "id": "f:10",
+        }
+        response = await world.post(added)
+        assert (response.status, await response.read()) == (200, b"")
+
+        data = world.buttons()[CLAIM]["data"]
+        unknown = await world.post(invoke(world.teams.url, "callbridge_case_delete", data))
+        assert unknown.status == 200
+        body = await unknown.json()
+        assert (body["statusCode"], body["type"]) == (400, "application/vnd.microsoft.error")
+        assert "is not a case button" in body["value"]["message"]
+
+        no_case = await world.post(invoke(world.teams.url, CLAIM, {"case": "[1,2]"}))
+        assert (await no_case.json())["value"]["message"] == (
+            "the button's data is not a case reference"
+        )
+        garbage = await world.client.post(
+            PATH, data=b"{", headers={"Content-Type": "application/json"}
+        )
+        assert garbage.status == 400
+        assert await world.clicks() == []
+
+
+async def test_without_reachable_keys_teams_is_asked_to_retry(tmp_path: Path) -> None:
+    async with teams_bridge(tmp_path, teams_openid_metadata="http://127.0.0.1:9/v1/x") as world:
+        await world.missed()
+        data = world.buttons()[CLAIM]["data"]
+        response = await world.post(invoke(world.teams.url, CLAIM, data))
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "5"
+        assert await world.clicks() == []
+
+
+@pytest.mark.parametrize("setting", ["on", "off"])
+async def test_teams_buttons_decides_whether_the_real_teams_cards_offer_buttons(
+    setting: str,
+) -> None:
+    settings = load(
+        {
+            "TEAMS_APP_ID": APP,
+            "TEAMS_APP_PASSWORD": "teams-secret-value",
+            "TEAMS_TENANT_ID": "11111111-2222-3333-4444-555555555555",
+            "TEAMS_BUTTONS": setting,
+        }
+    )
+    async with aiohttp.ClientSession() as session:
+        platform = chat_platforms(settings, timeout=5)(session, Metrics())["teams"]
+    content = MissedContent(call=K.first_call(), tz=K.TZ, case=K.open_case())
+    card = platform.render(content, {}, None).card or {}
+    kinds = [a["type"] for a in card.get("actions", [])]
+    assert kinds == (["Action.Execute", "Action.ShowCard"] if setting == "on" else [])
+
+
+@pytest.mark.parametrize("demo", [True, False])
+async def test_the_dry_run_preview_draws_the_buttons_the_platforms_would_show(demo: bool) -> None:
+    """The README demo (nothing real, the demo signing secret, TEAMS_BUTTONS=on) previews both
+    platforms' buttons; without those settings, neither has any."""
+    env = {"SLACK_SIGNING_SECRET": "demo-only", "TEAMS_BUTTONS": "on"} if demo else {}
+    async with aiohttp.ClientSession() as session:
+        platforms = chat_platforms(load(env))(session, Metrics())
+    content = MissedContent(call=K.first_call(), tz=K.TZ, case=K.open_case())
+    slack = platforms["slack"].render(content, {}, None).rich()
+    teams = platforms["teams"].render(content, {}, None).rich()
+    slack_buttons = [e["text"]["text"] for b in slack.blocks if b["type"] == "actions"
+                     for e in b["elements"]]  # fmt: skip
+    teams_buttons = [a["title"] for a in (teams.card or {}).get("actions", [])]
+    if demo:
+        assert (slack_buttons, teams_buttons) == (["I'll call back", "Done"],) * 2
+    else:
+        assert (slack_buttons, teams_buttons) == ([], [])
+
+
+async def test_a_bridge_without_teams_has_no_bot_endpoint(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with running_bridge(settings) as (_bridge, client, _chat):
+        response = await client.post(PATH, json={"type": "invoke"})
+        assert response.status == 404
+        assert "TEAMS_APP_ID" in (await response.json())["error"]

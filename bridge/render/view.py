@@ -200,7 +200,7 @@ def view(
         answered_by=answered_by,
         picked_up=call.picked_up,
         connected=people.maybe(call.connected),
-        transfers=tuple(_transfer(t, tz, people) for t in call.transfers),
+        transfers=tuple(_transfer(t, call, tz, people) for t in call.transfers),
         ended=call.ended,
         missed=call.missed,
         end_reason=call.end_reason,
@@ -256,9 +256,9 @@ class _People:
         return tuple(self.of(p) for p in ps)
 
 
-def _transfer(t: Transfer, tz: tzinfo, people: _People) -> TransferView:
+def _transfer(t: Transfer, call: Call, tz: tzinfo, people: _People) -> TransferView:
     return TransferView(
-        at=_local(t.at, tz),
+        at=_when(t.at, call, tz),
         kind=t.kind,
         kind_text=TRANSFER_TEXT[t.kind],
         by=people.maybe(t.by),
@@ -268,7 +268,7 @@ def _transfer(t: Transfer, tz: tzinfo, people: _People) -> TransferView:
 
 def _step(step: Step, call: Call, tz: tzinfo, people: _People, *, again: bool) -> StepView:
     return StepView(
-        at=_local(step.at, tz),
+        at=_when(step.at, call, tz),
         kind=step.kind,
         phrase=_sentence(step, call, people, again=again),
         consult=step.consult,
@@ -365,8 +365,12 @@ def _reason_text(reason: str | None) -> str:
     return END_REASON_TEXT.get(reason, reason)
 
 
-def _local(at: datetime, tz: tzinfo, fmt: str = "%H:%M:%S") -> str:
-    return at.astimezone(tz).strftime(fmt)
+def _when(at: datetime, call: Call, tz: tzinfo) -> str:
+    """A step's local time, with its date when that is not the day the call started (a call
+    across midnight): ``00:01:05`` alone would read as before the call's first line."""
+    local = at.astimezone(tz)
+    same_day = local.date() == call.started_at.astimezone(tz).date()
+    return local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
 
 
 def _started(call: Call, tz: tzinfo, now: datetime | None) -> str:

@@ -315,6 +315,16 @@ def test_date_shown_when_the_call_crosses_midnight_or_is_not_from_today() -> Non
     assert view(call(*short), AMS, now=same_day).started == "23:59"
 
 
+def test_a_step_after_midnight_carries_its_date() -> None:
+    """A thread line that says only ``00:00:10`` would read as before ``23:59:30``."""
+    start = datetime(2024, 3, 5, 22, 59, 30, tzinfo=UTC)  # 23:59:30 local
+    crossing = v(
+        ev("ringing", 0, targets=[JOHAN], start=start),
+        ev("in-progress", 40, target=JOHAN, start=start),  # 00:00:10 local, the 6th
+    )
+    assert [s.at for s in crossing.steps] == ["23:59:30", "2024-03-06 00:00:10"]
+
+
 def test_names_with_a_pipe_are_kept() -> None:
     caller = {**CUSTOMER, "name": "Jansen | Installatietechniek"}
     cv = v(ev("created", 0, caller=caller))

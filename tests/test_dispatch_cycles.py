@@ -9,19 +9,19 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from bridge.core.cases import CaseKey
+from bridge.core.cases import CaseKey, Click
 from bridge.core.events import Event, decode
 from bridge.deliver.dispatcher import Dispatcher, DispatchOptions
 from bridge.metrics import Metrics
 from bridge.service.rulestate import RulesHolder
 from bridge.simulate import SCENARIOS, ScenarioContext, build
-from bridge.simulate.case_flows import CASE_FLOWS, CaseCall, CaseContext
+from bridge.simulate.case_flows import CASE_FLOWS, CaseContext, Press
 from bridge.store import (
     CaseHistory,
     CaseWrite,
@@ -412,46 +412,91 @@ def subdir(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def scenario_events(name: str) -> list[Event]:
-    if name in CASE_FLOWS:  # one customer's calls, stamped before the dispatcher's clock
-        actions = CASE_FLOWS[name].build(CaseContext(RECEIVED, seed=7))
-        payloads = [p for a in actions if isinstance(a, CaseCall) for p in a.payloads]
-    else:
-        payloads = build(name, ScenarioContext(seed=7))
-    return [decode(json.dumps(p).encode()) for p in payloads]
+@dataclass(frozen=True)
+class Pressed:
+    """A press on the case's alert, stored as the interactivity endpoints store it (at the
+    dispatcher's time plus ``seconds``, so a flow's presses keep their order)."""
+
+    press: Press
+    key: CaseKey  # the case the alert's buttons carry: its number's
+    case_id: str  # and its first missed call's story
+    seconds: int
+
+
+Step = Event | Pressed
+
+
+def scenario_steps(name: str) -> list[Step]:
+    """A scenario's events, or a callback case flow's: one customer's calls (stamped before
+    the dispatcher's clock) and the presses on its case's alert between them."""
+    if name not in CASE_FLOWS:
+        return [decode(json.dumps(p).encode()) for p in build(name, ScenarioContext(seed=7))]
+    steps: list[Step] = []
+    for n, action in enumerate(CASE_FLOWS[name].build(CaseContext(RECEIVED, seed=7))):
+        if isinstance(action, Press):
+            first = next(s for s in steps if isinstance(s, Event))  # the missed call's
+            key = CaseKey("default", first.caller.number or "")
+            steps.append(Pressed(action, key, first.call_id, n))
+        else:
+            steps += [decode(json.dumps(p).encode()) for p in action.payloads]
+    return steps
+
+
+async def land(store: Counting, step: Step) -> list[str]:
+    """Store one step; the stories it marks dirty."""
+    if isinstance(step, Pressed):
+        at = RECEIVED + timedelta(seconds=step.seconds)
+        click = Click(
+            click_id=f"press-{step.seconds}",
+            case_id=step.case_id,
+            at=at,
+            action=step.press.action,
+            user_id=step.press.user_id,
+            user=step.press.user,
+        )
+        added = await store.store.add_click(step.key, click, at, f"sig-{step.seconds}")
+        assert added.status == "accepted", added
+        return list(added.refold)
+    return [(await store.add_event(step, RECEIVED)).story_id]
 
 
 async def play(
-    tmp_path: Path, events: list[Event], *, land_mid_fold: int | None
-) -> tuple[set[tuple[str, str, str]], list[tuple[str, str, str, bytes]]]:
-    """Each event folded and delivered before the next; with ``land_mid_fold=k``, event
-    ``k + 1`` lands while the cycle that read event ``k`` is folding it. Returns every
-    posted message that a dispatcher write wanted withdrawn, and the messages at the end."""
+    tmp_path: Path, steps: list[Step], *, land_mid_fold: int | None
+) -> tuple[set[tuple[str, str, str]], list[tuple[str, str, str, bytes]], list[str | None]]:
+    """Each step (an event, a press) folded and delivered before the next; with
+    ``land_mid_fold=k``, step ``k + 1`` lands while the cycle that read step ``k`` folds it.
+    Returns every posted message that a dispatcher write wanted withdrawn, the messages at
+    the end, and how each case ended (None: open)."""
     wanted_gone: set[tuple[str, str, str]] = set()
+    db = tmp_path / "bridge.db"
     async with dispatcher(tmp_path, EXAMPLE_RULES) as (running, store, _):
-        store.after_write = lambda: wanted_gone.update(withdrawn(tmp_path / "bridge.db"))
+        store.after_write = lambda: wanted_gone.update(withdrawn(db))
         n = 0
-        while n < len(events):
-            added = await store.add_event(events[n], RECEIVED)
-            if n == land_mid_fold and n + 1 < len(events):
+        while n < len(steps):
+            dirty = await land(store, steps[n])
+            if n == land_mid_fold and n + 1 < len(steps):
                 store.gate = asyncio.Event()
                 store.reading.clear()
-                running.notify(added.story_id)
-                await store.reading.wait()  # the cycle has read event n, and folds it
-                landed = await store.add_event(events[n + 1], RECEIVED)
-                running.notify(landed.story_id)
+                for story_id in dirty:
+                    running.notify(story_id)
+                await store.reading.wait()  # the cycle has read step n, and folds it
+                for story_id in await land(store, steps[n + 1]):
+                    running.notify(story_id)
                 store.gate.set()
                 n += 1
-            running.notify(added.story_id)
+            for story_id in dirty:
+                running.notify(story_id)
             await running.drained()
             await deliver_everything(store)
             n += 1
-        with closing(sqlite3.connect(tmp_path / "bridge.db")) as conn:
+        with closing(sqlite3.connect(db)) as conn:
             rows = conn.execute(
                 "SELECT story_id, destination, slot, content FROM outbox"
                 " WHERE content IS NOT NULL ORDER BY 1, 2, 3"
             ).fetchall()
-    return wanted_gone, [(str(r[0]), str(r[1]), str(r[2]), bytes(r[3])) for r in rows]
+            cases = conn.execute("SELECT how FROM cases").fetchall()
+    messages = [(str(r[0]), str(r[1]), str(r[2]), bytes(r[3])) for r in rows]
+    return wanted_gone, messages, [c[0] for c in cases]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS) + sorted(CASE_FLOWS))
@@ -460,13 +505,19 @@ async def test_an_event_landing_mid_fold_withdraws_nothing_one_by_one_would_not(
 ) -> None:
     """The README demo's warm transfer deleted a posted thread and posted it again: the
     consult call's answer was being folded when the transfer landed. For every scenario (and
-    the calls of every callback case flow: one customer's calls, whose case facts join their
-    stories) and every pair of consecutive events, the later landing while the cycle that
-    read the earlier folds it: no posted message is withdrawn that folding the events one by
-    one does not withdraw, and the messages end the same."""
-    events = scenario_events(name)
-    serial, serial_rows = await play(subdir(tmp_path, "serial"), events, land_mid_fold=None)
-    for k in range(len(events) - 1):
-        raced, raced_rows = await play(subdir(tmp_path, f"race-{k}"), events, land_mid_fold=k)
+    every callback case flow: one customer's calls, whose case facts join their stories, and
+    the presses on its alert) and every pair of consecutive steps, the later landing while
+    the cycle that read the earlier folds it: no posted message is withdrawn that folding the
+    steps one by one does not withdraw, and the messages end the same."""
+    steps = scenario_steps(name)
+    serial, serial_rows, cases = await play(subdir(tmp_path, "serial"), steps, land_mid_fold=None)
+    if name in CASE_FLOWS:  # the flow's case ends as the flow says (its presses counted)
+        closed = CASE_FLOWS[name].expected.closed
+        # (its clock does not run here: the janitor that expires cases is not started)
+        assert cases == [None if closed == "expired" else closed], cases
+    for k in range(len(steps) - 1):
+        raced, raced_rows, raced_cases = await play(
+            subdir(tmp_path, f"race-{k}"), steps, land_mid_fold=k
+        )
         assert raced <= serial, (k, raced - serial)
-        assert raced_rows == serial_rows, k
+        assert (raced_rows, raced_cases) == (serial_rows, cases), k

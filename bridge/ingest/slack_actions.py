@@ -37,7 +37,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 
 from bridge.core.cases import ACTION_PREFIX, ACTIONS, Action, CaseRef, Click, decode_ref
-from bridge.ingest.body import SlowBody, TooLarge, read_body
+from bridge.ingest.body import Refused, bounded_body, error_response
 from bridge.ingest.rejections import RejectionLog
 from bridge.ingest.slack_answers import Answers
 from bridge.store import Store, StoreError
@@ -109,25 +109,13 @@ class BlockActions(msgspec.Struct, frozen=True):
     response_url: str | None = None
 
 
-class Refused(Exception):
-    """A request to refuse: its HTTP status, a short reason code (logs) and what to say."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.reason, self.message = status, reason, message
-
-
-def _error(status: int, message: str, **headers: str) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers or None)
-
-
 # -- the handler -------------------------------------------------------------------------------
 
 
 async def interactions(request: web.Request) -> web.Response:
     config = request.app.get(INTERACTIONS)
     if config is None:
-        return _error(
+        return error_response(
             404,
             "Slack interactivity is not configured on this bridge: set SLACK_SIGNING_SECRET "
             "(or the slack-signing-secret credential) to the Slack app's Signing Secret to "
@@ -139,7 +127,7 @@ async def interactions(request: web.Request) -> web.Response:
     except Refused as refused:
         config.rejections.refused(refused.reason, request.remote, detail=refused.message)
         config.counted("unknown", "refused")
-        return _error(refused.status, refused.message)
+        return error_response(refused.status, refused.message)
     user = payload.user
     click = Click(
         click_id=click_id(payload.actions[0], user.id),
@@ -154,7 +142,7 @@ async def interactions(request: web.Request) -> web.Response:
     except StoreError as err:
         log.error("slack.click_store_failed", case=ref.case_id, error=str(err))
         config.counted(action, "unavailable")
-        return _error(
+        return error_response(
             503,
             "the click could not be stored; try again later",
             **{"Retry-After": RETRY_AFTER_SECONDS},
@@ -163,7 +151,7 @@ async def interactions(request: web.Request) -> web.Response:
         message = "this signed request was already received (a replay): nothing changed"
         config.rejections.refused("replayed", request.remote, detail=message)
         config.counted(action, "refused")
-        return _error(401, message)
+        return error_response(401, message)
     config.counted(action, added.status)
     log.info(
         "slack.click",
@@ -235,12 +223,7 @@ async def _verified_payload(request: web.Request, config: Interactions) -> tuple
 
 
 async def _body(request: web.Request) -> str:
-    try:
-        data = await read_body(request, MAX_BODY)
-    except TooLarge:
-        raise Refused(413, "too_large", f"body is larger than {MAX_BODY // 1024} KiB") from None
-    except SlowBody as err:
-        raise Refused(408, "slow_body", str(err)) from None
+    data = await bounded_body(request, MAX_BODY)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

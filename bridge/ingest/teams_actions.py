@@ -42,7 +42,7 @@ import structlog
 from aiohttp import web
 
 from bridge.core.cases import ACTION_PREFIX, ACTIONS, Action, CaseRef, Click, decode_ref
-from bridge.ingest.body import SlowBody, TooLarge, read_body
+from bridge.ingest.body import Refused, bounded_body, error_response
 from bridge.ingest.botframework import KeysUnavailable, Unauthorized
 from bridge.ingest.click_answers import explanation
 from bridge.ingest.rejections import RejectionLog
@@ -117,18 +117,6 @@ class ActionValue(msgspec.Struct, frozen=True):
     action: ExecuteAction
 
 
-class Refused(Exception):
-    """A request to refuse: its HTTP status, a short reason code (logs) and what to say."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.reason, self.message = status, reason, message
-
-
-def _error(status: int, message: str, **headers: str) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers or None)
-
-
 def _said(text: str) -> web.Response:
     """An invoke response: a message the clicker sees."""
     return web.json_response({"statusCode": 200, "type": MESSAGE_TYPE, "value": text})
@@ -146,13 +134,13 @@ def _invoke_error(status: int, code: str, message: str) -> web.Response:
 async def messages(request: web.Request) -> web.Response:
     config = request.app.get(TEAMS_ACTIONS)
     if config is None:
-        return _error(
+        return error_response(
             404,
             "Teams is not configured on this bridge: set TEAMS_APP_ID (with TEAMS_APP_PASSWORD "
             f"and TEAMS_TENANT_ID) to accept the bot's activities at {PATH}",
         )
     if config.auth is None:  # starting or stopping: no HTTP session to fetch keys with
-        return _error(503, "starting or stopping; try again", **{"Retry-After": "1"})
+        return error_response(503, "starting or stopping; try again", **{"Retry-After": "1"})
     try:
         activity = await _activity(request)
         await config.auth.verify(
@@ -163,15 +151,15 @@ async def messages(request: web.Request) -> web.Response:
     except Refused as refused:
         config.rejections.refused(refused.reason, request.remote, detail=refused.message)
         config.counted("unknown", "refused")
-        return _error(refused.status, refused.message)
+        return error_response(refused.status, refused.message)
     except Unauthorized as err:
         config.rejections.refused(err.reason, request.remote, detail=str(err))
         config.counted("unknown", "refused")
-        return _error(401, str(err))
+        return error_response(401, str(err))
     except KeysUnavailable as err:
         log.error("teams.keys_unavailable", error=str(err))
         config.counted("unknown", "unavailable")
-        return _error(
+        return error_response(
             503,
             "Bot Framework's signing keys cannot be fetched to check this request; try again",
             **{"Retry-After": RETRY_AFTER_SECONDS},
@@ -246,12 +234,7 @@ async def _activity(request: web.Request) -> Activity:
         raise Refused(
             400, "content_type", f"expected Content-Type {JSON}, got {request.content_type!r}"
         )
-    try:
-        data = await read_body(request, MAX_BODY)
-    except TooLarge:
-        raise Refused(413, "too_large", f"body is larger than {MAX_BODY // 1024} KiB") from None
-    except SlowBody as err:
-        raise Refused(408, "slow_body", str(err)) from None
+    data = await bounded_body(request, MAX_BODY)
     try:
         return msgspec.json.decode(data, type=Activity)
     except msgspec.DecodeError as err:

@@ -6,7 +6,7 @@ normal reconciliation. Requests Teams did not make change nothing."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
@@ -28,7 +28,10 @@ from bridge.render.text import render as text_render
 from bridge.service.app import Bridge
 from bridge.service.chat import chat_platforms
 from bridge.service.settings import load
+from bridge.store import Store
+from bridge.store.postgres import PostgresStore
 from tests.render import cases as K
+from tests.store import pg
 from tests.support.clicks_env import CALLER, KEY, SETTLE, callback_call, missed_call
 from tests.support.fake_botframework import APP, KeyServer, Signer, invoke, new_key, token
 from tests.support.fake_teams import FakeTeams, FakeTokens, Message, card_texts
@@ -39,6 +42,7 @@ from tests.support.harness import (
     running_bridge,
     write_rules,
 )
+from tests.test_ha import require_postgres
 
 CHANNEL = "19:sales@thread.tacv2"
 TOKEN = "fake-bot-token"
@@ -120,12 +124,22 @@ class World:
 
 
 @asynccontextmanager
-async def teams_bridge(tmp_path: Path, **settings: Any) -> AsyncIterator[World]:
-    clock = FakeClock()
-    async with (
-        KeyServer([TEAMS_KEY]) as framework,
-        FakeTeams(token=TOKEN, channels=[CHANNEL]) as teams,
-    ):
+async def teams_bridge(
+    tmp_path: Path,
+    *,
+    clock: FakeClock | None = None,
+    framework: KeyServer | None = None,
+    backend: Store | None = None,
+    **settings: Any,
+) -> AsyncIterator[World]:
+    """A bridge posting to a fake Bot Connector of its own, whose Teams presses are signed by
+    ``framework``'s key (its own if None); ``clock`` and the store (``backend``, with
+    ``store=`` its URL among ``settings``) may be shared."""
+    clock = clock or FakeClock()
+    async with AsyncExitStack() as stack:
+        if framework is None:
+            framework = await stack.enter_async_context(KeyServer([TEAMS_KEY]))
+        teams = await stack.enter_async_context(FakeTeams(token=TOKEN, channels=[CHANNEL]))
 
         def platforms(session: aiohttp.ClientSession, metrics: Any) -> Mapping[str, Platform]:
             notifier = TeamsNotifier(FakeTokens(TOKEN), session, teams.url, timeout=5)
@@ -139,8 +153,10 @@ async def teams_bridge(tmp_path: Path, **settings: Any) -> AsyncIterator[World]:
             tmp_path, teams_app_id=APP, teams_openid_metadata=framework.metadata_url
         )
         base = replace(base, rules=write_rules(tmp_path, RULES), **settings)
-        async with running_bridge(base, clock=clock, platforms=platforms) as (bridge, client, _):
-            yield World(bridge, client, teams, framework, clock)
+        bridge, client, _ = await stack.enter_async_context(
+            running_bridge(base, clock=clock, platforms=platforms, store=backend)
+        )
+        yield World(bridge, client, teams, framework, clock)
 
 
 ALICE = ("aad-alice", "Alice")
@@ -345,3 +361,32 @@ async def test_a_bridge_without_teams_has_no_bot_endpoint(tmp_path: Path) -> Non
         response = await client.post(PATH, json={"type": "invoke"})
         assert response.status == 404
         assert "TEAMS_APP_ID" in (await response.json())["error"]
+
+
+async def test_a_press_on_the_standby_is_folded_by_the_leader(tmp_path: Path) -> None:
+    """Two instances on one PostgreSQL database (docs/ha.md: any instance takes any click):
+    Teams' press reaches the standby, which stores it and answers; the leader's card shows it."""
+    await require_postgres()
+    clock = FakeClock()
+    async with pg.fresh_database() as dsn, KeyServer([TEAMS_KEY]) as framework:
+
+        def instance(name: str):  # type: ignore[no-untyped-def]
+            folder = tmp_path / name
+            folder.mkdir()
+            return teams_bridge(
+                folder, clock=clock, framework=framework, backend=PostgresStore(dsn), store=dsn
+            )
+
+        async with instance("a") as leader, instance("b") as standby:
+            assert (leader.bridge.leading, standby.bridge.leading) == (True, False)
+            await leader.missed()
+            data = leader.buttons()[CLAIM]["data"]
+            claim = invoke(leader.teams.url, CLAIM, data, user=ALICE, activity_id="f:1")
+            assert await said(await standby.post(claim)) == (
+                "Noted: you are calling this customer back. The card shows it in a moment."
+            )
+            assert await leader.bridge.store.dirty_stories() == ["miss-1"]
+            await leader.bridge.dispatcher.resume()  # as its poller does every second
+            await leader.settle()
+            assert leader.alert().texts()[0] == "📞 Missed call · Alice is calling back"
+            assert standby.teams.threads(CHANNEL) == []  # a standby never posts

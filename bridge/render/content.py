@@ -43,7 +43,12 @@ def build(
             return reply(step_view(step, context, tz, again=again, mentions=mentions))
         case MissedContent(call=call, mentions=route_mentions, case=case):
             shown = None if case is None else case_view(case, tz)
-            return missed_alert(view(call, tz, mentions=mentions), route_mentions, link, shown)
+            # A case's alert changes for days: its "When" carries the date once the case's
+            # latest step is on another day than the call (the case's own times are dated
+            # when not on the day of the first miss).
+            latest = None if case is None else max((s.at for s in case.steps), default=None)
+            called = view(call, tz, mentions=mentions, now=latest)
+            return missed_alert(called, route_mentions, link, shown)
         case SummaryContent(call=call, mentions=route_mentions):
             return summary(view(call, tz, mentions=mentions), route_mentions)
         case RootContent(call=call):

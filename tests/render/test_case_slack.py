@@ -230,12 +230,16 @@ def test_the_alert_shows_the_case_state_at_a_glance(
     text_tail: str,
 ) -> None:
     message = alert(build())
-    expected = [header(title), CALLER, *case_blocks]
+    # A case that went on to another day (expired three days on) dates its call's "When".
+    when = "2026-12-02 14:02" if build is K.expired else "14:02"
+    caller = {**CALLER, "fields": [md(f"*When*\n{when}") if f == md("*When*\n14:02") else f
+                                   for f in CALLER["fields"]]}  # fmt: skip
+    expected = [header(title), caller, *case_blocks]
     if buttons is not None:
         expected.append(actions(*buttons))
     expected.append(LIVE)
     assert list(message.blocks) == expected
-    assert message.text == CALL_TEXT + text_tail
+    assert message.text == CALL_TEXT.replace("at 14:02", f"at {when}") + text_tail
     assert not message.broadcast
 
 

@@ -149,12 +149,71 @@ def test_the_card_shows_the_case_state_at_a_glance(
     assert card is not None
     heading = card["body"][0]
     assert (heading["text"], heading["color"], heading["weight"]) == (*title, "Bolder")
-    assert card_texts(card) == [title[0], *CALL, *case_texts]
-    assert message.text == SUMMARY + summary_tail
-    # no buttons yet on Teams: only the link to the live call
+    # A case that went on to another day (expired three days on) dates its call's "When".
+    when = "2026-12-02 14:02" if "not called back" in title[0] else "14:02"
+    call = [f"When: {when}" if line == "When: 14:02" else line for line in CALL]
+    assert card_texts(card) == [title[0], *call, *case_texts]
+    assert message.text == SUMMARY.replace("at 14:02", f"at {when}") + summary_tail
+    # without buttons (render's default: TEAMS_BUTTONS off): only the link to the live call
     assert card["actions"] == [
         {"type": "Action.OpenUrl", "title": "Open the live call thread", "url": LINK}
     ]
+
+
+CLAIM_BUTTON = {
+    "type": "Action.Execute",
+    "title": "I'll call back",
+    "verb": "callbridge_case_claim",
+    "data": {"case": '["acme","+31501234567","c1"]'},
+    "style": "positive",
+}
+RELEASE_BUTTON = {
+    "type": "Action.Execute",
+    "title": "Release",
+    "verb": "callbridge_case_release",
+    "data": {"case": '["acme","+31501234567","c1"]'},
+}
+DONE_BUTTON = {
+    "type": "Action.ShowCard",
+    "title": "Done",
+    "card": {
+        "type": "AdaptiveCard",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": "Nobody needs to call M. de Jong back any more? The case closes in "
+                "your name.",
+                "wrap": True,
+            }
+        ],
+        "actions": [
+            {
+                "type": "Action.Execute",
+                "title": "Close the case",
+                "verb": "callbridge_case_done",
+                "data": {"case": '["acme","+31501234567","c1"]'},
+            }
+        ],
+    },
+}
+OPEN_LINK = {"type": "Action.OpenUrl", "title": "Open the live call thread", "url": LINK}
+
+
+@pytest.mark.parametrize(
+    ("case", "actions"),
+    [
+        pytest.param(K.open_case(), [CLAIM_BUTTON, DONE_BUTTON], id="open"),
+        pytest.param(K.stacked(), [CLAIM_BUTTON, DONE_BUTTON], id="stacked"),
+        pytest.param(K.claimed(), [RELEASE_BUTTON, DONE_BUTTON], id="claimed"),
+        pytest.param(K.called_back(), [], id="closed"),
+        pytest.param(K.done(), [], id="done"),
+    ],
+)
+def test_with_buttons_an_open_cases_card_offers_them(case: Case, actions: list[Any]) -> None:
+    content = MissedContent(call=K.first_call(), tz=K.TZ, case=case)
+    card = render(content, {}, LINK, buttons=True).card
+    assert card is not None
+    assert card["actions"] == [*actions, OPEN_LINK]
 
 
 def test_an_escalation_to_a_teams_user_mentions_them() -> None:

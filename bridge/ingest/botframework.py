@@ -27,8 +27,9 @@ Requests that need a fetch wait for one fetch and share its outcome. With no key
 failed fetch raises :class:`KeysUnavailable` (503: Teams retries); with cached keys the bridge
 keeps using them and logs ``teams.keys_refresh_failed``.
 
-PyJWT and cryptography come with the ``teams`` extra (msal's dependencies): import this module
-only when Teams is configured.
+PyJWT and cryptography come with the ``teams`` extra: this module imports PyJWT only where
+it checks a token or reads a key, so a Slack-only install imports the module (the endpoint,
+the settings' defaults) without them.
 """
 
 from __future__ import annotations

@@ -118,18 +118,18 @@ async def test_a_good_token_passes_and_returns_its_claims(auth, server, clock):
 
     assert caller.claims["aud"] == APP
     assert caller.claims["iss"] == ISSUER
-    assert caller.claims["serviceUrl"] == SERVICE_URL
+    assert caller.claims["serviceurl"] == SERVICE_URL
     assert server.fetches() == (1, 1)
     await verify(auth, token(clock.now, PLAIN))
     assert server.fetches() == (1, 1)  # the key set is cached
 
 
 async def test_the_scheme_is_case_insensitive_and_one_trailing_slash_is_ignored(auth, clock):
-    good = token(clock.now, serviceUrl="https://smba.trafficmanager.net/emea")
+    good = token(clock.now, serviceurl="https://smba.trafficmanager.net/emea")
 
     caller = await auth.verify(f"bearer {good}", service_url=SERVICE_URL, channel_id="msteams")
 
-    assert caller.claims["serviceUrl"] == "https://smba.trafficmanager.net/emea"
+    assert caller.claims["serviceurl"] == "https://smba.trafficmanager.net/emea"
     other_way = token(clock.now)  # the claim has the slash, the activity not
     await verify(auth, other_way, service_url="https://smba.trafficmanager.net/emea")
 
@@ -250,7 +250,7 @@ async def test_a_token_signed_by_a_key_not_in_the_set_is_refused(auth, clock):
 
 async def test_a_tampered_payload_is_refused(auth, clock):
     header, _, signature = token(clock.now).split(".")
-    other = b64(json.dumps(claims_at(clock.now, serviceUrl="https://evil.example/")).encode())
+    other = b64(json.dumps(claims_at(clock.now, serviceurl="https://evil.example/")).encode())
 
     error = await refused(auth, f"Bearer {header}.{other}.{signature}")
 
@@ -355,9 +355,17 @@ async def test_a_key_without_endorsements_is_accepted_for_any_channel(auth, cloc
     ],
 )
 async def test_a_service_url_other_than_the_activitys_is_refused(auth, clock, claimed):
-    error = await refused(auth, f"Bearer {token(clock.now, serviceUrl=claimed)}")
+    error = await refused(auth, f"Bearer {token(clock.now, serviceurl=claimed)}")
 
     assert error.reason == "service_url"
+
+
+async def test_the_service_url_claim_is_matched_in_any_case_but_only_once(auth, clock):
+    """Bot Framework's tokens spell it ``serviceurl``, its documentation ``serviceUrl``."""
+    camel = token(clock.now, serviceurl=None, serviceUrl=SERVICE_URL)
+    assert (await verify(auth, camel)).claims["serviceUrl"] == SERVICE_URL
+    both = token(clock.now, serviceUrl="https://evil.example/")  # beside serviceurl
+    assert (await refused(auth, f"Bearer {both}")).reason == "service_url"
 
 
 # -- fetching and caching the keys ----------------------------------------------------------

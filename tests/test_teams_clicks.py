@@ -112,7 +112,7 @@ class World:
     async def post(self, activity: Mapping[str, Any], **claims: Any) -> ClientResponse:
         """``activity`` with a token Bot Framework signed now (``claims`` and ``key`` change
         it, as :func:`tests.support.fake_botframework.token` does)."""
-        claims.setdefault("serviceUrl", activity.get("serviceUrl"))
+        claims.setdefault("serviceurl", activity.get("serviceUrl"))
         bearer = token(self.clock.now, TEAMS_KEY, **claims)
         headers = {"Authorization": f"Bearer {bearer}"}
         return await self.client.post(PATH, json=activity, headers=headers)
@@ -252,7 +252,7 @@ REFUSED = [
     pytest.param({"aud": "another-bot"}, "for another bot", id="audience"),
     pytest.param({"iss": "https://evil.example"}, "another issuer", id="issuer"),
     pytest.param({"exp": 1_700_000_000}, "expired (2023)", id="expired"),
-    pytest.param({"serviceUrl": "https://evil.example/"}, "another service", id="service-url"),
+    pytest.param({"serviceurl": "https://evil.example/"}, "another service", id="service-url"),
 ]
 
 

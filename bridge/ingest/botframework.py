@@ -12,8 +12,11 @@ them): anyone can POST there; only the token says the Bot Framework sent it, for
 4. ``exp`` (required) and ``nbf`` hold on the bridge's clock, with 5 minutes of leeway;
 5. the key, when it lists endorsements, is endorsed for the activity's channel
    (``msteams``): a key for another channel cannot speak for Teams;
-6. the ``serviceUrl`` claim is the activity's (one trailing ``/`` aside): a replayed genuine
-   token cannot make the bridge send its answers to another address.
+6. the token's service URL claim is the activity's ``serviceUrl`` (one trailing ``/``
+   aside): a replayed genuine token cannot make the bridge send its answers to another
+   address. Bot Framework spells the claim ``serviceurl`` (its SDKs' ``SERVICE_URL_CLAIM``),
+   its documentation ``serviceUrl``: the name is matched in any case, and a token with two
+   spellings is refused.
 
 Otherwise it raises :class:`Unauthorized` (401) with a short ``reason`` for logs and metrics.
 No message and no log line ever contains the token.
@@ -52,6 +55,7 @@ log = structlog.get_logger("bridge.ingest.botframework")
 
 METADATA_URL: Final = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 ISSUER: Final = "https://api.botframework.com"
+SERVICE_URL_CLAIM: Final = "serviceurl"  # as Bot Framework spells it (matched in any case)
 LEEWAY: Final = timedelta(minutes=5)
 MAX_AGE: Final = timedelta(hours=24)  # fetch the key set again after this long
 REFETCH_INTERVAL: Final = timedelta(minutes=5)  # at most one fetch this often, with a set
@@ -81,7 +85,7 @@ class KeysUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    """A verified request: the token's claims (``serviceUrl``, ``aud``, ``exp``...)."""
+    """A verified request: the token's claims (``serviceurl``, ``aud``, ``exp``...)."""
 
     claims: Mapping[str, Any]
 
@@ -171,7 +175,8 @@ class BotAuth:
         self._check_claims(claims)
         if key.endorsements is not None and channel_id not in key.endorsements:
             raise Unauthorized("endorsement", f"the key is not endorsed for {channel_id!r}")
-        claimed = claims.get("serviceUrl")
+        spelled = [value for name, value in claims.items() if name.lower() == SERVICE_URL_CLAIM]
+        claimed = spelled[0] if len(spelled) == 1 else None
         if not isinstance(claimed, str) or _strip(claimed) != _strip(service_url):
             raise Unauthorized("service_url", "the token's serviceUrl is not the activity's")
         return Caller(claims=claims)

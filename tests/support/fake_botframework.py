@@ -105,7 +105,7 @@ def claims_at(now: datetime, **overrides: Any) -> dict[str, Any]:
     claims = {
         "iss": ISSUER,
         "aud": APP,
-        "serviceUrl": SERVICE_URL,
+        "serviceurl": SERVICE_URL,  # spelled as Bot Framework spells it
         "nbf": stamp - 60,
         "exp": stamp + 3600,
         "iat": stamp - 60,

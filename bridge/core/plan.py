@@ -17,6 +17,7 @@ import msgspec
 from bridge.core import cases
 from bridge.core.calls import Call, Step, step_identity
 from bridge.core.cases import Case
+from bridge.core.digest import DigestContent
 from bridge.core.routing import Delivery, Target
 from bridge.core.slots import Decided, Planned
 
@@ -61,7 +62,9 @@ class SummaryContent(msgspec.Struct, frozen=True, tag="summary"):
     mentions: tuple[str, ...] = ()
 
 
-Content = RootContent | ReplyContent | MissedContent | SummaryContent | CaseStepContent
+Content = (
+    RootContent | ReplyContent | MissedContent | SummaryContent | CaseStepContent | DigestContent
+)
 
 _encoder: Final = msgspec.json.Encoder(order="deterministic")
 _decoder: Final = msgspec.json.Decoder(Content)

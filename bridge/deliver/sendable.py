@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from bridge.core import plan
 from bridge.core.calls import Call
+from bridge.core.digest import DigestContent
 from bridge.core.events import Participant
 from bridge.core.slots import REPLY_PREFIXES
 from bridge.deliver.pacing import Action
@@ -72,7 +73,7 @@ def candidates(items: Iterable[Outgoing]) -> list[tuple[int, Outgoing]]:
 
 
 def people_of(content: plan.Content) -> list[Participant]:
-    if isinstance(content, plan.CaseStepContent):
+    if isinstance(content, plan.CaseStepContent | DigestContent):
         return []
     if isinstance(content, plan.ReplyContent):
         step = content.step

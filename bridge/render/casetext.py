@@ -251,7 +251,7 @@ def _step(step: Step, content: CaseStepContent, tz: tzinfo) -> Line:
             return (f"{RELEASED} Released by ", by, ": nobody is calling back")
         case "escalated":
             since = stamp(content.opened_at, tz, content.opened_at)
-            waiting = _span(step.at - content.opened_at)
+            waiting = span(step.at - content.opened_at)
             mentions: Line = tuple(p for m in step.mentions for p in (Mention(m), " "))
             return (
                 f"{ESCALATED} ",
@@ -296,10 +296,10 @@ def stamp(at: datetime, tz: tzinfo, first: datetime) -> str:
 
 def after(first: datetime, then: datetime) -> str:
     """``30 min after the first miss`` (rounded down to the minute)."""
-    return f"{_span(then - first)} after the first miss"
+    return f"{span(then - first)} after the first miss"
 
 
-def _span(span: timedelta) -> str:
+def span(span: timedelta) -> str:
     """``3 d 2 h 5 min``; ``less than a minute`` under one."""
     minutes = max(int(span / timedelta(minutes=1)), 0)
     hours, minutes = divmod(minutes, 60)

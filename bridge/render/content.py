@@ -1,8 +1,8 @@
 """Stored render input (bridge.core.plan.Content) -> a platform's message, through its builders.
 
-Each platform renderer supplies five pure builders (live root, thread reply, missed alert,
-summary, a callback case's thread reply); this module picks the one the content asks for and
-builds its view (pure)."""
+Each platform renderer supplies six pure builders (live root, thread reply, missed alert,
+summary, a callback case's thread reply, the daily digest); this module picks the one the
+content asks for and builds its view (pure)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from bridge.core.digest import DigestContent
 from bridge.core.plan import (
     CaseStepContent,
     Content,
@@ -19,6 +20,7 @@ from bridge.core.plan import (
     SummaryContent,
 )
 from bridge.render.casetext import CaseView, case_view
+from bridge.render.digest_view import DigestView, digest_view
 from bridge.render.view import CallView, StepView, step_view, view
 
 M = TypeVar("M")
@@ -34,6 +36,7 @@ def build(
     missed_alert: Callable[[CallView, tuple[str, ...], str | None, CaseView | None], M],
     summary: Callable[[CallView, tuple[str, ...]], M],
     case_step: Callable[[CaseStepContent], M],
+    digest: Callable[[DigestView], M],
 ) -> M:
     """``mentions``: e-mail -> the platform's mention of that person; ``link``: the live
     message's URL (for alerts). Route mentions come from the content itself."""
@@ -55,3 +58,5 @@ def build(
             return root(view(call, tz, mentions=mentions))
         case CaseStepContent():
             return case_step(content)
+        case DigestContent():
+            return digest(digest_view(content))

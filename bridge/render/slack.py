@@ -6,7 +6,7 @@ readers) and ``blocks``.
 
 Escaping and Slack's limits are :mod:`bridge.render.blockkit`'s; what a callback case adds
 to its alert (state, misses, attempts, buttons) and its thread replies are
-:mod:`bridge.render.slack_case`'s.
+:mod:`bridge.render.slack_case`'s; the daily digest is :mod:`bridge.render.slack_digest`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from bridge.core.plan import CaseStepContent, Content
-from bridge.render import slack_case
+from bridge.render import slack_case, slack_digest
 from bridge.render.blockkit import (
     ELLIPSIS,
     MAX_SECTION,
@@ -172,6 +172,7 @@ def render(
         ),
         summary=lambda v, route: summary(v, mentions=route),
         case_step=slack_case.reply,
+        digest=slack_digest.digest,
     )
     broadcast = isinstance(content, CaseStepContent) and content.step.kind == "escalated"
     return OutgoingMessage(text=built.text, blocks=built.blocks, broadcast=broadcast)

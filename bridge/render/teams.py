@@ -7,7 +7,8 @@ previews) and ``card`` (an Adaptive Card 1.5, the version Teams renders everywhe
 People with a known Teams identity (``users`` maps their e-mail to a user principal name) are
 mentioned, everyone else named. Escaping, mentions and size limits are
 :mod:`bridge.render.adaptivecard`'s; what a callback case adds to its alert (state, misses,
-attempts, escalation) and its thread replies are :mod:`bridge.render.teams_case`'s.
+attempts, escalation) and its thread replies are :mod:`bridge.render.teams_case`'s; the
+daily digest is :mod:`bridge.render.teams_digest`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from bridge.core.plan import Content
-from bridge.render import teams_case
+from bridge.render import teams_case, teams_digest
 from bridge.render.adaptivecard import (
     ELLIPSIS,
     Card,
@@ -182,5 +183,6 @@ def render(
         ),
         summary=lambda v, route: summary(v, mentions=route),
         case_step=teams_case.reply,
+        digest=teams_digest.digest,
     )
     return OutgoingMessage(text=message.text, card=message.card)

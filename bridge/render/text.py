@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.core.calls import Call, Step
 from bridge.core.cases import Case
+from bridge.core.digest import DigestContent
 from bridge.core.events import Participant
 from bridge.core.plan import (
     CaseStepContent,
@@ -18,6 +19,7 @@ from bridge.core.plan import (
     SummaryContent,
 )
 from bridge.render.casetext import TIMES, case_view, plain, reply_line
+from bridge.render.digest_view import digest_view
 from bridge.render.message import OutgoingMessage
 
 _PHASE_ICON = {"new": "📞", "ringing": "🔔", "answered": "🟢", "ended": "⏹"}
@@ -109,6 +111,16 @@ def step_line(step: Step, tz: tzinfo) -> str:
     return f"{at} {text}"
 
 
+def digest_line(content: DigestContent) -> str:
+    """``DIGEST support: 📊 Callbacks · Thu 3 Dec | <summary> | waiting: a; b; … and N more``."""
+    v = digest_view(content)
+    text = f"DIGEST {v.destination}: {v.title} | {v.summary}"
+    waiting = [w.line(str) for w in v.waiting]
+    if v.more_text is not None:
+        waiting.append(v.more_text)
+    return f"{text} | waiting: {'; '.join(waiting)}" if waiting else text
+
+
 def render(content: Content, users: Mapping[str, str], link: str | None) -> OutgoingMessage:
     """Plain text for the dry-run notifier (and any platform without a richer renderer)."""
     tz = ZoneInfo(content.tz)
@@ -128,4 +140,6 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
             text = " ".join([*mentions, "Call summary:", headline(call)])
         case RootContent(call=call):
             text = headline(call)
+        case DigestContent():
+            text = digest_line(content)
     return OutgoingMessage(text=text)

@@ -19,6 +19,7 @@ from bridge.rules import callbacks_load, patterns
 from bridge.rules import hours as hours_mod
 from bridge.rules.callbacks_load import Block
 from bridge.rules.destinations import read_destinations
+from bridge.rules.digest_load import read_digest
 from bridge.rules.fields import Reader, suggest
 from bridge.rules.model import (
     Actions,
@@ -43,6 +44,7 @@ TOP_KEYS: Final = (
     "destinations",
     "hours",
     "callbacks",
+    "digest",
     "routes",
     "unmatched",
     "tests",
@@ -128,6 +130,7 @@ def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | 
         for a in [*(r.actions for r in routes), *([unmatched] if unmatched else [])]
     )
     region = callbacks_load.region(reader, block, tz_node, tz, needed=opens_cases)
+    digest = read_digest(reader, top.get("digest"), names)
     if tz is None or reader.problems:
         return None
     return Ruleset(
@@ -140,6 +143,7 @@ def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | 
         routes=tuple(routes),
         unmatched=unmatched,
         callbacks=Callbacks(region=region, policy=block.policy),
+        digest=digest,
     )
 
 

@@ -215,6 +215,16 @@ class RuleTest:
 
 
 @dataclass(frozen=True)
+class DigestRule:
+    """``digest:``: once a day at ``at`` (local, the rules' time zone) on ``days`` (ISO
+    weekdays, 1 = Monday), each destination in ``to`` gets its callback case digest."""
+
+    at: time
+    to: tuple[str, ...]
+    days: frozenset[int]
+
+
+@dataclass(frozen=True)
 class Ruleset:
     source: str
     version: str  # sha256 of the file's text: which rules made a decision
@@ -226,3 +236,4 @@ class Ruleset:
     tests: tuple[RuleTest, ...] = field(default=())
     text: str = field(default="", repr=False)  # the file as loaded (``version`` is its hash)
     callbacks: Callbacks = Callbacks(region="NL", policy=CallbackPolicy())
+    digest: DigestRule | None = None

@@ -32,7 +32,7 @@ CASES = [
         [
             'bad.yaml:10:1: unmatchd: unknown key (did you mean "unmatched"? '
             "allowed here: version, "
-            "timezone, destinations, hours, callbacks, routes, unmatched, tests)"
+            "timezone, destinations, hours, callbacks, digest, routes, unmatched, tests)"
         ],
     ),
     (

@@ -26,7 +26,7 @@ from typing import Final, Literal, Protocol
 from bridge.core.cases import CaseKey, Click, Fact
 from bridge.core.events import Event
 from bridge.core.slots import Decided, Planned
-from bridge.store.outbox import Lane, Outgoing, SlotKey
+from bridge.store.outbox import DigestMessage, Lane, Outgoing, SlotKey
 
 __all__ = [
     "MAX_EVENTS_PER_STORY",
@@ -269,6 +269,15 @@ class Store(Protocol):
 
     async def count_open_cases(self) -> int:
         """Cases not closed (the ``callbridge_callback_cases_open`` gauge)."""
+
+    async def digest_case_keys(self, since: datetime, until: datetime) -> list[CaseKey]:
+        """The numbers of the cases a digest of ``(since, until]`` may tell: opened by
+        ``until`` and not closed by ``since``."""
+
+    async def add_digests(self, messages: Sequence[DigestMessage], now: datetime) -> int:
+        """Plan each digest message for delivery unless it is planned already (its story
+        id names its time); returns how many are new. Retention removes them as it removes
+        ended calls."""
 
     async def open_stories(self, received_before: datetime, limit: int = 1000) -> list[str]:
         """Stories not ended of which no event was received since the cutoff (stale

@@ -41,7 +41,7 @@ from bridge.store import (
     Story,
 )
 from bridge.store.case_rows import CaseWriteRow, case_write_row
-from bridge.store.outbox import Lane, Outgoing, SlotKey
+from bridge.store.outbox import DigestMessage, Lane, Outgoing, SlotKey
 from bridge.store.rows import (
     PlanRow,
     Row,
@@ -91,6 +91,7 @@ class OutboxOps(Protocol):
 
     def due(self, conn: Any, *, now_us: int, limit: int, closed: Collection[Lane]) -> Any: ...
     def next_due(self, conn: Any) -> Any: ...
+    def add_digests(self, conn: Any, messages: Sequence[DigestMessage], now_us: int) -> Any: ...
     def begin_attempt(self, conn: Any, key: SlotKey, now_us: int) -> Any: ...
     def posted_next(
         self,
@@ -120,6 +121,7 @@ class CaseOps(Protocol):
     ) -> Any: ...
     def due(self, conn: Any, now_us: int, limit: int) -> Any: ...
     def count_open(self, conn: Any) -> Any: ...
+    def between(self, conn: Any, since_us: int, until_us: int) -> Any: ...
 
 
 class StoreFront:
@@ -272,6 +274,14 @@ class StoreFront:
 
     async def count_open_cases(self) -> int:
         return cast(int, await self._read(self._cases.count_open))
+
+    async def digest_case_keys(self, since: datetime, until: datetime) -> list[CaseKey]:
+        op = partial(self._cases.between, since_us=to_us(since), until_us=to_us(until))
+        return cast(list[CaseKey], await self._read(op))
+
+    async def add_digests(self, messages: Sequence[DigestMessage], now: datetime) -> int:
+        op = partial(self._outbox.add_digests, messages=messages, now_us=to_us(now))
+        return cast(int, await self._write_story(op))
 
     async def decided(self, story_id: str) -> list[Decided]:
         op = partial(self._sql.decided_for, story_id=story_id)

@@ -283,6 +283,39 @@ _GIVE_UP_REPLIES: Final = (
 )
 
 
+DIGEST_PREFIX: Final = "digest:"  # a digest's story id: the prefix and its time
+DIGEST_SLOT: Final = "digest"
+# A digest is planned by every janitor round of its window: the first insert stands.
+_INSERT_ONCE: Final = _INSERT + " ON CONFLICT (story_id, destination, platform, slot) DO NOTHING"
+# (a range on the key, not LIKE: the primary key's index finds them in both databases)
+PURGE_DIGESTS: Final = (
+    "DELETE FROM outbox WHERE story_id >= 'digest:' AND story_id < 'digest;'"
+    " AND created_us < $1"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestMessage:
+    """One digest to post: a story of its own (``digest:<its time>``) with one slot."""
+
+    story_id: str
+    destination: str
+    platform: str
+    channel: str
+    content: bytes  # encoded DigestContent
+
+
+def digest_writes(messages: Iterable[DigestMessage], now_us: int) -> list[Write]:
+    """Insert each digest unless it is there already (counted: how many are new)."""
+    return [Write(_INSERT_ONCE, _digest_args(m, now_us), counts=True) for m in messages]
+
+
+def _digest_args(m: DigestMessage, now_us: int) -> tuple[object, ...]:
+    """``_INSERT``'s arguments: the one slot, kind summary, final, due now."""
+    slot = (m.story_id, m.destination, m.platform, DIGEST_SLOT, m.channel)
+    return (*slot, "summary", 0, m.content, True, now_us, now_us)
+
+
 @functools.cache
 def sqlite_style(sql: str) -> str:
     """The statement with SQLite's numbered placeholders (``$3`` -> ``?3``). Cached: the

@@ -224,5 +224,15 @@ async def due(conn: Connection, now_us: int, limit: int) -> list[str]:
     return [str(r["case_id"]) for r in rows]
 
 
+async def between(conn: Connection, since_us: int, until_us: int) -> list[CaseKey]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT scope, number FROM cases WHERE opened_us <= $1"
+        " AND (closed_us IS NULL OR closed_us > $2) ORDER BY scope, number",
+        until_us,
+        since_us,
+    )
+    return [CaseKey(str(r["scope"]), str(r["number"])) for r in rows]
+
+
 async def count_open(conn: Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM cases WHERE closed_us IS NULL"))

@@ -174,5 +174,15 @@ async def merge(conn: Connection, keep: str, gone: str, now_us: int) -> None:
     await _run(conn, shared.merge_writes(keep, gone, await _slots(conn, [keep, gone]), now_us))
 
 
+async def add_digests(
+    conn: Connection, messages: Sequence[shared.DigestMessage], now_us: int
+) -> int:
+    return await _run(conn, shared.digest_writes(messages, now_us))
+
+
+async def purge_digests(conn: Connection, cutoff_us: int) -> None:
+    await conn.execute(shared.PURGE_DIGESTS, cutoff_us)
+
+
 async def purge(conn: Connection, story_ids: Sequence[str]) -> None:
     await conn.execute("DELETE FROM outbox WHERE story_id = ANY($1::text[])", list(story_ids))

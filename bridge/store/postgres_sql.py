@@ -261,7 +261,9 @@ async def save_state(conn: Connection, story_id: str, state: StateRow) -> bool:
 
 async def purge_chunk(conn: Connection, *, cutoff: int, now_us: int, n: int) -> int:
     """Delete up to ``n`` stories that ended and were last heard of before ``cutoff``,
-    remembering their call ids (see migration 0004's ``purged_calls``)."""
+    remembering their call ids (see migration 0004's ``purged_calls``), and the digests
+    planned before ``cutoff``."""
+    await outbox.purge_digests(conn, cutoff)
     rows = await conn.fetch(
         "SELECT story_id FROM stories WHERE ended_us IS NOT NULL AND last_received_us < $1"
         " ORDER BY last_received_us LIMIT $2",

@@ -202,5 +202,14 @@ def due(conn: sqlite3.Connection, now_us: int, limit: int) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def between(conn: sqlite3.Connection, since_us: int, until_us: int) -> list[CaseKey]:
+    rows = conn.execute(
+        "SELECT DISTINCT scope, number FROM cases WHERE opened_us <= ?"
+        " AND (closed_us IS NULL OR closed_us > ?) ORDER BY scope, number",
+        (until_us, since_us),
+    )
+    return [CaseKey(str(scope), str(number)) for scope, number in rows]
+
+
 def count_open(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM cases WHERE closed_us IS NULL").fetchone()[0])

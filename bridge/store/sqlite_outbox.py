@@ -173,6 +173,16 @@ def merge(conn: sqlite3.Connection, keep: str, gone: str, now_us: int) -> None:
     _run(conn, shared.merge_writes(keep, gone, _slots(conn, [keep, gone]), now_us))
 
 
+def add_digests(
+    conn: sqlite3.Connection, messages: Sequence[shared.DigestMessage], now_us: int
+) -> int:
+    return _run(conn, shared.digest_writes(messages, now_us))
+
+
+def purge_digests(conn: sqlite3.Connection, cutoff_us: int) -> None:
+    conn.execute(shared.sqlite_style(shared.PURGE_DIGESTS), (cutoff_us,))
+
+
 def purge(conn: sqlite3.Connection, story_ids: Sequence[str]) -> None:
     marks = ", ".join("?" * len(story_ids))
     conn.execute(f"DELETE FROM outbox WHERE story_id IN ({marks})", story_ids)

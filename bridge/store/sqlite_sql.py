@@ -167,7 +167,9 @@ def save_state(conn: sqlite3.Connection, story_id: str, state: StateRow) -> bool
 
 def purge_chunk(conn: sqlite3.Connection, *, cutoff: int, now_us: int, n: int) -> int:
     """Delete up to ``n`` stories that ended and were last heard of before ``cutoff``,
-    remembering their call ids (see migration 0004's ``purged_calls``)."""
+    remembering their call ids (see migration 0004's ``purged_calls``), and the digests
+    planned before ``cutoff``."""
+    outbox.purge_digests(conn, cutoff)
     ids = [
         r[0]
         for r in conn.execute(

@@ -31,6 +31,7 @@ from bridge import logs
 from bridge.core.calls import Call, fold
 from bridge.core.plan import DECIDED, plan, plan_decided, visible
 from bridge.deliver.casework import CaseHistories, case_plan
+from bridge.deliver.digests import Digests
 from bridge.deliver.rulebook import Rulebook, Rules
 from bridge.metrics import Metrics
 from bridge.rules import route, targets
@@ -106,6 +107,7 @@ class Dispatcher:
         self._poll_backoff = StoreBackoff("dispatch-poll", store_health)
         self._janitor_backoff = StoreBackoff("janitor", store_health)
         self._rulebook = Rulebook(store, rules, clock)
+        self._digests = Digests(store)
         self._on_planned = on_planned
         self._metrics = metrics
         self._clock = clock
@@ -381,14 +383,17 @@ class Dispatcher:
             await asyncio.sleep(max(self._options.janitor_interval, self._janitor_backoff.wait()))
 
     async def sweep(self) -> None:
-        """Close stale calls, purge ended calls past retention (both counted from when the
-        bridge last received an event of the call), forget what retention purged once a
-        provider can no longer redeliver it, refresh the active gauge."""
+        """Close stale calls, plan the daily digest when its time has come, purge ended calls
+        past retention (both counted from when the bridge last received an event of the
+        call), forget what retention purged once a provider can no longer redeliver it,
+        refresh the active gauge."""
         now = self._clock()
         for story_id in await self._store.open_stories(now - self._options.stale_after):
             self.notify(story_id)  # the worker's fold closes it as stale
         for story_id in await self._store.due_cases(now):
             self.notify(story_id)  # a case's escalation or expiry is due
+        if await self._digests.plan(self._rulebook.current(), now):
+            self._on_planned()
         purged = await self._store.purge(now - self._options.retention, now=now)
         if purged:
             self._metrics.purged.inc(purged)

@@ -289,8 +289,7 @@ DIGEST_SLOT: Final = "digest"
 _INSERT_ONCE: Final = _INSERT + " ON CONFLICT (story_id, destination, platform, slot) DO NOTHING"
 # (a range on the key, not LIKE: the primary key's index finds them in both databases)
 PURGE_DIGESTS: Final = (
-    "DELETE FROM outbox WHERE story_id >= 'digest:' AND story_id < 'digest;'"
-    " AND created_us < $1"
+    "DELETE FROM outbox WHERE story_id >= 'digest:' AND story_id < 'digest;' AND created_us < $1"
 )
 
 

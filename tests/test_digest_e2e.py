@@ -15,20 +15,11 @@ from bridge.deliver.digests import Digests
 from tests.support.clicks_env import callback_call, missed_call
 from tests.support.harness import FakeClock
 from tests.support.teams_env import CHANNEL, World, teams_bridge
+from tests.support.teams_env import RULES as TEAMS_RULES
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # Tue 16:00 in Amsterdam
 DUE = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)  # Wed 08:30
-RULES = f"""\
-version: 1
-timezone: Europe/Amsterdam
-destinations:
-  sales: {{teams: {{conversation: "{CHANNEL}"}}}}
-routes:
-  - name: everything
-    missed: sales
-callbacks: {{escalate_after: off}}
-digest: {{at: "08:30", to: sales}}
-"""
+RULES = TEAMS_RULES + 'digest: {at: "08:30", to: sales}\n'
 
 
 def digests(world: World) -> list[list[str]]:

@@ -24,8 +24,12 @@ _TIME: Final = re.compile(r"^(\d{1,2}):(\d{2})$")
 DAYS_HINT: Final = "a day mon..sun, a range like mon-fri, or a list of them"
 
 
-def read_digest(reader: Reader, node: Node | None, names: set[str]) -> DigestRule | None:
-    """The digest, or None (absent, or with problems recorded)."""
+def read_digest(
+    reader: Reader, node: Node | None, names: set[str], alerted: set[str]
+) -> DigestRule | None:
+    """The digest, or None (absent, or with problems recorded). ``alerted``: the
+    destinations some route (or ``unmatched``) sends missed-call alerts to: a digest tells
+    only those alerts' cases, so one for any other destination would always be empty."""
     if node is None:
         return None
     required = {
@@ -36,7 +40,7 @@ def read_digest(reader: Reader, node: Node | None, names: set[str]) -> DigestRul
     if spec is None:
         return None
     at = _time(reader, spec.get("at"))
-    to = _destinations(reader, spec.get("to"), names)
+    to = _destinations(reader, spec.get("to"), names, alerted)
     days = _days(reader, spec.get("days"))
     if at is None or not to or days is None:
         return None
@@ -56,7 +60,9 @@ def _time(reader: Reader, node: Node | None) -> time | None:
     return time(int(match[1]), int(match[2]))
 
 
-def _destinations(reader: Reader, node: Node | None, names: set[str]) -> tuple[str, ...]:
+def _destinations(
+    reader: Reader, node: Node | None, names: set[str], alerted: set[str]
+) -> tuple[str, ...]:
     if node is None:
         return ()
     out: list[str] = []
@@ -68,6 +74,13 @@ def _destinations(reader: Reader, node: Node | None, names: set[str]) -> tuple[s
                 path,
                 f'unknown destination "{value}"{suggest(value, names)} '
                 f"(defined under destinations: {known})",
+            )
+        elif value not in alerted:
+            reader.error(
+                item,
+                path,
+                f'"{value}" gets no missed-call alerts (no route sends `missed` to it): its '
+                "digest, which tells the callback cases of its alerts, would always be empty",
             )
         elif value not in out:
             out.append(value)

@@ -130,7 +130,9 @@ def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | 
         for a in [*(r.actions for r in routes), *([unmatched] if unmatched else [])]
     )
     region = callbacks_load.region(reader, block, tz_node, tz, needed=opens_cases)
-    digest = read_digest(reader, top.get("digest"), names)
+    alerted = {d for a in [*(r.actions for r in routes), *([unmatched] if unmatched else [])]
+               for d in a.missed}  # fmt: skip
+    digest = read_digest(reader, top.get("digest"), names, alerted)
     if tz is None or reader.problems:
         return None
     return Ruleset(

@@ -11,7 +11,7 @@ from bridge.rules import RulesError, load_text
 
 from .helpers import HEADER, rules
 
-ROUTES = "routes:\n  - {name: support, missed: support}\n"  # lines 10-11 after the header
+ROUTES = "routes:\n  - {name: support, missed: [support, sales]}\n"  # lines 11-12
 
 
 def digest_of(block: str):  # type: ignore[no-untyped-def]
@@ -63,4 +63,13 @@ def test_at_and_to_are_required() -> None:
         'e.g. at: "08:30")',
         "test.yaml:13:9: digest: missing required key `to` (the destinations that get it, "
         "e.g. to: [support])",
+    ]
+
+
+def test_a_digest_for_a_destination_without_missed_call_alerts_is_refused() -> None:
+    """Its digest tells the callback cases of its alerts: it would always be empty."""
+    assert problems("digest: {at: 8:30, to: [support, oncall]}\n") == [
+        'test.yaml:13:34: digest.to[1]: "oncall" gets no missed-call alerts (no route sends '
+        "`missed` to it): its digest, which tells the callback cases of its alerts, would "
+        "always be empty"
     ]

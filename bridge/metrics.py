@@ -57,7 +57,9 @@ class Metrics:
         )
         self.dispatched = Counter(
             "callbridge_dispatch",
-            "Call stories folded by the dispatcher, by result (emitted / unchanged / error)",
+            "Call stories folded by the dispatcher, by result: changed (a new state or plan), "
+            "unchanged, stale (a transfer merged the story while it was folded: nothing "
+            "written, folded again at once), error",
             ["result"],
             registry=r,
         )

@@ -253,7 +253,7 @@ async def test_a_merge_landing_while_the_absorbed_story_is_folded_withdraws_noth
     before the transfer merges it into the customer's call, and wrote its empty plan to the
     customer's story: the live message and its thread were withdrawn (deleted), and posted
     again by the next cycle. Now that write is dropped and the merged story is folded whole."""
-    async with dispatcher(tmp_path, WARM_TRANSFER) as (running, store, _):
+    async with dispatcher(tmp_path, WARM_TRANSFER) as (running, store, metrics):
         for event in (ringing("a"), answered("a")):
             await store.add_event(event, T0)
         running.notify("a")
@@ -281,6 +281,7 @@ async def test_a_merge_landing_while_the_absorbed_story_is_folded_withdraws_noth
         assert [r for r in rows if r[3] or not r[1].startswith(("root", "reply:"))] == []
         assert ("a", "root", root[2] + 1, False) in rows
         assert await store.dirty_stories() == []
+        assert metrics.dispatched.labels("stale")._value.get() == 1  # the dropped fold
 
 
 async def test_the_backlog_and_cycle_times_are_exported(tmp_path: Path) -> None:

@@ -347,7 +347,8 @@ class Dispatcher:
                     slots=len(request.planned),
                     work=work,
                 )
-            self._metrics.dispatched.labels("changed" if changed else "unchanged").inc()
+            outcome = "stale" if done.stale else "changed" if changed else "unchanged"
+            self._metrics.dispatched.labels(outcome).inc()
         if not clean:
             self.notify(story.story_id)
         return changed

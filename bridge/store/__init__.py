@@ -139,6 +139,7 @@ class Dispatched:
     clean: bool  # the story is clean afterwards
     refold: tuple[str, ...] = ()  # other stories whose cases changed (marked dirty)
     closed: tuple[CaseRow, ...] = ()  # cases that closed with this write (for metrics)
+    stale: bool = False  # nothing written: a merge changed the story since it was read
 
 
 @dataclass(frozen=True, slots=True)

@@ -420,7 +420,7 @@ async def dispatched(
     if resolved != story_id or (
         state.calls is not None and await conn.fetchval(_CALLS, resolved) != state.calls
     ):
-        return Dispatched(0, False)
+        return Dispatched(0, False, stale=True)
     made = 0 if plan is None else await _plan(conn, resolved, plan)  # resolved == story_id
     refold: list[str] = []
     closed: tuple[StoredCase, ...] = ()

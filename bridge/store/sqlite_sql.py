@@ -312,7 +312,7 @@ def dispatched(
     if resolved != story_id or (
         state.calls is not None and conn.execute(_CALLS, (resolved,)).fetchone()[0] != state.calls
     ):
-        return Dispatched(0, False)
+        return Dispatched(0, False, stale=True)
     made = 0 if plan is None else _plan(conn, resolved, plan)  # resolved == story_id
     refold: list[str] = []
     closed: tuple[StoredCase, ...] = ()

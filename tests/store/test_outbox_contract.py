@@ -503,10 +503,10 @@ async def test_a_fold_read_before_a_merge_plans_nothing(store: CountingStore) ->
 
     alone = PlanRequest([], now=NOW, missed_due=NOW + SETTLE, allow_new=True)
     state_b = Emitted(read_b.max_seq, "b alone", None, T0, calls=len(read_b.call_ids))
-    assert await store.dispatched(B, state_b, alone) == Dispatched(0, False)
+    assert await store.dispatched(B, state_b, alone) == Dispatched(0, False, stale=True)
     stale = PlanRequest([live("root", b"a, stale")], now=NOW, missed_due=NOW, allow_new=True)
     state_a = Emitted(read_a.max_seq, "a alone", None, T0, calls=len(read_a.call_ids))
-    assert await store.dispatched(A, state_a, stale) == Dispatched(0, False)
+    assert await store.dispatched(A, state_a, stale) == Dispatched(0, False, stale=True)
 
     assert await due_by_key(store, SETTLE) == {}  # nothing withdrawn, nothing changed
     assert await store.dirty_stories() == [A]

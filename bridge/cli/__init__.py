@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bridge.cli import digest as digest_cmd
     from bridge.cli import migrate as migrate_cmd
     from bridge.cli import rules as rules_cli
     from bridge.cli import simulate as simulate_cmd
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply pending store schema migrations")
     migrate_cmd.configure(migrate)
     migrate.set_defaults(func=migrate_cmd.run)
+
+    digest = commands.add_parser("digest", help="print the callback case digest (posts nothing)")
+    digest_cmd.configure(digest)
+    digest.set_defaults(func=digest_cmd.run)
 
     sim = commands.add_parser("simulate", help="send realistic provider events to a bridge")
     simulate_cmd.configure(sim)

@@ -45,21 +45,30 @@ class Digests:
         until = latest_due(rule.at, rule.days, tz, now)
         if until is None or now - until > GRACE or until == self._planned:
             return 0
-        since = previous_due(rule.at, rule.days, tz, until)
-        keys = await self._store.digest_case_keys(since, until)
-        histories = await self._store.case_facts(keys)
-        cases = [c for key, h in histories.items() for c in fold(key, h.facts, until)]
         story_id = f"{DIGEST_PREFIX}{until.astimezone(tz).isoformat(timespec='minutes')}"
-        messages = []
-        for name in rule.to:
-            told = digest_cases(cases, name, since, until)
-            content = DigestContent(name, since, until, tz.key, told)
-            messages += [
-                DigestMessage(story_id, name, platform, channel, encode(content))
-                for platform, channel in channels(ruleset.destinations[name])
-            ]
+        messages = [
+            DigestMessage(story_id, content.destination, platform, channel, encode(content))
+            for content in await contents(self._store, ruleset, until)
+            for platform, channel in channels(ruleset.destinations[content.destination])
+        ]
         new = await self._store.add_digests(messages, now)
         self._planned = until
         if new:
             log.info("digest.planned", at=story_id, destinations=list(rule.to), messages=new)
         return new
+
+
+async def contents(store: Store, ruleset: Ruleset, until: datetime) -> list[DigestContent]:
+    """The digest of each destination in the rules' ``digest.to`` for the period ending at
+    ``until`` (and starting at the digest time before it), its cases folded as of ``until``."""
+    rule, tz = ruleset.digest, ruleset.timezone
+    if rule is None:
+        return []
+    since = previous_due(rule.at, rule.days, tz, until)
+    keys = await store.digest_case_keys(since, until)
+    histories = await store.case_facts(keys)
+    cases = [c for key, h in histories.items() for c in fold(key, h.facts, until)]
+    return [
+        DigestContent(name, since, until, tz.key, digest_cases(cases, name, since, until))
+        for name in rule.to
+    ]

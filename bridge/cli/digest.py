@@ -1,0 +1,106 @@
+"""``callbridge digest``: print the daily digest each destination of the rules' ``digest:``
+would get, from the store, posting nothing.
+
+By default the period ends now (what the next digest would say so far); ``--at`` ends it at
+another moment, local time in the rules' time zone (``--at 2026-12-03T08:30`` shows what
+that morning's digest said, as the cases stood then). The store and the rules are chosen
+exactly as `serve` chooses them (``--store``/``--rules``, else the environment, else the
+defaults); opening the store applies pending migrations, as `serve` does. Exit 0: printed;
+1: the rules have no ``digest:``, or the store or the rules could not be read; 2: invalid
+settings or ``--at``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bridge import logs
+from bridge.core.digest import DigestContent
+from bridge.render.digest_view import digest_view
+from bridge.rules import RulesError, Ruleset, load_file
+from bridge.service import settings
+from bridge.store import StoreError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print the callback case digest each destination in the rules' `digest:` would get "
+        "for the period ending now (or at --at), from the store; nothing is posted."
+    )
+    parser.add_argument("--rules", type=Path, default=None, help="rules file (as for `serve`)")
+    parser.add_argument(
+        "--store", default=None, help="sqlite:///PATH or postgresql://...; as for `serve`"
+    )
+    parser.add_argument(
+        "--at",
+        default=None,
+        metavar="YYYY-MM-DDTHH:MM",
+        help="end the period then (local time in the rules' time zone); default: now",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    flags = argparse.Namespace(store=args.store, rules=args.rules)
+    try:
+        config = settings.load(flags=flags)
+    except settings.SettingsError as err:
+        for problem in err.problems:
+            print(f"callbridge digest: {problem}", file=sys.stderr)
+        return 2
+    logs.configure(fmt="console", level="warning", stream=sys.stderr)
+    try:
+        ruleset = load_file(config.rules)
+    except (OSError, RulesError) as err:
+        print(f"callbridge digest: {config.rules}: {err}", file=sys.stderr)
+        return 1
+    if ruleset.digest is None:
+        print(f"callbridge digest: {config.rules} has no `digest:` block", file=sys.stderr)
+        return 1
+    try:
+        until = _until(args.at, ruleset.timezone)
+    except ValueError:
+        print(f"callbridge digest: --at {args.at!r} is not YYYY-MM-DDTHH:MM", file=sys.stderr)
+        return 2
+    try:
+        digests = asyncio.run(_read(config.store, ruleset, until))
+    except StoreError as err:
+        print(f"callbridge digest: the store: {err}", file=sys.stderr)
+        return 1
+    print("\n\n".join(_text(content) for content in digests))
+    return 0
+
+
+def _until(at: str | None, tz: ZoneInfo) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    local = datetime.fromisoformat(at)
+    return (local if local.tzinfo else local.replace(tzinfo=tz)).astimezone(UTC)
+
+
+async def _read(url: str, ruleset: Ruleset, until: datetime) -> list[DigestContent]:
+    # Imported here: the other commands' parser need not load the service and the store.
+    from bridge.deliver.digests import contents  # noqa: PLC0415
+    from bridge.service.app import open_store  # noqa: PLC0415
+
+    store = open_store(url)
+    await store.open()
+    try:
+        return await contents(store, ruleset, until)
+    finally:
+        await store.close()
+
+
+def _text(content: DigestContent) -> str:
+    """A destination's digest as lines: where it goes, then what it says."""
+    view = digest_view(content)
+    lines = [f"# {view.destination}", view.title, view.headline, *view.counts]
+    if view.waiting:
+        lines += ["Still waiting:", *(f"  {w.line(str)}" for w in view.waiting)]
+        if view.more_text:
+            lines.append(f"  {view.more_text}")
+    return "\n".join(lines)

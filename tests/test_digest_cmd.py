@@ -58,7 +58,7 @@ def test_the_digest_as_it_stood_at_a_moment(
     asyncio.run(one_open_case(db))
     capsys.readouterr()  # (the setup's log lines)
     rules = write_rules(tmp_path, RULES)
-    argv = ["digest", "--rules", str(rules), "--store", f"sqlite:///{db}"]
+    argv = ["digest", "--rules", str(rules), "--store", f"sqlite://{db}"]
     assert main([*argv, "--at", "2026-12-03T08:30"]) == 0
     assert capsys.readouterr().out == (
         "# support\n"
@@ -78,7 +78,7 @@ def test_the_digest_as_it_stood_at_a_moment(
 def test_rules_without_a_digest_and_a_bad_moment_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'bridge.db'}"
+    db = f"sqlite://{tmp_path / 'bridge.db'}"
     plain = write_rules(tmp_path, RULES.replace('digest: {at: "08:30", to: support}\n', ""))
     assert main(["digest", "--rules", str(plain), "--store", db]) == 1
     assert capsys.readouterr().err == f"callbridge digest: {plain} has no `digest:` block\n"
@@ -87,3 +87,8 @@ def test_rules_without_a_digest_and_a_bad_moment_are_refused(
     assert capsys.readouterr().err == (
         "callbridge digest: --at 'tomorrow' is not YYYY-MM-DDTHH:MM\n"
     )
+    assert main(["digest", "--rules", str(rules), "--store", db]) == 1  # no such file
+    assert capsys.readouterr().err == (
+        f"callbridge digest: no store at {tmp_path / 'bridge.db'} (check --store)\n"
+    )
+    assert not (tmp_path / "bridge.db").exists()

@@ -5,9 +5,9 @@ By default the period ends now (what the next digest would say so far); ``--at``
 another moment, local time in the rules' time zone (``--at 2026-12-03T08:30`` shows what
 that morning's digest said, as the cases stood then). The store and the rules are chosen
 exactly as `serve` chooses them (``--store``/``--rules``, else the environment, else the
-defaults); opening the store applies pending migrations, as `serve` does. Exit 0: printed;
-1: the rules have no ``digest:``, or the store or the rules could not be read; 2: invalid
-settings or ``--at``.
+defaults); opening the store applies pending migrations, as `serve` does, but a SQLite file
+that does not exist is not made. Exit 0: printed; 1: the rules have no ``digest:``, or the
+store or the rules could not be read; 2: invalid settings or ``--at``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bridge import logs
 from bridge.core.digest import DigestContent
 from bridge.render.digest_view import digest_view
 from bridge.rules import RulesError, Ruleset, load_file
-from bridge.service import settings
+from bridge.service import settings, settings_values
 from bridge.store import StoreError
 
 
@@ -66,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"callbridge digest: --at {args.at!r} is not YYYY-MM-DDTHH:MM", file=sys.stderr)
         return 2
+    if config.store.startswith("sqlite:"):
+        path = settings_values.sqlite_path(config.store)
+        if not path.exists():  # a read: never make an empty store where none was
+            print(f"callbridge digest: no store at {path} (check --store)", file=sys.stderr)
+            return 1
     try:
         digests = asyncio.run(_read(config.store, ruleset, until))
     except StoreError as err:

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import ClientResponse
+from structlog.testing import capture_logs
 
 from bridge.core.plan import MissedContent
 from bridge.metrics import Metrics
@@ -98,6 +99,20 @@ async def test_claim_refused_claim_and_done_through_the_cards_buttons(tmp_path: 
             ("done", "aad-bob", "Bob"),
         ]
         assert world.framework.fetches() == (1, 1)  # the keys were fetched once
+
+
+async def test_the_signing_keys_are_fetched_at_start(tmp_path: Path) -> None:
+    """The first press does not wait for them, and a blocked way to Bot Framework shows in
+    the log at start (teams.keys_unavailable), not at someone's first click."""
+    async with teams_bridge(tmp_path) as world:
+        assert world.bridge.teams_keys is not None
+        assert await world.bridge.teams_keys is True
+        assert world.framework.fetches() == (1, 1)
+    with capture_logs() as logs:
+        async with teams_bridge(tmp_path, teams_openid_metadata="http://127.0.0.1:9/v1/x") as down:
+            assert down.bridge.teams_keys is not None
+            assert await down.bridge.teams_keys is False
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["teams.keys_unavailable"]
 
 
 async def test_the_same_activity_twice_is_one_click(tmp_path: Path) -> None:

@@ -181,6 +181,16 @@ class BotAuth:
             raise Unauthorized("service_url", "the token's serviceUrl is not the activity's")
         return Caller(claims=claims)
 
+    async def warm(self) -> bool:
+        """Fetch the key set now (at start): the first press then does not wait for it, and
+        a blocked way to Bot Framework (a firewall, a proxy) shows in the log at start, not
+        at someone's first click. False when it failed (logged; presses fetch again)."""
+        try:
+            await self._key_set("")
+        except KeysUnavailable:
+            return False
+        return True
+
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
         if claims.get("iss") != self._issuer:
             raise Unauthorized("bad_issuer", f"the token was not issued by {self._issuer}")

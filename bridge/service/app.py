@@ -136,6 +136,8 @@ class Bridge:
             self.store, lambda: self.rules.timezone, allowed_base=slack_response_base
         )
         self.teams_actions = self._teams_actions()
+        # Fetching Bot Framework's signing keys at start (owned here, awaited at shutdown).
+        self.teams_keys: asyncio.Task[bool] | None = None
         self.app = make_app(
             self.services,
             self._interactions(),
@@ -290,7 +292,12 @@ class Bridge:
                     issuer=self.settings.teams_token_issuer,
                     timeout=self.settings.client_timeout.total_seconds(),
                 )
+                self.teams_keys = asyncio.create_task(teams.auth.warm(), name="teams-keys")
             yield
+            if self.teams_keys is not None:
+                self.teams_keys.cancel()
+                await asyncio.gather(self.teams_keys, return_exceptions=True)
+                self.teams_keys = None
             if teams is not None:
                 teams.auth = None
             await self.answers.close(self.settings.shutdown_timeout.total_seconds())

@@ -136,7 +136,10 @@ def _delivery(ruleset: Ruleset, call: Call, delivery: Delivery) -> list[str]:
     head = f"  {delivery.kind} -> {delivery.destination} ({where}) from {via}{mentions}:"
     if delivery.kind == "live":
         body = [f"      root: {headline(call)}"]
-        body += [f"      thread: {step_line(step, ruleset.timezone)}" for step in call.steps]
+        body += [
+            f"      thread: {step_line(step, ruleset.timezone, call.started_at)}"
+            for step in call.steps
+        ]
     elif delivery.kind == "missed":
         body = [f"      alert: {headline(call)}"]
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from bridge.core.calls import Call, Step
@@ -92,9 +92,17 @@ def case_line(case: Case, tz: tzinfo) -> str:
     return "; ".join(parts)
 
 
-def step_line(step: Step, tz: tzinfo) -> str:
-    """One thread reply of the call's story."""
-    at = step.at.astimezone(tz).strftime("%H:%M:%S")
+def step_time(at: datetime, started: datetime, tz: tzinfo) -> str:
+    """A step's local time, with its date when that is not the day the call started (a call
+    across midnight): ``00:01:05`` alone would read as before the call's first line."""
+    local = at.astimezone(tz)
+    same_day = local.date() == started.astimezone(tz).date()
+    return local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+
+
+def step_line(step: Step, tz: tzinfo, started: datetime) -> str:
+    """One thread reply of the call's story (dated when not on the day the call started)."""
+    at = step_time(step.at, started, tz)
     consult = " (consultation)" if step.consult else ""
     match step.kind:
         case "created":
@@ -129,7 +137,7 @@ def render(content: Content, users: Mapping[str, str], link: str | None) -> Outg
             at, line = reply_line(content)
             text = f"{at} {plain(line)}"
         case ReplyContent(step=step):
-            text = step_line(step, tz)
+            text = step_line(step, tz, content.context.started_at)
         case MissedContent(call=call, mentions=mentions, case=case):
             text = " ".join([*mentions, "MISSED CALL:", headline(call)])
             if case is not None:

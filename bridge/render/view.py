@@ -21,7 +21,7 @@ from typing import Final, Literal
 from bridge.core.calls import Call, Step, StepKind, Transfer
 from bridge.core.events import Direction, Participant, TransferKind
 from bridge.render.phone import format_number
-from bridge.render.text import duration
+from bridge.render.text import duration, step_time
 
 Status = Literal["new", "ringing", "answered", "transferred", "missed", "ended", "stale"]
 
@@ -258,7 +258,7 @@ class _People:
 
 def _transfer(t: Transfer, call: Call, tz: tzinfo, people: _People) -> TransferView:
     return TransferView(
-        at=_when(t.at, call, tz),
+        at=step_time(t.at, call.started_at, tz),
         kind=t.kind,
         kind_text=TRANSFER_TEXT[t.kind],
         by=people.maybe(t.by),
@@ -268,7 +268,7 @@ def _transfer(t: Transfer, call: Call, tz: tzinfo, people: _People) -> TransferV
 
 def _step(step: Step, call: Call, tz: tzinfo, people: _People, *, again: bool) -> StepView:
     return StepView(
-        at=_when(step.at, call, tz),
+        at=step_time(step.at, call.started_at, tz),
         kind=step.kind,
         phrase=_sentence(step, call, people, again=again),
         consult=step.consult,
@@ -363,14 +363,6 @@ def _reason_text(reason: str | None) -> str:
     if reason is None:
         return "ended"
     return END_REASON_TEXT.get(reason, reason)
-
-
-def _when(at: datetime, call: Call, tz: tzinfo) -> str:
-    """A step's local time, with its date when that is not the day the call started (a call
-    across midnight): ``00:01:05`` alone would read as before the call's first line."""
-    local = at.astimezone(tz)
-    same_day = local.date() == call.started_at.astimezone(tz).date()
-    return local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
 
 
 def _started(call: Call, tz: tzinfo, now: datetime | None) -> str:

@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core.events import Event, decode
+from bridge.core.plan import ReplyContent, reply_context
 from bridge.render.phone import format_number
+from bridge.render.text import render as text_render
 from bridge.render.view import CallView, PersonView, plain, view
 from tests.render import (
     AMS,
@@ -323,6 +325,15 @@ def test_a_step_after_midnight_carries_its_date() -> None:
         ev("in-progress", 40, target=JOHAN, start=start),  # 00:00:10 local, the 6th
     )
     assert [s.at for s in crossing.steps] == ["23:59:30", "2024-03-06 00:00:10"]
+
+    answered = call(
+        ev("ringing", 0, targets=[JOHAN], start=start),
+        ev("in-progress", 40, target=JOHAN, start=start),
+    )
+    step = answered.steps[-1]
+    context = reply_context(answered, step)
+    line = text_render(ReplyContent(step=step, tz="Europe/Amsterdam", context=context), {}, None)
+    assert line.text.startswith("2024-03-06 00:00:10 answered by ")  # the dry-run log too
 
 
 def test_names_with_a_pipe_are_kept() -> None:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.core.cases import Case, CaseRef, Closed, Closing, Step
 from bridge.core.plan import CaseStepContent
+from bridge.render.clock import shown_time
 from bridge.render.phone import format_number
 
 
@@ -289,9 +290,7 @@ def listing(head: str, items: Sequence[str], limit: int, sep: str = " · ") -> s
 
 def stamp(at: datetime, tz: tzinfo, first: datetime) -> str:
     """``14:02``, or ``2026-12-05 14:02`` when not on the day of the first miss."""
-    local = at.astimezone(tz)
-    same_day = local.date() == first.astimezone(tz).date()
-    return local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+    return shown_time(at, tz, first)
 
 
 def after(first: datetime, then: datetime) -> str:

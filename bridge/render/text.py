@@ -19,6 +19,7 @@ from bridge.core.plan import (
     SummaryContent,
 )
 from bridge.render.casetext import TIMES, case_view, plain, reply_line
+from bridge.render.clock import shown_time
 from bridge.render.digest_view import digest_view
 from bridge.render.message import OutgoingMessage
 
@@ -92,17 +93,9 @@ def case_line(case: Case, tz: tzinfo) -> str:
     return "; ".join(parts)
 
 
-def step_time(at: datetime, started: datetime, tz: tzinfo) -> str:
-    """A step's local time, with its date when that is not the day the call started (a call
-    across midnight): ``00:01:05`` alone would read as before the call's first line."""
-    local = at.astimezone(tz)
-    same_day = local.date() == started.astimezone(tz).date()
-    return local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
-
-
 def step_line(step: Step, tz: tzinfo, started: datetime) -> str:
     """One thread reply of the call's story (dated when not on the day the call started)."""
-    at = step_time(step.at, started, tz)
+    at = shown_time(step.at, tz, started, seconds=True)
     consult = " (consultation)" if step.consult else ""
     match step.kind:
         case "created":

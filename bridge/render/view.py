@@ -20,8 +20,9 @@ from typing import Final, Literal
 
 from bridge.core.calls import Call, Step, StepKind, Transfer
 from bridge.core.events import Direction, Participant, TransferKind
+from bridge.render.clock import shown_time
 from bridge.render.phone import format_number
-from bridge.render.text import duration, step_time
+from bridge.render.text import duration
 
 Status = Literal["new", "ringing", "answered", "transferred", "missed", "ended", "stale"]
 
@@ -258,7 +259,7 @@ class _People:
 
 def _transfer(t: Transfer, call: Call, tz: tzinfo, people: _People) -> TransferView:
     return TransferView(
-        at=step_time(t.at, call.started_at, tz),
+        at=shown_time(t.at, tz, call.started_at, seconds=True),
         kind=t.kind,
         kind_text=TRANSFER_TEXT[t.kind],
         by=people.maybe(t.by),
@@ -268,7 +269,7 @@ def _transfer(t: Transfer, call: Call, tz: tzinfo, people: _People) -> TransferV
 
 def _step(step: Step, call: Call, tz: tzinfo, people: _People, *, again: bool) -> StepView:
     return StepView(
-        at=step_time(step.at, call.started_at, tz),
+        at=shown_time(step.at, tz, call.started_at, seconds=True),
         kind=step.kind,
         phrase=_sentence(step, call, people, again=again),
         consult=step.consult,

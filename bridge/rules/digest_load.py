@@ -15,9 +15,9 @@ from datetime import time
 from typing import Final
 
 from bridge.rules.fields import Reader, suggest
-from bridge.rules.hours import DAYS
+from bridge.rules.hours import day_range
 from bridge.rules.model import DigestRule
-from bridge.rules.yamlpos import Node, Scalar, join
+from bridge.rules.yamlpos import Node, join
 
 KEYS: Final = ("at", "to", "days")
 _TIME: Final = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -94,19 +94,10 @@ def _days(reader: Reader, node: Node | None) -> frozenset[int] | None:
     days: set[int] = set()
     ok = True
     for value, item, path in reader.texts(node, join("digest", "days"), example="mon-fri"):
-        found = _day_or_range(value.lower())
-        if found is None or not isinstance(item, Scalar):
+        found = day_range(value)
+        if found is None:
             reader.error(item, path, f'"{value}" is not a day ({DAYS_HINT})')
             ok = False
         else:
-            days.update(found)
+            days.update(day + 1 for day in found)  # ISO weekdays
     return frozenset(days) if ok and days else None
-
-
-def _day_or_range(text: str) -> list[int] | None:
-    if text in DAYS:
-        return [DAYS.index(text) + 1]
-    first, sep, last = text.partition("-")
-    if sep and first in DAYS and last in DAYS and DAYS.index(first) < DAYS.index(last):
-        return list(range(DAYS.index(first) + 1, DAYS.index(last) + 2))
-    return None

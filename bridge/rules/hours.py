@@ -90,15 +90,24 @@ def parse(reader: Reader, name: str, node: Node, path: str, default_tz: ZoneInfo
     return Hours(name=name, timezone=tz, week=ordered, closed=frozenset(closed))
 
 
-def _days(reader: Reader, key: Scalar, path: str) -> list[int] | None:
-    text = key.text.strip().lower()
+def day_range(text: str) -> list[int] | None:
+    """The weekdays (0 = mon) of ``mon`` or of a forward range ``mon-fri``; None for
+    anything else (a range that runs backwards too)."""
+    text = text.strip().lower()
     if text in DAYS:
         return [DAYS.index(text)]
     first, sep, last = text.partition("-")
+    if sep and first in DAYS and last in DAYS and DAYS.index(first) < DAYS.index(last):
+        return list(range(DAYS.index(first), DAYS.index(last) + 1))
+    return None
+
+
+def _days(reader: Reader, key: Scalar, path: str) -> list[int] | None:
+    if (found := day_range(key.text)) is not None:
+        return found
+    text = key.text.strip().lower()
+    first, sep, last = text.partition("-")
     if sep and first in DAYS and last in DAYS:
-        start, end = DAYS.index(first), DAYS.index(last)
-        if start < end:
-            return list(range(start, end + 1))
         reader.error(
             key,
             path,
@@ -106,6 +115,9 @@ def _days(reader: Reader, key: Scalar, path: str) -> list[int] | None:
             "e.g. mon-fri or sat-sun; list other days separately)",
         )
         return None
+    allowed = "a day mon..sun, a day range like mon-fri, closed, timezone"
+    reader.error(key, path, unknown_key(text, [*DAYS, "closed", "timezone"], allowed))
+    return None
     allowed = "a day mon..sun, a day range like mon-fri, closed, timezone"
     reader.error(key, path, unknown_key(text, [*DAYS, "closed", "timezone"], allowed))
     return None

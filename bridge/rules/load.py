@@ -125,13 +125,10 @@ def _ruleset(reader: Reader, root: Node, text: str, filename: str) -> Ruleset | 
     unmatched = None
     if (node := top.get("unmatched")) is not None:
         unmatched = _unmatched(reader, node, names, hours, block)
-    opens_cases = any(
-        a.missed and a.callback is not None
-        for a in [*(r.actions for r in routes), *([unmatched] if unmatched else [])]
-    )
+    every = [*(r.actions for r in routes), *([unmatched] if unmatched else [])]
+    opens_cases = any(a.missed and a.callback is not None for a in every)
     region = callbacks_load.region(reader, block, tz_node, tz, needed=opens_cases)
-    alerted = {d for a in [*(r.actions for r in routes), *([unmatched] if unmatched else [])]
-               for d in a.missed}  # fmt: skip
+    alerted = {d for a in every for d in a.missed}
     digest = read_digest(reader, top.get("digest"), names, alerted)
     if tz is None or reader.problems:
         return None

@@ -248,9 +248,8 @@ def _case_action(activity: Activity) -> tuple[Action, CaseRef, str, str]:
     except msgspec.ValidationError as err:
         raise Refused(400, "malformed", f"value: {err}") from None
     name = execute.verb.removeprefix(ACTION_PREFIX)
-    if execute.type != "Action.Execute" or not execute.verb.startswith(ACTION_PREFIX):
-        raise Refused(400, "unknown_action", f"verb {execute.verb[:80]!r} is not a case button")
-    if name not in ACTIONS:
+    prefixed = execute.verb.startswith(ACTION_PREFIX)
+    if execute.type != "Action.Execute" or not prefixed or name not in ACTIONS:
         raise Refused(400, "unknown_action", f"verb {execute.verb[:80]!r} is not a case button")
     encoded = execute.data.get(DATA_KEY) if isinstance(execute.data, dict) else None
     try:

@@ -39,13 +39,7 @@ import structlog
 from bridge.core import plan
 from bridge.core.slots import REPLY_PREFIXES, posted_as
 from bridge.deliver.pacing import Action, Pacer
-from bridge.deliver.sendable import (
-    action_of,
-    candidates,
-    decode_ref,
-    encode_ref,
-    people_of,
-)
+from bridge.deliver.sendable import action_of, candidates, people_of
 from bridge.metrics import Metrics
 from bridge.notify import (
     AuthError,
@@ -55,6 +49,8 @@ from bridge.notify import (
     OutgoingMessage,
     PermanentError,
     RetryableError,
+    decode_ref,
+    encode_ref,
 )
 from bridge.store import Lane, Outgoing, Store, StoreError
 from bridge.store.health import StoreBackoff
@@ -82,6 +78,31 @@ class Platform:
     # of posted twice: a platform that cannot look up (dry-run, Teams' Bot Connector) would
     # post again either way, so it is spared that fsync'd write per message.
     finds: bool = True
+
+
+async def render(
+    platform: Platform, content: plan.Content, root: MessageRef | None
+) -> OutgoingMessage:
+    """The message ``content`` is on ``platform``: the people it can mention looked up (best
+    effort), and a link to ``root`` (the story's live message in the same destination, which
+    an alert or a summary links to)."""
+    users = await users_of(platform.notifier, content)
+    return platform.render(content, users, None if root is None else platform.link(root))
+
+
+async def users_of(notifier: Notifier, content: plan.Content) -> dict[str, str]:
+    """E-mail -> platform user id for the people in the message (best effort)."""
+    users: dict[str, str] = {}
+    emails = {e for p in people_of(content) for e in p.user_emails}
+    for email in sorted(emails)[:MAX_LOOKUPS]:
+        try:
+            found = await notifier.lookup_user(email)
+        except (RetryableError, PermanentError, AuthError) as err:
+            log.info("delivery.lookup_failed", code=err.code)
+            break  # names instead of mentions; never hold a message back for this
+        if found:
+            users[email] = found
+    return users
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,10 +442,8 @@ class Delivery:
                 await notifier.delete(ref)
             return None
         content = plan.decode(item.content)
-        users = await self._users(notifier, content)
-        link = platform.link(root) if root is not None and item.kind != "live" else None
         message = replace(
-            platform.render(content, users, link),
+            await render(platform, content, root if item.kind != "live" else None),
             metadata=MessageMetadata(
                 EVENT_TYPE,
                 {
@@ -478,20 +497,6 @@ class Delivery:
             log.info("delivery.recovered", story=item.key.story_id, slot=item.key.slot)
             self._metrics.recovered.labels(item.key.platform).inc()
         return ref
-
-    async def _users(self, notifier: Notifier, content: plan.Content) -> dict[str, str]:
-        """E-mail -> platform user id for the people in the message (best effort)."""
-        users: dict[str, str] = {}
-        emails = {e for p in people_of(content) for e in p.user_emails}
-        for email in sorted(emails)[:MAX_LOOKUPS]:
-            try:
-                found = await notifier.lookup_user(email)
-            except (RetryableError, PermanentError, AuthError) as err:
-                log.info("delivery.lookup_failed", code=err.code)
-                break  # names instead of mentions; never hold a message back for this
-            if found:
-                users[email] = found
-        return users
 
     def problems(self) -> dict[str, str]:
         """Platform -> why delivery to it fails now (credentials, or its last request)."""

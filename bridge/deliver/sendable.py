@@ -1,10 +1,9 @@
 """Pure decisions of the delivery loop: which due outbox items may be sent now (and with what
-priority), which API action an item needs, who a message mentions, and how a posted
-message's reference is kept in the store. No I/O; :mod:`bridge.deliver.delivery` acts on them."""
+priority), which API action an item needs and who a message mentions. No I/O;
+:mod:`bridge.deliver.delivery` acts on them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from bridge.core import plan
@@ -13,19 +12,7 @@ from bridge.core.digest import DigestContent
 from bridge.core.events import Participant
 from bridge.core.slots import REPLY_PREFIXES
 from bridge.deliver.pacing import Action
-from bridge.notify import MessageRef
 from bridge.store import Outgoing
-
-
-def encode_ref(ref: MessageRef) -> str:
-    return json.dumps([ref.platform, ref.channel, ref.ts_or_id, ref.thread])
-
-
-def decode_ref(text: str | None) -> MessageRef | None:
-    if text is None:
-        return None
-    platform, channel, ts, thread = json.loads(text)
-    return MessageRef(platform, channel, ts, thread)
 
 
 def action_of(item: Outgoing) -> Action:

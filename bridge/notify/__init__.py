@@ -8,6 +8,7 @@ build requests, call, and classify failures into :mod:`bridge.notify.errors`; th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,18 @@ class MessageRef:
     channel: str
     ts_or_id: str
     thread: str | None = None
+
+
+def encode_ref(ref: MessageRef) -> str:
+    """A posted message's reference as the outbox keeps it."""
+    return json.dumps([ref.platform, ref.channel, ref.ts_or_id, ref.thread])
+
+
+def decode_ref(text: str | None) -> MessageRef | None:
+    if text is None:
+        return None
+    platform, channel, ts, thread = json.loads(text)
+    return MessageRef(platform, channel, ts, thread)
 
 
 class Notifier(Protocol):

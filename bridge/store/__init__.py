@@ -26,7 +26,7 @@ from typing import Final, Literal, Protocol
 from bridge.core.cases import CaseKey, Click, Fact
 from bridge.core.events import Event
 from bridge.core.slots import Decided, Planned
-from bridge.store.outbox import DigestMessage, Lane, Outgoing, SlotKey
+from bridge.store.outbox import DigestMessage, Lane, Outgoing, ShownAlert, SlotKey
 
 __all__ = [
     "MAX_EVENTS_PER_STORY",
@@ -43,6 +43,7 @@ __all__ = [
     "Outgoing",
     "PlanRequest",
     "Planned",
+    "ShownAlert",
     "SlotKey",
     "Store",
     "StoreError",
@@ -322,6 +323,10 @@ class Store(Protocol):
     async def decided(self, story_id: str) -> list[Decided]:
         """The story's stored decisions: one per (destination, platform, kind), from its root,
         missed and summary slots (orphans excluded)."""
+
+    async def shown_alerts(self, story_id: str, platform: str) -> list[ShownAlert]:
+        """The missed-call alerts of the story ``story_id`` resolves to, on ``platform``, as
+        delivery will show them (one per destination)."""
 
     async def due(
         self, now: datetime, limit: int = 500, closed: Collection[Lane] = ()

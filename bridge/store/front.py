@@ -41,7 +41,7 @@ from bridge.store import (
     Story,
 )
 from bridge.store.case_rows import CaseWriteRow, case_write_row
-from bridge.store.outbox import DigestMessage, Lane, Outgoing, SlotKey
+from bridge.store.outbox import DigestMessage, Lane, Outgoing, ShownAlert, SlotKey
 from bridge.store.rows import (
     PlanRow,
     Row,
@@ -84,6 +84,7 @@ class SqlOps(Protocol):
         case_write: CaseWriteRow | None,
     ) -> Any: ...
     def decided_for(self, conn: Any, story_id: str) -> Any: ...
+    def shown_alerts_for(self, conn: Any, story_id: str, platform: str) -> Any: ...
 
 
 class OutboxOps(Protocol):
@@ -286,6 +287,10 @@ class StoreFront:
     async def decided(self, story_id: str) -> list[Decided]:
         op = partial(self._sql.decided_for, story_id=story_id)
         return cast(list[Decided], await self._read(op))
+
+    async def shown_alerts(self, story_id: str, platform: str) -> list[ShownAlert]:
+        op = partial(self._sql.shown_alerts_for, story_id=story_id, platform=platform)
+        return cast(list[ShownAlert], await self._read(op))
 
     async def due(
         self, now: datetime, limit: int = 500, closed: Collection[Lane] = ()

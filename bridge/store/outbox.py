@@ -69,6 +69,19 @@ class Outgoing:
     priority: int
 
 
+@dataclass(frozen=True, slots=True)
+class ShownAlert:
+    """A story's missed-call alert as delivery will show it: its latest desired content
+    (None: to be retracted), where it is and, once posted, its message and its story's live
+    root in the same destination (encoded MessageRefs)."""
+
+    destination: str
+    channel: str
+    content: bytes | None
+    ref: str | None
+    root_ref: str | None
+
+
 # A thread's parent slot and the pattern of its replies: the live message's story steps,
 # and a callback case alert's steps.
 THREADS: Final = {"root": "reply:%", "missed": "alert:%"}
@@ -232,6 +245,12 @@ _THREAD_WHERE: Final = "story_id = $1 AND destination = $2 AND platform = $3"
 DECIDED_SQL: Final = (
     "SELECT destination, platform, channel, kind, content FROM outbox WHERE story_id = $1"
     " AND slot IN ('root', 'missed', 'summary') ORDER BY destination, platform, slot"
+)
+# A story's missed-call alerts on one platform, each with the live root it links to, as
+# delivery reads them: what a press on an alert card's button is answered with.
+SHOWN_ALERTS_SQL: Final = (
+    f"SELECT o.destination, o.channel, o.content, o.ref, {ALERT_LINK} FROM outbox AS o"
+    " WHERE o.story_id = $1 AND o.platform = $2 AND o.slot = 'missed' ORDER BY o.destination"
 )
 PENDING_COUNTS_SQL: Final = (
     "SELECT platform, channel, count(*) FROM outbox"

@@ -15,7 +15,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from bridge.core.slots import Decided, Planned, Slot, decide_plan
 from bridge.store import outbox as shared
-from bridge.store.outbox import Lane, Outgoing, SlotKey, Write
+from bridge.store.outbox import Lane, Outgoing, ShownAlert, SlotKey, Write
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -63,6 +63,11 @@ async def plan(
 
 async def decided(conn: Connection, story_id: str) -> list[Decided]:
     return [Decided(*row) for row in await conn.fetch(shared.DECIDED_SQL, story_id)]
+
+
+async def shown_alerts(conn: Connection, story_id: str, platform: str) -> list[ShownAlert]:
+    rows = await conn.fetch(shared.SHOWN_ALERTS_SQL, story_id, platform)
+    return [ShownAlert(*row) for row in rows]
 
 
 # The channels with pending work, skipping through the index (O(channels x log backlog)),

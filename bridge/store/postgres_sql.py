@@ -21,6 +21,7 @@ from bridge.store import MAX_EVENTS_PER_STORY, Added, Dispatched, StoreError, St
 from bridge.store import postgres_cases as cases
 from bridge.store import postgres_outbox as outbox
 from bridge.store.case_rows import CaseWriteRow, StoredCase
+from bridge.store.outbox import ShownAlert
 from bridge.store.rows import PlanRow, Row, StateRow, from_us
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ __all__ = [
     "ruleset",
     "save_ruleset",
     "save_state",
+    "shown_alerts_for",
     "story_of",
 ]
 
@@ -438,3 +440,8 @@ async def dispatched(
 async def decided_for(conn: Connection, story_id: str) -> list[Decided]:
     resolved = await story_of(conn, story_id)
     return [] if resolved is None else await outbox.decided(conn, resolved)
+
+
+async def shown_alerts_for(conn: Connection, story_id: str, platform: str) -> list[ShownAlert]:
+    resolved = await story_of(conn, story_id)
+    return [] if resolved is None else await outbox.shown_alerts(conn, resolved, platform)

@@ -10,7 +10,7 @@ from typing import Final
 
 from bridge.core.slots import Decided, Planned, Slot, decide_plan
 from bridge.store import outbox as shared
-from bridge.store.outbox import Lane, Outgoing, SlotKey, Write
+from bridge.store.outbox import Lane, Outgoing, ShownAlert, SlotKey, Write
 
 
 def _run(conn: sqlite3.Connection, writes: Sequence[Write]) -> int:
@@ -69,6 +69,11 @@ def plan(
 def decided(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
     rows = conn.execute(shared.sqlite_style(shared.DECIDED_SQL), (story_id,)).fetchall()
     return [Decided(*row) for row in rows]
+
+
+def shown_alerts(conn: sqlite3.Connection, story_id: str, platform: str) -> list[ShownAlert]:
+    rows = conn.execute(shared.sqlite_style(shared.SHOWN_ALERTS_SQL), (story_id, platform))
+    return [ShownAlert(*row) for row in rows.fetchall()]
 
 
 _WINDOW: Final = shared.WINDOW_SQL.format(*"?????")

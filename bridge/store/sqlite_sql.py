@@ -12,6 +12,7 @@ from bridge.store import MAX_EVENTS_PER_STORY, Added, Dispatched, Story
 from bridge.store import sqlite_cases as cases
 from bridge.store import sqlite_outbox as outbox
 from bridge.store.case_rows import CaseWriteRow, StoredCase
+from bridge.store.outbox import ShownAlert
 from bridge.store.rows import PlanRow, Row, StateRow, from_us
 
 
@@ -330,3 +331,8 @@ def dispatched(
 def decided_for(conn: sqlite3.Connection, story_id: str) -> list[Decided]:
     resolved = story_of(conn, story_id)
     return [] if resolved is None else outbox.decided(conn, resolved)
+
+
+def shown_alerts_for(conn: sqlite3.Connection, story_id: str, platform: str) -> list[ShownAlert]:
+    resolved = story_of(conn, story_id)
+    return [] if resolved is None else outbox.shown_alerts(conn, resolved, platform)

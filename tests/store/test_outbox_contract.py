@@ -21,6 +21,7 @@ from bridge.store import (
     Outgoing,
     Planned,
     PlanRequest,
+    ShownAlert,
     SlotKey,
     postgres_outbox,
     sqlite_outbox,
@@ -569,6 +570,29 @@ async def test_an_alert_in_another_channel_links_to_the_live_root_whenever_it_is
     await posted(store, key(B, "root"), 1, "ref-root-b")
     edit = (await due_by_key(store, later))[b_alert]
     assert (edit.ref, edit.root_ref, edit.version) == ("ref-alert", "ref-root-b", 2)
+
+
+async def test_shown_alerts_are_a_storys_alerts_with_the_root_they_link_to(
+    store: CountingStore,
+) -> None:
+    """What a press on an alert's button is answered with (bridge/ingest/teams_card.py): the
+    story's alerts on the platform, with the live root delivery links them to; a merged
+    story's by the story it went into."""
+    await story_with(store, A)
+    await plan(store, A, [live("root", b"ended"), missed(b"alert")], at=ZERO)
+    unposted = ShownAlert("oncall", "C0999999999", b"alert", None, None)
+    assert await store.shown_alerts(A, "slack") == [unposted]
+    assert await store.shown_alerts(A, "teams") == []
+    assert await store.shown_alerts("never-seen", "slack") == []
+
+    await posted(store, key(A, "root"), 1, "ref-root")
+    await posted(store, key(A, "missed", "oncall"), 1, "ref-alert")
+    shown = ShownAlert("oncall", "C0999999999", b"alert", "ref-alert", "ref-root")
+    assert await store.shown_alerts(A, "slack") == [shown]
+
+    await store.add_event(ringing(B, 2), T0)
+    await store.add_event(warm_transfer(B, A, 3), T0)  # B absorbed into A
+    assert await store.shown_alerts(B, "slack") == [shown]
 
 
 async def test_an_alert_in_flight_while_its_root_is_posted_gets_the_link(

@@ -1,7 +1,8 @@
 """Teams' case buttons end to end: a missed call's alert card in the fake Bot Connector offers
 them, presses arrive at ``POST /teams/messages`` as Teams sends them (an ``invoke`` activity
-with a Bot Framework token from the local stand-in's keys), and the card follows through the
-normal reconciliation. Requests Teams did not make change nothing."""
+with a Bot Framework token from the local stand-in's keys), the presser is answered with the
+card as the press left it, and everyone's card follows through the normal reconciliation.
+Requests Teams did not make change nothing."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bridge.core.plan import MissedContent
 from bridge.metrics import Metrics
 from bridge.service.chat import chat_platforms
 from bridge.service.settings import load
+from bridge.store import StoreError
 from bridge.store.postgres import PostgresStore
 from tests.render import cases as K
 from tests.store import pg
@@ -30,9 +32,11 @@ from tests.support.harness import (
     running_bridge,
 )
 from tests.support.teams_env import (
+    CARD,
     CHANNEL,
     MESSAGE,
     PATH,
+    RULES,
     TEAMS_KEY,
     teams_bridge,
 )
@@ -51,6 +55,26 @@ async def said(response: ClientResponse) -> str:
     return str(body["value"])
 
 
+async def shown(response: ClientResponse) -> dict[str, Any]:
+    """The card an invoke response shows the clicker in place of the one pressed."""
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert (body["statusCode"], body["type"]) == (200, CARD), body
+    assert body["value"]["type"] == "AdaptiveCard"
+    return dict(body["value"])
+
+
+def verbs(card: dict[str, Any]) -> list[str]:
+    """The card's buttons: Action.Execute verbs, a ShowCard's by its title."""
+    return [a.get("verb", a["title"]) for a in card.get("actions", [])]
+
+
+def without_note(card: dict[str, Any]) -> dict[str, Any]:
+    """``card`` as everyone sees it: the presser's note (its last TextBlock) taken off."""
+    assert card["body"][-1]["text"].startswith("ⓘ ")
+    return {**card, "body": card["body"][:-1]}
+
+
 async def test_claim_refused_claim_and_done_through_the_cards_buttons(tmp_path: Path) -> None:
     async with teams_bridge(tmp_path) as world:
         await world.missed()
@@ -66,31 +90,44 @@ async def test_claim_refused_claim_and_done_through_the_cards_buttons(tmp_path: 
         ]
         assert set(world.buttons()) == {CLAIM, DONE}
 
-        response = await world.press(CLAIM, ALICE, "f:1")
-        assert await said(response) == (
-            "Noted: you are calling this customer back. The card shows it in a moment."
-        )
+        # Alice sees her claim at once, in the card Teams shows her in place of the alert.
+        claimed = await shown(await world.press(CLAIM, ALICE, "f:1"))
+        assert card_texts(claimed)[0] == "📞 Missed call · Alice is calling back"
+        assert "📞 Alice **is calling back** since 13:01" in card_texts(claimed)
+        assert verbs(claimed) == [RELEASE, "Done"]
+        assert world.alert().edits == 0  # everyone else's card: not yet
         await world.settle()
         alert = world.alert()
-        assert alert.texts()[0] == "📞 Missed call · Alice is calling back"
-        assert "📞 Alice **is calling back** since 13:01" in alert.texts()
+        assert alert.edits == 1
+        assert alert.card == claimed  # the card everyone now has is the one Alice was shown
         assert set(world.buttons()) == {RELEASE, DONE}
 
-        # Bob's card still offers the claim (Teams shows the card he loaded): refused in words.
+        # Bob's card still offers the claim (Teams shows the card he loaded): refused, and
+        # he is shown the card as it stands, with why at its foot for him alone.
         data = {"case": '["default","+31501234567","miss-1"]'}
-        refused = await world.post(
-            invoke(world.teams.url, CLAIM, data, user=BOB, activity_id="f:2")
+        activity = invoke(
+            world.teams.url,
+            CLAIM,
+            data,
+            user=BOB,
+            activity_id="f:2",
+            conversation=alert.conversation,
+            reply_to=alert.id,
         )
-        assert await said(refused) == "Alice is already calling back (since 13:01)."
+        refused = await shown(await world.post(activity))
+        assert card_texts(refused)[-1] == "ⓘ Alice is already calling back (since 13:01)."
+        assert without_note(refused) == alert.card
 
         world.clock.advance(timedelta(minutes=5))
-        closing = await world.press(DONE, BOB, "f:3")
-        assert await said(closing) == (
-            "You closed the case Alice had claimed (calling back since 13:01)."
+        closing = await shown(await world.press(DONE, BOB, "f:3"))
+        assert card_texts(closing)[0] == "✅ Missed call · done"
+        assert card_texts(closing)[-1] == (
+            "ⓘ You closed the case Alice had claimed (calling back since 13:01)."
         )
+        assert verbs(closing) == []
         await world.settle()
         alert = world.alert()
-        assert alert.texts()[0] == "✅ Missed call · done"
+        assert alert.card == without_note(closing)
         assert any(t.startswith("✅ **Closed** by Bob at 13:0") for t in alert.texts())
         assert world.buttons() == {}
         assert [(c.action, c.user_id, c.user) for c in await world.clicks()] == [
@@ -118,10 +155,11 @@ async def test_the_signing_keys_are_fetched_at_start(tmp_path: Path) -> None:
 async def test_the_same_activity_twice_is_one_click(tmp_path: Path) -> None:
     async with teams_bridge(tmp_path) as world:
         await world.missed()
-        first = await world.press(CLAIM, ALICE, "f:1")
-        again = await world.press(CLAIM, ALICE, "f:1")
-        assert await said(first) != await said(again)
-        assert await said(again) == "This click was already received: nothing changed."
+        first = await shown(await world.press(CLAIM, ALICE, "f:1"))
+        # Teams sends it again when the answer was lost: the same card, nothing more.
+        again = await shown(await world.press(CLAIM, ALICE, "f:1"))
+        assert again == first
+        assert card_texts(first)[0] == "📞 Missed call · Alice is calling back"
         assert len(await world.clicks()) == 1
 
 
@@ -133,10 +171,76 @@ async def test_a_callback_closes_the_case_and_takes_the_buttons_away(tmp_path: P
         assert world.alert().texts()[0] == "✅ Missed call · called back"
         assert any(t.startswith("✅ **Called back** by Sanne") for t in world.alert().texts())
         assert world.buttons() == {}
-        # A press on a card loaded before (Teams does not refresh it at once) is answered.
+        # A press on a card loaded before (Teams does not refresh it at once) is answered
+        # with the card as it is, and why nothing changed.
         data = {"case": f'["default","{CALLER}","miss-1"]'}
         late = await world.post(invoke(world.teams.url, CLAIM, data, activity_id="f:9"))
-        assert (await said(late)).startswith("This case is closed: called back by Sanne at ")
+        card = await shown(late)
+        assert card_texts(card)[-1].startswith("ⓘ This case is closed: called back by Sanne at ")
+        assert without_note(card) == world.alert().card
+
+
+async def test_the_answer_links_to_the_live_call_as_the_alert_does(tmp_path: Path) -> None:
+    """With a live message in the same channel, the alert links to its thread: the card the
+    presser is shown keeps that button (it is rendered as delivery renders it)."""
+    rules = RULES.replace("    missed: sales", "    live: sales\n    missed: sales")
+    async with teams_bridge(tmp_path, rules=rules) as world:
+        await world.missed()
+        links = [a for a in (world.alert().card or {})["actions"] if a["type"] == "Action.OpenUrl"]
+        assert [a["title"] for a in links] == ["Open the live call thread"]
+        assert links[0]["url"].startswith("https://teams.microsoft.com/l/message/")
+        claimed = await shown(await world.press(CLAIM, ALICE, "f:1"))
+        assert [a for a in claimed["actions"] if a["type"] == "Action.OpenUrl"] == links
+        await world.settle()
+        assert world.alert().card == claimed
+
+
+async def test_without_the_alert_the_answer_is_words(tmp_path: Path) -> None:
+    """When the card cannot be had the press is still stored and answered in words: a case
+    no longer kept, a store that cannot be read after the click was stored, a failure
+    drawing the card."""
+    async with teams_bridge(tmp_path) as world:
+        await world.missed()
+        gone = {"case": f'["default","{CALLER}","miss-9"]'}
+        response = await world.post(invoke(world.teams.url, CLAIM, gone, activity_id="f:1"))
+        assert (await said(response)).startswith("This callback case is no longer kept")
+
+        store = world.bridge.store
+
+        async def unreadable(story_id: str, platform: str) -> list[Any]:
+            raise StoreError("database is locked")
+
+        store.shown_alerts = unreadable  # type: ignore[method-assign]
+        with capture_logs() as logs:
+            response = await world.press(CLAIM, ALICE, "f:2")
+        assert await said(response) == (
+            "Noted: you are calling this customer back. The card shows it in a moment."
+        )
+        assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["teams.card_skipped"]
+        del store.shown_alerts  # the class's own again
+
+        actions = world.bridge.teams_actions
+        assert actions is not None
+
+        async def broken(content: Any, root: str | None) -> None:
+            raise KeyError("a bug")
+
+        actions.render = broken
+        release = invoke(
+            world.teams.url, RELEASE, world.buttons()[CLAIM]["data"], user=BOB, activity_id="f:3"
+        )
+        with capture_logs() as logs:
+            response = await world.post(release)
+        assert await said(response) == (
+            "You released Alice's claim (Alice was calling back since 13:01): nobody is "
+            "calling back now."
+        )
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["teams.card_failed"]
+        assert sorted((c.case_id, c.action, c.user) for c in await world.clicks()) == [
+            ("miss-1", "claim", "Alice"),
+            ("miss-1", "release", "Bob"),
+            ("miss-9", "claim", "Alice"),  # stored, and folded to nothing
+        ]
 
 
 REFUSED = [
@@ -273,13 +377,15 @@ async def test_a_press_on_the_standby_is_folded_by_the_leader(tmp_path: Path) ->
         async with instance("a") as leader, instance("b") as standby:
             assert (leader.bridge.leading, standby.bridge.leading) == (True, False)
             await leader.missed()
-            data = leader.buttons()[CLAIM]["data"]
-            claim = invoke(leader.teams.url, CLAIM, data, user=ALICE, activity_id="f:1")
-            assert await said(await standby.post(claim)) == (
-                "Noted: you are calling this customer back. The card shows it in a moment."
+            data, alert = leader.buttons()[CLAIM]["data"], leader.alert()
+            claim = invoke(
+                leader.teams.url, CLAIM, data, user=ALICE, activity_id="f:1", reply_to=alert.id
             )
+            # The standby answers with the card from the shared store, as the leader will post.
+            claimed = await shown(await standby.post(claim))
+            assert card_texts(claimed)[0] == "📞 Missed call · Alice is calling back"
             assert await leader.bridge.store.dirty_stories() == ["miss-1"]
             await leader.bridge.dispatcher.resume()  # as its poller does every second
             await leader.settle()
-            assert leader.alert().texts()[0] == "📞 Missed call · Alice is calling back"
+            assert leader.alert().card == claimed
             assert standby.teams.threads(CHANNEL) == []  # a standby never posts

@@ -15,13 +15,15 @@ an ``invoke`` activity named ``adaptiveCard/action`` whose ``value.action`` carr
 3. answers any other activity (the bot added to a team, a message to it) 200 with nothing
    to say: the bot only posts;
 4. for a click on a case button: stores it durably (:meth:`Store.add_click`, as a Slack click
-   is), tells the dispatcher, and answers with an *invoke response* whose message the clicker
-   alone sees: what their click did not do (:mod:`bridge.ingest.click_answers`, the same
-   words as Slack's) or that it was noted. The card changes through the normal
-   reconciliation (the Bot Connector's update, as for every other change), so this works on
-   any instance, survives a restart, and a click that arrives twice is stored once. A click
-   on anything else, or whose data names no case, is answered with an invoke error (400);
-   a store that cannot commit with one (503) that asks to try again.
+   is), tells the dispatcher, and answers with an *invoke response* carrying the alert card as
+   the click left it (:mod:`bridge.ingest.teams_card`), which Teams shows the clicker at once,
+   with what their click did not do (:mod:`bridge.ingest.click_answers`, the same words as
+   Slack's); without such a card, those words or that it was noted, as a message. Everyone
+   else's card changes through the normal reconciliation (the Bot Connector's update, as for
+   every other change), so this works on any instance, survives a restart, and a click that
+   arrives twice is stored once. A click on anything else, or whose data names no case, is
+   answered with an invoke error (400); a store that cannot commit with one (503) that asks
+   to try again.
 
 A Bot Framework token is not bound to the request (unlike Slack's signature): Teams reuses it
 for an hour, so there is no replay to detect; a repeated activity is a duplicate click by its
@@ -41,11 +43,12 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from bridge.core.cases import ACTION_PREFIX, ACTIONS, Action, CaseRef, Click, decode_ref
+from bridge.core.cases import ACTION_PREFIX, ACTIONS, Action, CaseRef, Click, Fact, decode_ref
 from bridge.ingest.body import Refused, bounded_body, error_response
 from bridge.ingest.botframework import KeysUnavailable, Unauthorized
-from bridge.ingest.click_answers import explanation
+from bridge.ingest.click_answers import answer, case_at_click
 from bridge.ingest.rejections import RejectionLog
+from bridge.ingest.teams_card import Card, Pressed, Render, alert_card, with_note
 from bridge.render.teams_case import DATA_KEY
 from bridge.store import Store, StoreError
 
@@ -62,6 +65,7 @@ RETRY_AFTER_SECONDS: Final = "5"
 JSON: Final = "application/json"
 ACTION_INVOKE: Final = "adaptiveCard/action"
 MESSAGE_TYPE: Final = "application/vnd.microsoft.activity.message"
+CARD_TYPE: Final = "application/vnd.microsoft.card.adaptive"
 ERROR_TYPE: Final = "application/vnd.microsoft.error"
 
 NOTED: Final[dict[Action, str]] = {
@@ -82,6 +86,7 @@ class TeamsActions:
     timezone: Callable[[], tzinfo]  # the rules' (the times in an answer)
     rejections: RejectionLog
     counted: Callable[[str, str], None] = lambda action, result: None  # metrics: action, result
+    render: Render | None = None  # an alert card as delivery would send it (the answer)
     auth: BotAuth | None = None  # set once the app runs (it fetches keys on its HTTP session)
 
 
@@ -97,6 +102,10 @@ class Account(msgspec.Struct, frozen=True, rename="camel"):
     aad_object_id: str | None = None
 
 
+class Conversation(msgspec.Struct, frozen=True):
+    id: str = ""
+
+
 class Activity(msgspec.Struct, frozen=True, rename="camel"):
     type: str = ""
     id: str = ""
@@ -104,6 +113,8 @@ class Activity(msgspec.Struct, frozen=True, rename="camel"):
     channel_id: str = ""
     service_url: str = ""
     sender: Account | None = msgspec.field(name="from", default=None)
+    conversation: Conversation | None = None
+    reply_to_id: str | None = None  # the message holding the pressed card
     value: Any = None
 
 
@@ -120,6 +131,11 @@ class ActionValue(msgspec.Struct, frozen=True):
 def _said(text: str) -> web.Response:
     """An invoke response: a message the clicker sees."""
     return web.json_response({"statusCode": 200, "type": MESSAGE_TYPE, "value": text})
+
+
+def _shown(card: Card) -> web.Response:
+    """An invoke response: the card Teams shows the clicker in place of the pressed one."""
+    return web.json_response({"statusCode": 200, "type": CARD_TYPE, "value": card})
 
 
 def _invoke_error(status: int, code: str, message: str) -> web.Response:
@@ -210,16 +226,38 @@ async def _click(
         result=added.status,
         refold=len(added.refold),
     )
-    if added.status != "accepted":
-        return _said(ALREADY)
+    accepted = added.status == "accepted"
     for story_id in added.refold:
         config.notify(story_id)
-    try:
-        text = await explanation(config.store, ref.key, click, config.timezone())
-    except StoreError as err:  # the click is stored: only the explanation is lost
+    try:  # the click is stored: what fails from here on only costs the answer its detail
+        history = (await config.store.case_facts([ref.key])).get(ref.key)
+    except StoreError as err:
         log.warning("teams.answer_skipped", case=ref.case_id, error=str(err))
-        text = None
-    return _said(text or NOTED[action])
+        return _said(NOTED[action] if accepted else ALREADY)
+    facts: list[Fact] = list(history.facts) if history else []
+    note = answer(case_at_click(ref.key, facts, click), click, config.timezone())
+    card = await _card(config, activity, ref, facts, click.at)
+    if not accepted:  # sent again (its answer was lost): show the card as it is now
+        return _said(ALREADY) if card is None else _shown(card)
+    if card is None:
+        return _said(note or NOTED[action])
+    return _shown(card if note is None else with_note(card, note))
+
+
+async def _card(
+    config: TeamsActions, activity: Activity, ref: CaseRef, facts: list[Fact], now: datetime
+) -> Card | None:
+    if config.render is None:
+        return None
+    conversation = activity.conversation.id if activity.conversation else ""
+    pressed = Pressed(conversation, activity.reply_to_id)
+    try:
+        return await alert_card(config.store, config.render, ref, pressed, facts, now)
+    except StoreError as err:
+        log.warning("teams.card_skipped", case=ref.case_id, error=str(err))
+    except Exception:  # a bug here must not cost the click its answer: it is stored
+        log.exception("teams.card_failed", case=ref.case_id)
+    return None
 
 
 def click_id(activity: Activity, action: Action, ref: CaseRef, user_id: str) -> str:

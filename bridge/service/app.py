@@ -34,7 +34,13 @@ from bridge.metrics import Metrics
 from bridge.notify import NotifyError
 from bridge.notify.preview import PreviewBoard
 from bridge.rules.targets import channels as destination_channels
-from bridge.service.chat import PlatformFactory, chat_platforms, chat_session, default_pacing
+from bridge.service.chat import (
+    PlatformFactory,
+    chat_platforms,
+    chat_session,
+    default_pacing,
+    teams_card,
+)
 from bridge.service.listener import LimitedSite, connection_limit
 from bridge.service.rulestate import RulesHolder
 from bridge.service.runtime import describe as describe_loop
@@ -182,6 +188,7 @@ class Bridge:
             timezone=lambda: self.rules.timezone,
             rejections=RejectionLog("teams.activity_refused"),
             counted=lambda action, result: self.metrics.teams_clicks.labels(action, result).inc(),
+            render=lambda content, root: teams_card(self.platforms, content, root),
         )
 
     def _local_time(self) -> str:

@@ -9,16 +9,17 @@ from functools import partial
 
 import aiohttp
 
-from bridge.core.plan import Content
-from bridge.deliver.delivery import Platform, Render
+from bridge.core.plan import Content, MissedContent
+from bridge.deliver.delivery import Platform, Render, render
 from bridge.deliver.pacing import SLACK, TEAMS, Action, Rate
 from bridge.metrics import Metrics
+from bridge.notify import decode_ref
 from bridge.notify.dryrun import DryRunNotifier
 from bridge.notify.preview import PreviewBoard
 from bridge.notify.slack import SlackNotifier
 from bridge.notify.teams import TeamsNotifier
 from bridge.notify.teams_auth import MsalTokenProvider
-from bridge.render.message import OutgoingMessage
+from bridge.render.message import Json, OutgoingMessage
 from bridge.render.slack import render as slack_render
 from bridge.render.teams import render as teams_render
 from bridge.render.text import render as text_render
@@ -126,3 +127,17 @@ def chat_session(settings: Settings) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=30), proxy=settings.proxy, trust_env=False
     )
+
+
+async def teams_card(
+    platforms: Mapping[str, Platform], content: MissedContent, root_ref: str | None
+) -> Json | None:
+    """The Adaptive Card Teams' platform, real or dry-run, would send for ``content`` (the
+    answer to a press on its buttons, :mod:`bridge.ingest.teams_card`); None without Teams."""
+    platform = platforms.get("teams")
+    if platform is None:
+        return None
+    message = await render(platform, content, decode_ref(root_ref))
+    if message.card is None and message.rich is not None:  # dry run: built when shown
+        message = message.rich()
+    return message.card

@@ -139,11 +139,15 @@ def invoke(
     user: tuple[str, str] = ("aad-alice", "Alice"),
     activity_id: str = "f:1",
     conversation: str = "19:sales@thread.tacv2",
+    reply_to: str | None = None,
 ) -> dict[str, Any]:
     """The ``invoke`` activity Teams sends when someone presses an ``Action.Execute`` button
-    (the fields Teams sends that the bridge reads, and some it does not)."""
+    (the fields Teams sends that the bridge reads, and some it does not); ``reply_to``: the
+    id of the message holding the card (Teams' ``replyToId``)."""
     aad, name = user
+    extra = {} if reply_to is None else {"replyToId": reply_to}
     return {
+        **extra,
         "type": "invoke",
         "name": INVOKE,
         "id": activity_id,

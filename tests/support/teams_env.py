@@ -49,6 +49,7 @@ routes:
 callbacks: {{escalate_after: off}}
 """
 MESSAGE = "application/vnd.microsoft.activity.message"
+CARD = "application/vnd.microsoft.card.adaptive"
 TEAMS_KEY = Signer("teams-key", new_key(), endorsements=("msteams",))
 
 
@@ -94,9 +95,18 @@ class World:
         return found
 
     async def press(self, verb: str, user: tuple[str, str], activity_id: str) -> ClientResponse:
-        """A press of the alert's button ``verb`` as Teams sends it: the button's own data."""
-        data = self.buttons()[verb]["data"]
-        activity = invoke(self.teams.url, verb, data, user=user, activity_id=activity_id)
+        """A press of the alert's button ``verb`` as Teams sends it: the button's own data,
+        the alert's thread and message."""
+        data, alert = self.buttons()[verb]["data"], self.alert()
+        activity = invoke(
+            self.teams.url,
+            verb,
+            data,
+            user=user,
+            activity_id=activity_id,
+            conversation=alert.conversation,
+            reply_to=alert.id,
+        )
         return await self.post(activity)
 
     async def post(self, activity: Mapping[str, Any], **claims: Any) -> ClientResponse:

@@ -191,6 +191,12 @@ class Metrics:
             "reads (200, MAX_FACTS_PER_NUMBER): the oldest were left out, as if archived",
             registry=r,
         )
+        self.digests = Counter(
+            "callbridge_digest_messages",
+            "Daily digest messages planned: one per channel of each destination in the rules' "
+            "digest.to, once per digest time (delivery posts them like any message)",
+            registry=r,
+        )
         self.clicks = Counter(
             "callbridge_slack_clicks",
             "Requests to POST /slack/interactions, by the case button (claim, release, done; "

@@ -45,6 +45,8 @@ async def test_the_digest_goes_out_once_at_its_time(tmp_path: Path) -> None:
         await world.bridge.dispatcher.sweep()  # not yet
         await world.settle()
         assert digests(world) == []
+        planned = world.bridge.metrics.digests
+        assert planned._value.get() == 0
 
         world.clock.now = DUE + timedelta(seconds=20)  # the janitor's next round
         await world.bridge.dispatcher.sweep()
@@ -60,10 +62,12 @@ async def test_the_digest_goes_out_once_at_its_time(tmp_path: Path) -> None:
             ]
         ]
 
+        assert planned._value.get() == 1  # one destination with one channel
         world.clock.advance(timedelta(minutes=1))  # rounds later in its window: nothing
         await world.bridge.dispatcher.sweep()
         await world.settle()
         assert len(digests(world)) == 1
+        assert planned._value.get() == 1
         # a restarted bridge (or another instance taking over) plans nothing twice either
         ruleset = world.bridge.rules.current
         assert ruleset is not None

@@ -393,7 +393,8 @@ class Dispatcher:
             self.notify(story_id)  # the worker's fold closes it as stale
         for story_id in await self._store.due_cases(now):
             self.notify(story_id)  # a case's escalation or expiry is due
-        if await self._digests.plan(self._rulebook.current(), now):
+        if digests := await self._digests.plan(self._rulebook.current(), now):
+            self._metrics.digests.inc(digests)
             self._on_planned()
         purged = await self._store.purge(now - self._options.retention, now=now)
         if purged:

@@ -235,10 +235,10 @@ async def _click(
         log.warning("teams.answer_skipped", case=ref.case_id, error=str(err))
         return _said(NOTED[action] if accepted else ALREADY)
     facts: list[Fact] = list(history.facts) if history else []
-    note = answer(case_at_click(ref.key, facts, click), click, config.timezone())
     card = await _card(config, activity, ref, facts, click.at)
     if not accepted:  # sent again (its answer was lost): show the card as it is now
         return _said(ALREADY) if card is None else _shown(card)
+    note = answer(case_at_click(ref.key, facts, click), click, config.timezone())
     if card is None:
         return _said(note or NOTED[action])
     return _shown(card if note is None else with_note(card, note))

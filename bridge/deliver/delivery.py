@@ -80,7 +80,7 @@ class Platform:
     finds: bool = True
 
 
-async def render(
+async def render_message(
     platform: Platform, content: plan.Content, root: MessageRef | None
 ) -> OutgoingMessage:
     """The message ``content`` is on ``platform``: the people it can mention looked up (best
@@ -443,7 +443,7 @@ class Delivery:
             return None
         content = plan.decode(item.content)
         message = replace(
-            await render(platform, content, root if item.kind != "live" else None),
+            await render_message(platform, content, root if item.kind != "live" else None),
             metadata=MessageMetadata(
                 EVENT_TYPE,
                 {

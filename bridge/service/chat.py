@@ -10,7 +10,7 @@ from functools import partial
 import aiohttp
 
 from bridge.core.plan import Content, MissedContent
-from bridge.deliver.delivery import Platform, Render, render
+from bridge.deliver.delivery import Platform, Render, render_message
 from bridge.deliver.pacing import SLACK, TEAMS, Action, Rate
 from bridge.metrics import Metrics
 from bridge.notify import decode_ref
@@ -137,7 +137,7 @@ async def teams_card(
     platform = platforms.get("teams")
     if platform is None:
         return None
-    message = await render(platform, content, decode_ref(root_ref))
+    message = await render_message(platform, content, decode_ref(root_ref))
     if message.card is None and message.rich is not None:  # dry run: built when shown
         message = message.rich()
     return message.card

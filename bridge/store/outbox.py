@@ -72,8 +72,8 @@ class Outgoing:
 @dataclass(frozen=True, slots=True)
 class ShownAlert:
     """A story's missed-call alert as delivery will show it: its latest desired content
-    (None: to be retracted), where it is and, once posted, its message and its story's live
-    root in the same destination (encoded MessageRefs)."""
+    (None: to be retracted), where it is, once posted its message, and the live root it links
+    to (as ``ALERT_LINK`` picks it; encoded MessageRefs)."""
 
     destination: str
     channel: str

@@ -340,6 +340,14 @@ def _valid_activity(activity: Any) -> Mapping[str, Any]:
     return activity
 
 
+def card_problem(card: Any) -> str | None:
+    """Why Teams would refuse ``card`` as an Adaptive Card (None: it would take it), as in a
+    posted activity or a bot's answer to an ``Action.Execute``."""
+    return _card_problem(
+        {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}
+    )
+
+
 def _card_problem(attachment: Any) -> str | None:
     if not isinstance(attachment, dict):
         return "attachment is not an object"

@@ -67,6 +67,8 @@ def test_no_card_for_what_is_not_an_alert_of_that_case() -> None:
     assert refreshed(None, REF, facts, K.at(4)) is None  # to be retracted
     other = CaseRef(K.KEY.scope, K.KEY.number, "c9")
     assert refreshed(SALES_ALERT.content, other, facts, K.at(4)) is None
+    elsewhere = CaseRef("another-scope", K.KEY.number, "c1")  # the case's id, not its number
+    assert refreshed(SALES_ALERT.content, elsewhere, facts, K.at(4)) is None
     root = plan.encode(RootContent(call=K.first_call(), tz=K.TZ))
     assert refreshed(root, REF, facts, K.at(4)) is None
     assert refreshed(plan.encode(K.alert(None)), REF, facts, K.at(4)) is None  # no case

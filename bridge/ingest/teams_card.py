@@ -71,14 +71,17 @@ def shown_on(alerts: Sequence[ShownAlert], pressed: Pressed) -> ShownAlert | Non
 def refreshed(
     content: bytes | None, ref: CaseRef, facts: Sequence[Fact], now: datetime
 ) -> MissedContent | None:
-    """The alert ``content`` with its case folded again from ``facts`` at ``now`` (None: the
-    content is not an alert of that case, or the case is no longer kept)."""
+    """The alert ``content`` with its case folded again from ``facts`` (the facts of the
+    number ``ref`` names) at ``now`` (None: the content is not an alert of that case, or the
+    case is no longer kept)."""
     if content is None:
         return None
     shown = plan.decode(content)
-    if not isinstance(shown, MissedContent) or shown.case is None or shown.case.id != ref.case_id:
+    if not isinstance(shown, MissedContent) or shown.case is None:
         return None
-    case = _case(fold(shown.case.key, facts, now), ref.case_id)
+    if (shown.case.id, shown.case.key) != (ref.case_id, ref.key):
+        return None
+    case = _case(fold(ref.key, facts, now), ref.case_id)
     return None if case is None else msgspec.structs.replace(shown, case=case)
 
 

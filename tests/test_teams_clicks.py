@@ -195,6 +195,18 @@ async def test_the_answer_links_to_the_live_call_as_the_alert_does(tmp_path: Pat
         assert world.alert().card == claimed
 
 
+async def test_odd_card_coordinates_cost_the_card_not_the_press(tmp_path: Path) -> None:
+    """Teams names the pressed card's conversation and message; values of another shape do
+    not refuse the press: the only alert of the case is the one pressed."""
+    async with teams_bridge(tmp_path) as world:
+        await world.missed()
+        data = world.buttons()[CLAIM]["data"]
+        odd = {**invoke(world.teams.url, CLAIM, data), "conversation": "19:x", "replyToId": 7}
+        claimed = await shown(await world.post(odd))
+        assert card_texts(claimed)[0] == "📞 Missed call · Alice is calling back"
+        assert len(await world.clicks()) == 1
+
+
 async def test_without_the_alert_the_answer_is_words(tmp_path: Path) -> None:
     """When the card cannot be had the press is still stored and answered in words: a case
     no longer kept, a store that cannot be read after the click was stored, a failure

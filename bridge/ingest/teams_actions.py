@@ -102,10 +102,6 @@ class Account(msgspec.Struct, frozen=True, rename="camel"):
     aad_object_id: str | None = None
 
 
-class Conversation(msgspec.Struct, frozen=True):
-    id: str = ""
-
-
 class Activity(msgspec.Struct, frozen=True, rename="camel"):
     type: str = ""
     id: str = ""
@@ -113,8 +109,10 @@ class Activity(msgspec.Struct, frozen=True, rename="camel"):
     channel_id: str = ""
     service_url: str = ""
     sender: Account | None = msgspec.field(name="from", default=None)
-    conversation: Conversation | None = None
-    reply_to_id: str | None = None  # the message holding the pressed card
+    # Where the pressed card is: read leniently, as only the answer's card needs them (an odd
+    # value costs the presser the card, never the press).
+    conversation: Any = None  # {"id": ...}
+    reply_to_id: Any = None  # the message holding the pressed card
     value: Any = None
 
 
@@ -249,8 +247,13 @@ async def _card(
 ) -> Card | None:
     if config.render is None:
         return None
-    conversation = activity.conversation.id if activity.conversation else ""
-    pressed = Pressed(conversation, activity.reply_to_id)
+    where = activity.conversation
+    conversation = where.get("id") if isinstance(where, dict) else None
+    message_id = activity.reply_to_id
+    pressed = Pressed(
+        conversation if isinstance(conversation, str) else "",
+        message_id if isinstance(message_id, str) else None,
+    )
     try:
         return await alert_card(config.store, config.render, ref, pressed, facts, now)
     except StoreError as err:

@@ -27,6 +27,7 @@ transparently repeat an idempotent GET once after a dropped keep-alive connectio
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -259,7 +260,7 @@ class FakeSlack(LocalServer):
                 return _answer(
                     {"ok": False, "error": "ratelimited"},
                     status=429,
-                    headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
                 )
             return _answer({"ok": True, **handler(self, params)})
         except SlackFailure as failure:

@@ -189,9 +189,10 @@ async def test_sqlite_checkpoint_backs_off_and_logs_once(tmp_path: Path) -> None
     full = True
 
     def checkpoint() -> bool:  # on the store's reader thread
-        calls.append((time.monotonic(), not full))
+        works = not full  # read once: the test flips it on the loop's thread meanwhile
+        calls.append((time.monotonic(), works))
         loop.call_soon_threadsafe(changed.set)
-        if full:
+        if not works:
             raise sqlite3.OperationalError(FULL)
         return True
 

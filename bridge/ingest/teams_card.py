@@ -1,8 +1,8 @@
 """The alert card a Teams button press is answered with: the case as the press left it.
 
-Universal Actions let a bot answer ``Action.Execute`` with a card (DESIGN §6: "an invoke
-response carrying the refreshed card"); Teams shows it at once in place of the pressed card,
-to the presser alone ("replace for the interactor"). Everyone else's card changes through the
+Universal Actions let a bot answer ``Action.Execute`` with a card (an invoke response of type
+``application/vnd.microsoft.card.adaptive``); Teams shows it at once in place of the pressed
+card, to the presser alone ("replace for the interactor"). Everyone else's card changes through the
 normal reconciliation (the Bot Connector's update), a moment later and paced, which ends up
 showing the presser the same card. So the answer is the alert as delivery will show it next:
 

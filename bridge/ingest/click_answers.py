@@ -89,7 +89,12 @@ def answer(case: Case | None, click: Click, tz: tzinfo) -> str | None:
     return None
 
 
+async def facts_of(store: Store, key: CaseKey) -> list[Fact]:
+    """The stored facts of one number (as a refold reads them); raises ``StoreError``."""
+    history = (await store.case_facts([key])).get(key)
+    return list(history.facts) if history else []
+
+
 async def explanation(store: Store, key: CaseKey, click: Click, tz: tzinfo) -> str | None:
     """What to tell the clicker of a stored click (None: nothing); raises ``StoreError``."""
-    history = (await store.case_facts([key])).get(key)
-    return answer(case_at_click(key, history.facts if history else [], click), click, tz)
+    return answer(case_at_click(key, await facts_of(store, key), click), click, tz)

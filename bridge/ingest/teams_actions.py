@@ -46,7 +46,7 @@ from aiohttp import web
 from bridge.core.cases import ACTION_PREFIX, ACTIONS, Action, CaseRef, Click, Fact, decode_ref
 from bridge.ingest.body import Refused, bounded_body, error_response
 from bridge.ingest.botframework import KeysUnavailable, Unauthorized
-from bridge.ingest.click_answers import answer, case_at_click
+from bridge.ingest.click_answers import answer, case_at_click, facts_of
 from bridge.ingest.rejections import RejectionLog
 from bridge.ingest.teams_card import Card, Pressed, Render, alert_card, with_note
 from bridge.render.teams_case import DATA_KEY
@@ -228,11 +228,10 @@ async def _click(
     for story_id in added.refold:
         config.notify(story_id)
     try:  # the click is stored: what fails from here on only costs the answer its detail
-        history = (await config.store.case_facts([ref.key])).get(ref.key)
+        facts = await facts_of(config.store, ref.key)
     except StoreError as err:
         log.warning("teams.answer_skipped", case=ref.case_id, error=str(err))
         return _said(NOTED[action] if accepted else ALREADY)
-    facts: list[Fact] = list(history.facts) if history else []
     card = await _card(config, activity, ref, facts, click.at)
     if not accepted:  # sent again (its answer was lost): show the card as it is now
         return _said(ALREADY) if card is None else _shown(card)

@@ -33,6 +33,7 @@ from bridge.core import plan
 from bridge.core.cases import Case, CaseRef, Fact, fold
 from bridge.core.plan import MissedContent
 from bridge.notify import decode_ref
+from bridge.notify.teams_api import split_channel
 from bridge.render.adaptivecard import escape
 from bridge.store import ShownAlert, Store
 
@@ -60,9 +61,8 @@ def shown_on(alerts: Sequence[ShownAlert], pressed: Pressed) -> ShownAlert | Non
             posted = decode_ref(alert.ref)
             if posted is not None and posted.ts_or_id == pressed.message_id:
                 return alert
-    conversation = pressed.conversation.split(";", 1)[0]
-    # A Teams destination's channel is "<conversation>" or "<service url> <conversation>".
-    there = [a for a in alerts if a.channel.rpartition(" ")[2] == conversation]
+    conversation = pressed.conversation.split(";", 1)[0]  # a channel's: ";messageid=…"
+    there = [a for a in alerts if split_channel(a.channel)[1] == conversation]
     if len(there) == 1:
         return there[0]
     return alerts[0] if len(alerts) == 1 else None

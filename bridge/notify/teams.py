@@ -51,6 +51,7 @@ from bridge.notify.teams_api import (
     message_id,
     parse,
     slash,
+    split_channel,
 )
 from bridge.notify.teams_auth import TokenProvider
 
@@ -263,8 +264,8 @@ class TeamsNotifier:
 
     def _split(self, channel: str) -> tuple[str, str]:
         """``"<service_url> <conversation>"`` or ``"<conversation>"`` -> (service, conversation)."""
-        service, _, conversation = channel.strip().rpartition(" ")
-        return (slash(service.strip()) if service.strip() else self._service_url), conversation
+        service, conversation = split_channel(channel)
+        return (slash(service) if service else self._service_url), conversation
 
     def _join(self, service: str, conversation: str) -> str:
         return conversation if service == self._service_url else f"{service} {conversation}"

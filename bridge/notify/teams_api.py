@@ -140,6 +140,13 @@ def slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def split_channel(channel: str) -> tuple[str, str]:
+    """A Teams destination's channel, ``"<service_url> <conversation>"`` or
+    ``"<conversation>"``, as (service URL or "", conversation id)."""
+    service, _, conversation = channel.strip().rpartition(" ")
+    return service.strip(), conversation
+
+
 def json_or_empty(text: str) -> Any:
     if not text.strip():
         return {}

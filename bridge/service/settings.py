@@ -108,15 +108,19 @@ class Settings:
         with the signing secret) and alerts are really posted, or nothing is (the dry-run
         demo, whose preview shows the buttons and whose simulator presses them): only then
         do alerts offer buttons."""
-        demo = not self.slack_enabled and not self.teams_enabled
-        return self.slack_signing_secret is not None and (self.slack_enabled or demo)
+        return self.slack_signing_secret is not None and (self.slack_enabled or self.posts_nowhere)
 
     @property
     def teams_offers_buttons(self) -> bool:
         """``TEAMS_BUTTONS`` is on and alerts are really posted to Teams, or nothing is
         posted anywhere (the dry-run demo, whose preview shows the buttons)."""
-        demo = not self.slack_enabled and not self.teams_enabled
-        return self.teams_buttons and (self.teams_enabled or demo)
+        return self.teams_buttons and (self.teams_enabled or self.posts_nowhere)
+
+    @property
+    def posts_nowhere(self) -> bool:
+        """Neither Slack nor Teams is configured: the dry-run demo (every platform logged and
+        drawn on the preview)."""
+        return not self.slack_enabled and not self.teams_enabled
 
     @property
     def teams_enabled(self) -> bool:

@@ -41,7 +41,7 @@ async def test_a_reload_warns_in_the_log_and_readyz_and_a_fixed_file_clears_it(
     warnings = [e for e in logged if e["event"] == "rules.warning"]
     assert warnings == [{"event": "rules.warning", "log_level": "warning", "message": WARNING}]
     ready = await holder.ready()
-    assert ready.startswith("1 routes, 1 destinations, version ")
+    assert ready.startswith("1 route, 1 destination, version ")
     assert ready.endswith("; 1 warning: see the log (rules.warning)")
 
     path.write_text(RULES.replace("WINDOW", "13d"))

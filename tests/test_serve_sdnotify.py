@@ -48,7 +48,7 @@ async def test_serve_speaks_sd_notify(
     env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": ""}
     async with serve(tmp_path, tmp_path / "bridge.db", extra_env=env) as server:
         ready = await next_message(sock, "READY=1")
-        assert "STATUS=listening on 127.0.0.1:0; rules: 1 routes" in ready
+        assert "STATUS=listening on 127.0.0.1:0; rules: 1 route, 1 destination" in ready
         await next_message(sock, "WATCHDOG=1")
         await next_message(sock, "WATCHDOG=1")  # keeps pinging
         server.proc.send_signal(signal.SIGHUP)

@@ -24,7 +24,7 @@ from bridge.core.events import Event, InvalidEvent, NotJSON, decode
 from bridge.rules.callbacks import case_facts
 from bridge.rules.load import load_file
 from bridge.rules.match import route
-from bridge.rules.model import RulesError, Ruleset
+from bridge.rules.model import RulesError, Ruleset, counted
 from bridge.rules.outlive import outliving
 from bridge.service.settings import DEFAULT_RETENTION
 
@@ -111,8 +111,7 @@ def run_check(args: argparse.Namespace) -> int:
             failed.append(path)
             continue
         print(
-            f"OK: {ruleset.source} ({len(ruleset.routes)} routes, "
-            f"{len(ruleset.destinations)} destinations, {len(ruleset.tests)} tests passed)"
+            f"OK: {ruleset.source} ({ruleset.shape}, {counted(len(ruleset.tests), 'test')} passed)"
         )
         for found in outliving(ruleset, retention, datetime.now(UTC)):
             print(f"{ruleset.source}: warning: {found.message(retention)}", file=sys.stderr)

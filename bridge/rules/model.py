@@ -237,3 +237,14 @@ class Ruleset:
     text: str = field(default="", repr=False)  # the file as loaded (``version`` is its hash)
     callbacks: Callbacks = Callbacks(region="NL", policy=CallbackPolicy())
     digest: DigestRule | None = None
+
+    @property
+    def shape(self) -> str:
+        """What the file holds, for people: "1 route, 3 destinations"."""
+        routes, destinations = len(self.routes), len(self.destinations)
+        return f"{counted(routes, 'route')}, {counted(destinations, 'destination')}"
+
+
+def counted(n: int, noun: str) -> str:
+    """ "1 route", "2 routes", "0 routes" (nouns that take an -s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -18,6 +18,7 @@ import structlog
 
 from bridge.metrics import Metrics
 from bridge.rules import RulesError, Ruleset, load_file
+from bridge.rules.model import counted
 from bridge.rules.outlive import outliving
 from bridge.service.settings import DEFAULT_RETENTION
 
@@ -77,10 +78,7 @@ class RulesHolder:
     def summary(self) -> str:
         if self.current is None:
             return "none loaded"
-        return (
-            f"{len(self.current.routes)} routes, "
-            f"{len(self.current.destinations)} destinations, version {self.current.version[:12]}"
-        )
+        return f"{self.current.shape}, version {self.current.version[:12]}"
 
     async def ready(self) -> str:
         """For /readyz: never the file's path or text (a refused file may hold anything,
@@ -90,8 +88,7 @@ class RulesHolder:
         if self.problems:
             return f"running {self.summary()}; last reload REFUSED: {self._refusal()}"
         if n := len(self.warnings):
-            plural = "s" if n != 1 else ""
-            return f"{self.summary()}; {n} warning{plural}: see the log (rules.warning)"
+            return f"{self.summary()}; {counted(n, 'warning')}: see the log (rules.warning)"
         return self.summary()
 
     def _refusal(self) -> str:
@@ -101,4 +98,4 @@ class RulesHolder:
             shown = ", ".join(str(line) for line in self._lines[:10])
             where = f" on line{'s' if len(self._lines) > 1 else ''} {shown}"
             where += ", …" if len(self._lines) > 10 else ""
-        return f"{n} problem{'s' if n != 1 else ''}{where}; see the log (rules.problem)"
+        return f"{counted(n, 'problem')}{where}; see the log (rules.problem)"

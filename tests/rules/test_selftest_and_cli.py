@@ -99,7 +99,7 @@ def test_check_ok_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     good = tmp_path / "good.yaml"
     good.write_text(RULES.replace("missed: [support]}", "missed: [support, oncall]}"))
     assert check([str(good)]) == 0
-    assert capsys.readouterr().out == f"OK: {good} (1 routes, 3 destinations, 1 tests passed)\n"
+    assert capsys.readouterr().out == f"OK: {good} (1 route, 3 destinations, 1 test passed)\n"
 
 
 def test_check_several_files_shows_every_files_problems_and_fails_if_any_fails(
@@ -116,7 +116,7 @@ def test_check_several_files_shows_every_files_problems_and_fails_if_any_fails(
     paths = [good, failing_test, bad_zone, missing]
     assert cli_main(["check", *map(str, paths)]) == 1
     captured = capsys.readouterr()
-    assert captured.out == f"OK: {good} (1 routes, 3 destinations, 1 tests passed)\n"
+    assert captured.out == f"OK: {good} (1 route, 3 destinations, 1 test passed)\n"
     err = captured.err.splitlines()
     assert err[0].startswith(f'{failing_test}:17:5: tests[0]: test "missed support call')
     assert f"{failing_test}: 1 problem(s); the rules were not loaded" in err

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core.cases import (
+    AlertTo,
     Answered,
     Attempt,
     CaseKey,
@@ -66,6 +68,40 @@ def click(case: str, minutes: float, action: str, user: str = "Alice") -> Click:
 def one(facts: list[Fact], now: datetime = NOW) -> object:
     (case,) = fold(KEY, facts, now)
     return case
+
+
+def test_each_destination_of_a_case_alert_keeps_the_mentions_its_routing_gave_it() -> None:
+    first = msgspec.structs.replace(
+        miss("m1", 0),
+        destinations=("support", "oncall"),
+        mentions=("<!subteam^S1>",),
+        alerts=(AlertTo("support"), AlertTo("oncall", ("<!subteam^S1>",))),
+    )
+    # A later miss, routed differently (at night, say), adds a destination of its own.
+    later = msgspec.structs.replace(
+        miss("m2", 600),
+        destinations=("support", "night"),
+        mentions=("<!here>", "<@U2>"),
+        alerts=(AlertTo("support", ("<!here>",)), AlertTo("night", ("<@U2>",))),
+    )
+    (case,) = fold(KEY, [later, first], at(601))
+    assert case.destinations == ("support", "oncall", "night")
+    assert case.mentions_for("support") == ()  # the first miss's say, not the union
+    assert case.mentions_for("oncall") == ("<!subteam^S1>",)
+    assert case.mentions_for("night") == ("<@U2>",)
+    assert case.mentions_for("elsewhere") == ()
+
+
+def test_a_miss_stored_before_alerts_were_kept_mentions_as_it_did() -> None:
+    old = msgspec.structs.replace(
+        miss("m1", 0), destinations=("support", "oncall"), mentions=("<!subteam^S1>",)
+    )
+    fields = msgspec.json.decode(encode_fact(old))
+    del fields["alerts"]  # as an earlier version stored it
+    stored = msgspec.json.encode(fields)
+    (case,) = fold(KEY, [decode_fact(stored)], at(1))
+    assert case.mentions_for("support") == ("<!subteam^S1>",)
+    assert case.mentions_for("oncall") == ("<!subteam^S1>",)
 
 
 def test_a_miss_opens_a_case_and_more_misses_stack_on_it() -> None:

@@ -43,6 +43,14 @@ class CaseKey(msgspec.Struct, frozen=True, order=True):
     number: str  # E.164
 
 
+class AlertTo(msgspec.Struct, frozen=True, array_like=True):
+    """One destination of a missed call's alert, with the mentions its routing gave it
+    there (the route's and that destination's own, as a missed alert without a case)."""
+
+    destination: str
+    mentions: tuple[str, ...] = ()
+
+
 class Missed(msgspec.Struct, frozen=True, tag="missed", kw_only=True):
     """A missed inbound call from the number on a route that alerts (and keeps cases)."""
 
@@ -52,7 +60,8 @@ class Missed(msgspec.Struct, frozen=True, tag="missed", kw_only=True):
     dialled: str  # the line they called
     rung: tuple[str, ...]  # who was rung, as shown
     destinations: tuple[str, ...]  # where its alert goes (the rules' destination names)
-    mentions: tuple[str, ...] = ()  # the alert's mentions
+    mentions: tuple[str, ...] = ()  # every alert's mentions (the escalation's default)
+    alerts: tuple[AlertTo, ...] = ()  # each alert's own (none in facts stored by earlier versions)
     escalate_at: datetime | None = None  # None: never escalate
     escalate_to: tuple[str, ...] = ()  # whom an escalation mentions
     expire_at: datetime | None = None  # None: never expires
@@ -155,6 +164,17 @@ class Case(msgspec.Struct, frozen=True, kw_only=True):
     def destinations(self) -> tuple[str, ...]:
         """Where the case's alert goes: every destination any of its misses alerts."""
         return tuple(dict.fromkeys(d for m in self.misses for d in m.destinations))
+
+    def mentions_for(self, destination: str) -> tuple[str, ...]:
+        """Whom the case's alert mentions at ``destination``: what the routing of the first
+        miss alerting there gave it (a fact stored without ``alerts``: all its mentions)."""
+        for miss in self.misses:
+            for alert in miss.alerts:
+                if alert.destination == destination:
+                    return alert.mentions
+            if not miss.alerts and destination in miss.destinations:
+                return miss.mentions
+        return ()
 
     def next_check(self) -> datetime | None:
         """When the clock alone will change this case next (None: never)."""

@@ -93,7 +93,7 @@ class CasePlan:
         first = next((t.delivery for t in planned if t.delivery.kind == "missed"), None)
         route = first.route if first is not None else "callback case"
         alerts = tuple(
-            Delivery(name, "missed", route, self.case.first.mentions)
+            Delivery(name, "missed", route, self.case.mentions_for(name))
             for name in self.case.destinations
             if name in ruleset.destinations
         )

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 
 from bridge.core.calls import Call
-from bridge.core.cases import Answered, Attempt, CaseKey, Fact, Missed
+from bridge.core.cases import AlertTo, Answered, Attempt, CaseKey, Fact, Missed
 from bridge.core.numbers import e164
 from bridge.core.routing import RouteResult
 from bridge.rules.match import UNMATCHED_ROUTE, is_internal
@@ -100,6 +100,7 @@ def _missed(ruleset: Ruleset, call: Call, result: RouteResult, key: CaseKey) -> 
         rung=tuple(p.label for p in call.rung),
         destinations=tuple(dict.fromkeys(d.destination for d in alerts)),
         mentions=mentions,
+        alerts=tuple(AlertTo(d.destination, d.mentions) for d in alerts),
         escalate_at=(
             None
             if policy.escalate_after is None

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from bridge.core.calls import Call
-from bridge.core.cases import Answered, Attempt, CaseKey, Fact, Missed, fold
+from bridge.core.cases import AlertTo, Answered, Attempt, CaseKey, Fact, Missed, fold
 from bridge.rules import route
 from bridge.rules.callbacks import case_facts, outcome
 
@@ -100,6 +100,8 @@ def test_a_missed_call_that_alerts_opens_a_case_with_the_routes_clock() -> None:
                 rung=("B",),
                 destinations=("support", "oncall"),
                 mentions=(ONCALL,),
+                # oncall's mention is the on-call destination's own (the helper's rules)
+                alerts=(AlertTo("support"), AlertTo("oncall", (ONCALL,))),
                 escalate_at=T0 + timedelta(minutes=30),
                 escalate_to=(ONCALL,),  # no escalate_to: the alert's mentions
                 expire_at=T0 + timedelta(days=3),

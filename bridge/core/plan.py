@@ -18,6 +18,7 @@ from bridge.core import cases
 from bridge.core.calls import Call, Step, step_identity
 from bridge.core.cases import Case
 from bridge.core.digest import DigestContent
+from bridge.core.mentions import shown_on
 from bridge.core.routing import Delivery, Target
 from bridge.core.slots import Decided, Planned
 
@@ -150,8 +151,10 @@ def _slots(
             settles=settles,
         )
 
+    mentions = shown_on(platform, delivery.mentions)
     if delivery.kind == "missed":
-        alert = MissedContent(call=call, tz=tz, mentions=delivery.mentions, case=case)
+        case = None if case is None else _case_on(platform, case)
+        alert = MissedContent(call=call, tz=tz, mentions=mentions, case=case)
         slots = [slot("missed", alert, settles=True)]
         if case is not None:
             for n, told in enumerate(case.steps, start=1):
@@ -166,7 +169,7 @@ def _slots(
                 slots.append(slot(cases.step_slot(case, told), line, order=n))
         return _first_per_slot(slots)
     if delivery.kind == "summary":
-        return [slot("summary", SummaryContent(call=call, tz=tz, mentions=delivery.mentions))]
+        return [slot("summary", SummaryContent(call=call, tz=tz, mentions=mentions))]
     slots = [slot("root", RootContent(call=call, tz=tz))]
     rang = False
     for n, step in enumerate(call.steps, start=1):
@@ -176,6 +179,20 @@ def _slots(
         slots.append(slot(reply_slot(step), content, order=n, settles=told_missed))
         rang = rang or (step.kind == "ringing" and not step.consult)
     return _first_per_slot(slots)
+
+
+def _case_on(platform: str, case: Case) -> Case:
+    """``case`` as ``platform`` shows it: its escalation mentions only whom it can."""
+    first = case.first
+    steps = tuple(
+        msgspec.structs.replace(s, mentions=shown_on(platform, s.mentions)) if s.mentions else s
+        for s in case.steps
+    )
+    escalate_to = shown_on(platform, first.escalate_to)
+    if escalate_to == first.escalate_to and steps == case.steps:
+        return case
+    misses = (msgspec.structs.replace(first, escalate_to=escalate_to), *case.misses[1:])
+    return msgspec.structs.replace(case, misses=misses, steps=steps)
 
 
 def _first_per_slot(slots: list[Planned]) -> list[Planned]:

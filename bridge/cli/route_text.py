@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 from bridge.core.calls import Call
 from bridge.core.cases import Case, CaseKey, Fact, Missed, case_of, fact_id, fold
 from bridge.core.duration import format_duration
+from bridge.core.mentions import shown_on
 from bridge.render.text import headline, step_line
 from bridge.rules.callbacks import outcome
 from bridge.rules.casewords import fact_text, human, told
 from bridge.rules.match import UNMATCHED_ROUTE
 from bridge.rules.model import Delivery, RouteResult, Ruleset
+from bridge.rules.targets import channels
 
 
 def describe(
@@ -130,9 +132,12 @@ def name(call: Call) -> str:
 
 
 def _delivery(ruleset: Ruleset, call: Call, delivery: Delivery) -> list[str]:
-    where = ruleset.destinations[delivery.destination].describe
+    destination = ruleset.destinations[delivery.destination]
+    where = destination.describe
     via = "the unmatched fallback" if delivery.route == UNMATCHED_ROUTE else delivery.route
-    mentions = f", mentioning {' '.join(delivery.mentions)}" if delivery.mentions else ""
+    platform = channels(destination)[0][0]  # a destination names one (the loader's rule)
+    shown = shown_on(platform, delivery.mentions)
+    mentions = f", mentioning {' '.join(shown)}" if shown else ""
     head = f"  {delivery.kind} -> {delivery.destination} ({where}) from {via}{mentions}:"
     if delivery.kind == "live":
         body = [f"      root: {headline(call)}"]

@@ -264,3 +264,37 @@ def test_route_provider_fixtures(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert out[1] == "  routes: support line"
     assert not any(line.startswith("  missed") for line in out)
+
+
+def test_route_shows_each_destination_the_mentions_its_platform_can_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        HEADER
+        + """\
+routes:
+  - name: everything
+    missed: [oncall, sales]
+    mention: ["<!here>", "jan@example.com", "@team"]
+"""
+    )
+    missed = tmp_path / "missed.json"
+    missed.write_text(
+        json.dumps(
+            [
+                _event("m1", "2026-12-01T22:10:00Z", "created"),
+                _event("m1", "2026-12-01T22:10:30Z", "ended", reason="no-answer"),
+            ]
+        )
+    )
+    assert route(["--rules", str(rules), str(missed)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        "  missed -> oncall (Slack channel C0ONCALL001) from everything, mentioning "
+        "<!here> @team <!subteam^S0ONCALL1>:"
+    ) in out
+    assert (
+        "  missed -> sales (Teams conversation 19:sales@thread.tacv2) from everything, "
+        "mentioning jan@example.com @team:"
+    ) in out

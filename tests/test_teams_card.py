@@ -62,6 +62,16 @@ def test_the_alert_shows_its_case_folded_again_with_the_press() -> None:
     assert content.mentions == ()
 
 
+def test_the_refreshed_card_mentions_only_whom_teams_can_as_delivery_does() -> None:
+    # The case escalates (30 min) to a Slack group: not a mention Teams can show.
+    content = refreshed(SALES_ALERT.content, REF, [K.miss("c1", 0)], K.at(40))
+    assert content is not None
+    assert content.case is not None
+    assert content.case.escalated_at == K.at(30)
+    assert content.case.first.escalate_to == ()
+    assert [(s.kind, s.mentions) for s in content.case.steps] == [("escalated", ())]
+
+
 def test_no_card_for_what_is_not_an_alert_of_that_case() -> None:
     facts = [K.miss("c1", 0), K.click(3, "claim")]
     assert refreshed(None, REF, facts, K.at(4)) is None  # to be retracted

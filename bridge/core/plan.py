@@ -153,7 +153,7 @@ def _slots(
 
     mentions = shown_on(platform, delivery.mentions)
     if delivery.kind == "missed":
-        case = None if case is None else _case_on(platform, case)
+        case = None if case is None else case_on(platform, case)
         alert = MissedContent(call=call, tz=tz, mentions=mentions, case=case)
         slots = [slot("missed", alert, settles=True)]
         if case is not None:
@@ -181,7 +181,7 @@ def _slots(
     return _first_per_slot(slots)
 
 
-def _case_on(platform: str, case: Case) -> Case:
+def case_on(platform: str, case: Case) -> Case:
     """``case`` as ``platform`` shows it: its escalation mentions only whom it can."""
     first = case.first
     steps = tuple(

@@ -82,7 +82,9 @@ def refreshed(
     if (shown.case.id, shown.case.key) != (ref.case_id, ref.key):
         return None
     case = _case(fold(ref.key, facts, now), ref.case_id)
-    return None if case is None else msgspec.structs.replace(shown, case=case)
+    return (
+        None if case is None else msgspec.structs.replace(shown, case=plan.case_on("teams", case))
+    )
 
 
 def _case(cases: Sequence[Case], case_id: str) -> Case | None:

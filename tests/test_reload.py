@@ -10,6 +10,8 @@ import signal
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.support.harness import (
     FakeClock,
     body,
@@ -231,3 +233,43 @@ async def test_sighup_reloads_the_running_service(tmp_path: Path) -> None:
             lambda line: line.get("event") == "rules.loaded" and line not in loaded
         )
         assert await asyncio.wait_for(server.stop(signal.SIGTERM), 30) == 0
+
+
+async def test_a_reload_of_a_file_not_in_utf8_is_refused_where_the_byte_is(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path, GOOD, name="r.yaml")
+    async with serve(tmp_path, tmp_path / "bridge.db", rules=rules) as server:
+        # Saved in Latin-1 by an editor: "é" is the single byte 0xe9 on line 2, column 14.
+        rules.write_bytes(b"version: 1\n# support caf\xe9 line\n" + GOOD.encode()[11:])
+        server.proc.send_signal(signal.SIGHUP)
+        refused = await server.wait_for_line(lambda line: line.get("event") == "rules.refused")
+        assert refused["kept"] == "keeping the running rules"
+        problem = await server.wait_for_line(lambda line: line.get("event") == "rules.problem")
+        assert problem["problem"] == (
+            f"{rules}:2:14: not UTF-8 text (byte 0xe9): save the file as UTF-8"
+        )
+        assert await asyncio.wait_for(server.stop(signal.SIGTERM), 30) == 0
+    assert not [line for line in server.lines if line.get("log_level") == "critical"]
+
+
+async def test_a_loader_bug_refuses_the_file_and_the_reload_still_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, rules=write_rules(tmp_path, GOOD, name="r.yaml"))
+    async with running_bridge(settings) as (bridge, client, _chat):
+
+        def broken(path: Path) -> object:
+            raise RecursionError(f"deep in {path.read_text()}")  # may quote the file
+
+        monkeypatch.setattr("bridge.service.rulestate.load_file", broken)
+        settings.rules.write_text(GOOD.replace("support", "support-secret-xoxb-1"))
+        assert await bridge.reload_rules() is False
+        assert bridge.rules.problems == (
+            f"{settings.rules}: could not be loaded (RecursionError, a callbridge bug: please "
+            "report it); the file was not used",
+        )
+        text = await (await client.get("/metrics")).text()
+        assert metric(text, "callbridge_rules_last_reload_success") == 0
+        ready = await (await client.get("/readyz", headers=AUTH)).json()
+        assert "last reload REFUSED" in ready["checks"]["rules"]["detail"]

@@ -28,6 +28,7 @@ from bridge.rules.model import (
     Direction,
     Hours,
     Pattern,
+    Problem,
     Route,
     RulesError,
     Ruleset,
@@ -73,7 +74,19 @@ ROUTE_KEYS: Final = ("name", "when", *ACTION_KEYS, "continue", "drop")
 
 def load_file(path: Path) -> Ruleset:
     """Read and load a rules file. Raises :class:`RulesError`, or ``OSError`` if unreadable."""
-    return load_text(path.read_text(encoding="utf-8"), str(path))
+    return load_text(_utf8(path.read_bytes(), str(path)), str(path))
+
+
+def _utf8(data: bytes, filename: str) -> str:
+    """The file's text; a byte that is not UTF-8 is a problem at its line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        message = f"not UTF-8 text (byte 0x{data[err.start]:02x}): save the file as UTF-8"
+        raise RulesError((Problem(filename, line, col, "", message),)) from None
 
 
 def load_text(text: str, filename: str) -> Ruleset:

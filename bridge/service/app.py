@@ -391,9 +391,10 @@ class Bridge:
 
     async def reload_rules(self) -> bool:
         self.notifier.reloading()
-        ok = await self.rules.reload()
-        self.notifier.ready(self._status())
-        return ok
+        try:
+            return await self.rules.reload()
+        finally:  # systemd waits for READY=1 after RELOADING=1, whatever happened
+            self.notifier.ready(self._status())
 
     def _status(self) -> str:
         return f"listening on {self.settings.listen}; rules: {self.rules.summary()}"

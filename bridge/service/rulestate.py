@@ -53,6 +53,13 @@ class RulesHolder:
         except OSError as err:
             self.problems = (f"{self.path}: cannot read the rules file: {err.strerror}",)
             self._lines = ()
+        except Exception as err:  # a loader bug refuses the file; it never ends the reload
+            # Only the exception's type: its message may quote the file (a pasted secret).
+            self.problems = (
+                f"{self.path}: could not be loaded ({type(err).__name__}, a callbridge bug: "
+                "please report it); the file was not used",
+            )
+            self._lines = ()
         else:
             self.current, self.problems, self._lines = ruleset, (), ()
             self.warnings = warnings

@@ -298,3 +298,15 @@ routes:
         "  missed -> sales (Teams conversation 19:sales@thread.tacv2) from everything, "
         "mentioning jan@example.com @team:"
     ) in out
+
+
+def test_check_reads_a_file_not_in_utf8_as_a_problem_at_its_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    # Line 3: "# Zoë's café" with "ë" in UTF-8 (one character) and "é" in Latin-1.
+    latin1.write_bytes(b"version: 1\ntimezone: Europe/Amsterdam\n# Zo\xc3\xab's caf\xe9\n")
+    assert check([str(latin1)]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"{latin1}:3:12: not UTF-8 text (byte 0xe9): save the file as UTF-8"
+    )

@@ -58,6 +58,35 @@ def test_settings_and_rules_refuse_the_same_durations(text: str) -> None:
         min_ring(f'"{text}"')
 
 
+@pytest.mark.parametrize(
+    "text", ["36501d", "5215w", "1000000000d", "99999999999999999999999d", "9" * 400]
+)
+def test_a_duration_longer_than_a_century_is_refused_everywhere_with_words(text: str) -> None:
+    message = f"'{text}' is too long: at most 36500d"
+    with pytest.raises(ValueError, match=message):
+        parse_duration(text)
+    with pytest.raises(SettingsError, match=f"CALLBRIDGE_RETENTION: {message}"):
+        load({"CALLBRIDGE_RETENTION": text})
+    with pytest.raises(
+        RulesError, match=r'routes\[0\]\.min_ring: ".*" is too long \(at most 36500d\)'
+    ):
+        min_ring(f'"{text}"')
+    escalate = f"callbacks: {{escalate_after: {text}}}\nroutes:\n  - {{name: m, missed: support}}\n"
+    with pytest.raises(RulesError, match=r"callbacks\.escalate_after: .* is too long"):
+        rules(escalate)
+
+
+def test_a_century_is_still_a_duration() -> None:
+    assert parse_duration("36500d") == timedelta(days=36500)
+    assert load({"CALLBRIDGE_RETENTION": "5214w"}).retention == timedelta(weeks=5214)
+
+
+@pytest.mark.parametrize("variable", ["CALLBRIDGE_RETENTION", "CALLBRIDGE_STALE_AFTER"])
+def test_keeping_calls_for_no_time_is_refused(variable: str) -> None:
+    with pytest.raises(SettingsError, match=f"{variable}: expected a duration above 0, got '0s'"):
+        load({variable: "0s"})
+
+
 def test_the_rules_also_take_yaml_numbers_as_seconds() -> None:
     assert min_ring("20") == timedelta(seconds=20)
     assert min_ring("1.5") == timedelta(seconds=1.5)

@@ -19,14 +19,14 @@ import msgspec
 
 from bridge.cli.route_text import case_summary, describe, fold_all
 from bridge.core.calls import fold
-from bridge.core.duration import HINT, format_duration, parse_duration
+from bridge.core.duration import format_duration
 from bridge.core.events import Event, InvalidEvent, NotJSON, decode
 from bridge.rules.callbacks import case_facts
 from bridge.rules.load import load_file
 from bridge.rules.match import route
 from bridge.rules.model import RulesError, Ruleset, counted
 from bridge.rules.outlive import outliving
-from bridge.service.settings import DEFAULT_RETENTION
+from bridge.service.settings import DEFAULT_RETENTION, positive_duration
 
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
 
@@ -93,9 +93,9 @@ def _retention() -> timedelta | None:
     if not text:
         return DEFAULT_RETENTION
     try:
-        return parse_duration(text)
-    except ValueError:
-        print(f"CALLBRIDGE_RETENTION: expected {HINT}, got {text!r}", file=sys.stderr)
+        return positive_duration(text)
+    except ValueError as err:
+        print(f"CALLBRIDGE_RETENTION: {err}", file=sys.stderr)
         return None
 
 

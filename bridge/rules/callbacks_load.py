@@ -22,7 +22,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from bridge.core.duration import HINT as DURATION_HINT
-from bridge.core.duration import format_duration, parse_duration
+from bridge.core.duration import LONGEST, TooLong, format_duration, parse_duration
 from bridge.rules.fields import Reader, suggest
 from bridge.rules.model import CallbackPolicy, Hours
 from bridge.rules.region import alias_hint, is_region, region_of_zone
@@ -199,6 +199,9 @@ def _duration(reader: Reader, node: Node, path: str, *, off: bool) -> timedelta 
     if isinstance(node, Scalar) and not node.is_null and node.boolean is None:
         try:
             value = parse_duration(node.text)
+        except TooLong:
+            reader.error(node, path, f'"{node.text}" is too long (at most {LONGEST})')
+            return None
         except ValueError:
             value = None
     if value is None:

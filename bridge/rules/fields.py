@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from bridge.core.duration import HINT as DURATION_HINT
-from bridge.core.duration import parse_duration
+from bridge.core.duration import LONGEST, TooLong, parse_duration
 from bridge.rules.model import Problem
 from bridge.rules.yamlpos import Map, Node, Scalar, Seq, describe, join
 
@@ -101,6 +101,9 @@ class Reader:
         ):
             try:
                 return parse_duration(node.text)
+            except TooLong:
+                self.error(node, path, f'"{node.text}" is too long (at most {LONGEST})')
+                return None
             except ValueError:
                 pass
         shown = f'"{node.text}"' if isinstance(node, Scalar) else describe(node)

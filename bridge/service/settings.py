@@ -265,7 +265,7 @@ def parse_listen(text: str) -> Listen:
     return Listen(host, int(port))
 
 
-def _positive_duration(text: str) -> timedelta:
+def positive_duration(text: str) -> timedelta:
     value = parse_duration(text)
     if value <= timedelta(0):
         raise ValueError(f"expected a duration above 0, got {text!r}")
@@ -312,9 +312,9 @@ def load(
     env = os.environ if environ is None else environ
     reader = Reader(_raw_values(env, flags))
     reader.convert("listen", parse_listen)
-    for dest in ("retention", "stale_after", "shutdown_timeout"):
-        reader.convert(dest, parse_duration)
-    reader.convert("client_timeout", _positive_duration)
+    reader.convert("shutdown_timeout", parse_duration)  # 0: no grace
+    for dest in ("retention", "stale_after", "client_timeout"):
+        reader.convert(dest, positive_duration)
     reader.convert("max_connections", _connections)
     reader.values["rules"] = Path(reader.text("rules") or default_rules())
     reader.store(env)

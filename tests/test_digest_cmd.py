@@ -87,6 +87,16 @@ def test_rules_without_a_digest_and_a_bad_moment_are_refused(
     assert capsys.readouterr().err == (
         "callbridge digest: --at 'tomorrow' is not YYYY-MM-DDTHH:MM\n"
     )
+    for far in ("0001-01-01T00:00", "9999-12-31T23:59"):
+        assert main(["digest", "--rules", str(rules), "--store", db, "--at", far]) == 2
+        assert capsys.readouterr().err == (
+            f"callbridge digest: --at '{far}' is not between the years 2000 and 9000\n"
+        )
+    broken = write_rules(tmp_path, RULES.replace("to: support", "to: nowhere"), name="b.yaml")
+    assert main(["digest", "--rules", str(broken), "--store", db]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"callbridge digest: {broken}:")  # the file named once
+    assert err.count(str(broken)) == 1
     assert main(["digest", "--rules", str(rules), "--store", db]) == 1  # no such file
     assert capsys.readouterr().err == (
         f"callbridge digest: no store at {tmp_path / 'bridge.db'} (check --store)\n"

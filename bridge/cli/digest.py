@@ -17,6 +17,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from bridge import logs
@@ -55,14 +56,20 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(fmt="console", level="warning", stream=sys.stderr)
     try:
         ruleset = load_file(config.rules)
-    except (OSError, RulesError) as err:
-        print(f"callbridge digest: {config.rules}: {err}", file=sys.stderr)
+    except OSError as err:
+        print(f"callbridge digest: {config.rules}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    except RulesError as err:  # each problem names the file, line and column
+        print(f"callbridge digest: {err}", file=sys.stderr)
         return 1
     if ruleset.digest is None:
         print(f"callbridge digest: {config.rules} has no `digest:` block", file=sys.stderr)
         return 1
     try:
         until = _until(args.at, ruleset.timezone)
+    except OutOfRange:
+        print(f"callbridge digest: --at {args.at!r} is not between {YEARS}", file=sys.stderr)
+        return 2
     except ValueError:
         print(f"callbridge digest: --at {args.at!r} is not YYYY-MM-DDTHH:MM", file=sys.stderr)
         return 2
@@ -80,10 +87,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+YEARS: Final = "the years 2000 and 9000"  # a digest looks back days; dates near the ends overflow
+
+
+class OutOfRange(ValueError):
+    pass
+
+
 def _until(at: str | None, tz: ZoneInfo) -> datetime:
     if at is None:
         return datetime.now(UTC)
     local = datetime.fromisoformat(at)
+    if not 2000 <= local.year <= 9000:
+        raise OutOfRange(at)
     return (local if local.tzinfo else local.replace(tzinfo=tz)).astimezone(UTC)
 
 

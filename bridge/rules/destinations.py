@@ -12,6 +12,9 @@ from bridge.rules.model import Destination, SlackTarget, TeamsTarget
 from bridge.rules.yamlpos import Node, join
 
 _SLACK_CHANNEL: Final = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+_SLACK_TOKEN: Final = re.compile(r"^<[@!#]")  # any Slack markup: <@U…>, <!here>, <#C…>
+# Channels "19:…@thread.tacv2", chats "19:…@thread.v2", personal chats "a:…", "8:orgid:…".
+_TEAMS_CONVERSATION: Final = re.compile(r"^[0-9a-z]+:\S+$", re.IGNORECASE)
 _SLACK_MENTION: Final = re.compile(r"^<(@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel)>$")
 SLACK_MENTION_HINT: Final = (
     "write a Slack mention like <@U0123ABCD> (a person), <!subteam^S0123ABCD> (a user group) "
@@ -102,6 +105,14 @@ def _teams(reader: Reader, node: Node, path: str) -> TeamsTarget | None:
     conversation = reader.text(
         conv_node, join(path, "conversation"), example='"19:abc@thread.tacv2"'
     )
+    if conversation is not None and not _TEAMS_CONVERSATION.match(conversation):
+        reader.error(
+            conv_node,
+            join(path, "conversation"),
+            f'"{conversation}" is not a Teams conversation ID: a channel\'s looks like '
+            '"19:abc123@thread.tacv2" (the URL-decoded part after /channel/ in the '
+            'channel\'s "Get link to channel"); a name is refused because names change',
+        )
     url = None
     if (url_node := spec.get("service_url")) is not None:
         text = reader.text(url_node, join(path, "service_url"))
@@ -121,6 +132,13 @@ def _mentions(reader: Reader, node: Node | None, path: str, *, slack: bool) -> t
         if slack and not _SLACK_MENTION.match(value):
             reader.error(
                 item, item_path, f'"{value}" is not a Slack mention ({SLACK_MENTION_HINT})'
+            )
+        elif not slack and _SLACK_TOKEN.match(value):
+            reader.error(
+                item,
+                item_path,
+                f'"{value}" is a Slack mention: a Teams destination mentions people by their '
+                "e-mail address (sign-in name), e.g. jan@example.com",
             )
         out.append(value)
     return tuple(out)

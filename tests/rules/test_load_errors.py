@@ -274,6 +274,28 @@ CASES = [
         ],
     ),
     (
+        "teams channel by name",
+        BASE.replace("{slack: {channel: C0123456789}}", '{teams: {conversation: "General"}}'),
+        [
+            'bad.yaml:4:35: destinations.support.teams.conversation: "General" is not a Teams '
+            'conversation ID: a channel\'s looks like "19:abc123@thread.tacv2" (the URL-decoded '
+            'part after /channel/ in the channel\'s "Get link to channel"); a name is refused '
+            "because names change"
+        ],
+    ),
+    (
+        "slack mention on a teams destination",
+        BASE.replace(
+            "{slack: {channel: C0123456789}}",
+            '{teams: {conversation: "19:a@thread.tacv2", mention: ["<!here>", "jan@example.com"]}}',
+        ),
+        [
+            'bad.yaml:4:66: destinations.support.teams.mention[0]: "<!here>" is a Slack '
+            "mention: a Teams destination mentions people by their e-mail address (sign-in "
+            "name), e.g. jan@example.com"
+        ],
+    ),
+    (
         "slack and teams",
         BASE.replace(
             "{slack: {channel: C0123456789}}",

@@ -35,9 +35,10 @@ def describe(
         lines.append(f"  routes: {', '.join(result.matched_routes)}")
     if not result.deliveries:
         lines.append("  nothing would be posted")
-    for delivery in result.deliveries:
-        lines.extend(_delivery(ruleset, call, delivery))
     found = outcome(ruleset, call, result)
+    stacked = _stacked_on(found.facts, cases)
+    for delivery in result.deliveries:
+        lines.extend(_delivery(ruleset, call, delivery, stacked))
     tz = ruleset.timezone
     lines.extend(f"  case: {_role(key, fact, cases, tz)}" for key, fact in found.facts)
     if not found.facts:
@@ -48,6 +49,16 @@ def describe(
 TIMES: Final = "\N{MULTIPLICATION SIGN}"  # as in "missed 2x"
 
 
+def _stacked_on(facts: Sequence[tuple[CaseKey, Fact]], cases: Sequence[Case]) -> str | None:
+    """The case (its id) a missed call stacks on: its alerts are that case's, not its own."""
+    for key, fact in facts:
+        if isinstance(fact, Missed):
+            case = case_of([c for c in cases if c.key == key], fact.story_id)
+            if case is not None and case.id != fact.story_id:
+                return case.id
+    return None
+
+
 def _role(key: CaseKey, fact: Fact, cases: Sequence[Case], tz: ZoneInfo) -> str:
     """What the fact did among ``cases`` (without them: what it does in general)."""
     if not cases:
@@ -55,9 +66,8 @@ def _role(key: CaseKey, fact: Fact, cases: Sequence[Case], tz: ZoneInfo) -> str:
     mine = [c for c in cases if c.key == key]
     where = f"{key.number} in scope {key.scope}"
     if isinstance(fact, Missed):
-        case = case_of(mine, fact.story_id)
-        if case is not None and case.id != fact.story_id:
-            return f"stacks on the open case of {where} (opened by call {case.id})"
+        if (opened_by := _stacked_on([(key, fact)], mine)) is not None:
+            return f"stacks on the open case of {where} (opened by call {opened_by})"
         return fact_text(key, fact, tz, opens=True)
     source = fact_id(fact)
     for case in mine:
@@ -131,7 +141,9 @@ def name(call: Call) -> str:
     return f"call {call.call_id}" + (f" (merged {', '.join(merged)})" if merged else "")
 
 
-def _delivery(ruleset: Ruleset, call: Call, delivery: Delivery) -> list[str]:
+def _delivery(
+    ruleset: Ruleset, call: Call, delivery: Delivery, stacked: str | None = None
+) -> list[str]:
     destination = ruleset.destinations[delivery.destination]
     where = destination.describe
     via = "the unmatched fallback" if delivery.route == UNMATCHED_ROUTE else delivery.route
@@ -145,6 +157,8 @@ def _delivery(ruleset: Ruleset, call: Call, delivery: Delivery) -> list[str]:
             f"      thread: {step_line(step, ruleset.timezone, call.started_at)}"
             for step in call.steps
         ]
+    elif delivery.kind == "missed" and stacked is not None:
+        body = [f"      no alert of its own: the open case's alert (call {stacked}) counts it"]
     elif delivery.kind == "missed":
         body = [f"      alert: {headline(call)}"]
     else:

@@ -152,6 +152,13 @@ def test_each_call_says_what_it_does_to_cases_and_the_summary_folds_them(
         *inbound("last", ANON, "15:00:00", "15:00:10", by=BOB),
     ]
     out = run(tmp_path, RULES, events, capsys)
+    # m2 stacks on m1's case: no alert of its own (the bridge posts none, only a reply).
+    m2 = out[next(i for i, line in enumerate(out) if line.startswith("call m2:")) :]
+    m2 = m2[: next(i for i, line in enumerate(m2) if line.startswith("  case: ")) + 1]
+    alerts = [line for line in m2 if line.startswith("      alert:")]
+    assert alerts == []
+    told = "      no alert of its own: the open case's alert (call m1) counts it"
+    assert m2.count(told) == len([line for line in m2 if line.startswith("  missed -> ")]) > 0
     cases = [line for line in out if line.startswith("  case: ")]
     oncall = "<!subteam^S0ONCALL1>"
     assert cases == [

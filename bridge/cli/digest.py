@@ -35,7 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--rules", type=Path, default=None, help="rules file (as for `serve`)")
     parser.add_argument(
-        "--store", default=None, help="sqlite:///PATH or postgresql://...; as for `serve`"
+        "--store",
+        default=None,
+        help="sqlite:///ABSOLUTE/PATH.db or postgresql://...; as for `serve`",
     )
     parser.add_argument(
         "--at",

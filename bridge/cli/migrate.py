@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--store",
         dest="store",
         default=None,
-        help="sqlite:///PATH or postgresql://...; overrides CALLBRIDGE_STORE",
+        help="sqlite:///ABSOLUTE/PATH.db or postgresql://...; overrides CALLBRIDGE_STORE",
     )
 
 

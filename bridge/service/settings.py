@@ -177,7 +177,8 @@ def credential_name(variable: str) -> str:
 HELP: Final[Mapping[str, str]] = {
     "listen": "HOST:PORT to listen on ([::1]:8080; 0.0.0.0:8080 for every interface)",
     "rules": "the rules file",
-    "store": "sqlite:///PATH.db, or postgresql://USER@HOST/DB for several instances",
+    "store": "sqlite:///ABSOLUTE/PATH.db (sqlite:///./PATH.db: relative to the working "
+    "directory), or postgresql://USER@HOST/DB for several instances",
     "webhook_token": "the token the provider must send (Authorization: Bearer or Token, or "
     "?token=); none: anyone who reaches the port may post",
     "slack_bot_token": "the Slack bot token (xoxb-...); none: Slack is dry-run",

@@ -152,7 +152,12 @@ def _range(reader: Reader, node: Node, path: str) -> TimeRange | None:
         reader.error(node, path, f'"{text}" has an impossible time (hours 00-23, or 24:00 as end)')
         return None
     start, end = time(h1, m1), (None if h2 == 24 else time(h2, m2))
-    if end is not None and end <= start:
+    if end == start:
+        reader.error(
+            node, path, f'"{text}" is empty: it ends when it starts (leave the day out to close it)'
+        )
+        return None
+    if end is not None and end < start:
         reader.error(
             node,
             path,

@@ -118,6 +118,14 @@ CASES = [
         ],
     ),
     (
+        "empty time range",
+        BASE.replace('"08:30-17:30"', '"08:00-08:00"'),
+        [
+            'bad.yaml:6:21: hours.office.mon-fri: "08:00-08:00" is empty: it ends when it '
+            "starts (leave the day out to close it)"
+        ],
+    ),
+    (
         "inverted time range",
         BASE.replace('"08:30-17:30"', '"17:30-08:30"'),
         [

@@ -102,3 +102,24 @@ def test_rules_without_a_digest_and_a_bad_moment_are_refused(
         f"callbridge digest: no store at {tmp_path / 'bridge.db'} (check --store)\n"
     )
     assert not (tmp_path / "bridge.db").exists()
+
+
+def test_a_moment_no_digest_would_end_is_printed_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "bridge.db"
+    asyncio.run(one_open_case(db))
+    weekdays = RULES.replace("to: support}", "to: support, days: mon-fri}")
+    rules = write_rules(tmp_path, weekdays)
+    argv = ["digest", "--rules", str(rules), "--store", f"sqlite://{db}"]
+    capsys.readouterr()
+    assert main([*argv, "--at", "2026-11-29T08:30"]) == 0  # a Sunday, past
+    printed = capsys.readouterr()
+    assert printed.err == (
+        "callbridge digest: note: no digest goes out on a Sunday (the rules' `days`)\n"
+    )
+    assert printed.out.splitlines()[1] == "📊 Callbacks · Sun 29 Nov"
+    assert main([*argv, "--at", "8999-12-04T08:30"]) == 0  # a Wednesday, to come
+    assert capsys.readouterr().err == (
+        "callbridge digest: note: --at is still to come: the cases as they would stand then\n"
+    )

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"callbridge digest: --at {args.at!r} is not YYYY-MM-DDTHH:MM", file=sys.stderr)
         return 2
+    for note in _notes(until, ruleset.digest.days, ruleset.timezone):
+        print(f"callbridge digest: note: {note}", file=sys.stderr)
     if config.store.startswith("sqlite:"):
         path = settings_values.sqlite_path(config.store)
         if not path.exists():  # a read: never make an empty store where none was
@@ -103,6 +105,17 @@ def _until(at: str | None, tz: ZoneInfo) -> datetime:
     if not 2000 <= local.year <= 9000:
         raise OutOfRange(at)
     return (local if local.tzinfo else local.replace(tzinfo=tz)).astimezone(UTC)
+
+
+def _notes(until: datetime, days: frozenset[int], tz: ZoneInfo) -> list[str]:
+    """What makes the period's end one no digest would end (printed all the same)."""
+    local = until.astimezone(tz)
+    notes = []
+    if local.isoweekday() not in days:
+        notes.append(f"no digest goes out on a {local:%A} (the rules' `days`)")
+    if until > datetime.now(UTC):
+        notes.append("--at is still to come: the cases as they would stand then")
+    return notes
 
 
 async def _read(url: str, ruleset: Ruleset, until: datetime) -> list[DigestContent]:

@@ -61,13 +61,15 @@ def read_destinations(reader: Reader, node: Node | None) -> dict[str, Destinatio
         if spec is None:
             continue
         slack, teams = spec.get("slack"), spec.get("teams")
+        # Both read, whatever else is wrong: every problem of the file in one pass.
+        slack_target = None if slack is None else _slack(reader, slack, join(path, "slack"))
+        teams_target = None if teams is None else _teams(reader, teams, join(path, "teams"))
         if (slack is None) == (teams is None):
             reader.error(spec, path, "give exactly one of `slack` or `teams`")
-            continue
-        if slack is not None:
-            out[key.text] = Destination(key.text, slack=_slack(reader, slack, join(path, "slack")))
-        elif teams is not None:
-            out[key.text] = Destination(key.text, teams=_teams(reader, teams, join(path, "teams")))
+        elif slack is not None:
+            out[key.text] = Destination(key.text, slack=slack_target)
+        else:
+            out[key.text] = Destination(key.text, teams=teams_target)
     # Problems above were recorded; placeholders only keep name lookups quiet.
     return out
 

@@ -309,7 +309,14 @@ CASES = [
             "{slack: {channel: C0123456789}}",
             "{slack: {channel: C0123456789}, teams: {conversation: x}}",
         ),
-        ["bad.yaml:4:12: destinations.support: give exactly one of `slack` or `teams`"],
+        [
+            "bad.yaml:4:12: destinations.support: give exactly one of `slack` or `teams`",
+            # ...and what is wrong inside each is said in the same pass
+            'bad.yaml:4:66: destinations.support.teams.conversation: "x" is not a Teams '
+            'conversation ID: a channel\'s looks like "19:abc123@thread.tacv2" (the URL-decoded '
+            'part after /channel/ in the channel\'s "Get link to channel"); a name is refused '
+            "because names change",
+        ],
     ),
     (
         "YAML syntax error",

@@ -144,3 +144,17 @@ def test_unknown_scenario_names_the_valid_ones() -> None:
 def test_context_needs_an_aware_start() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         ScenarioContext(datetime(2024, 1, 1))
+
+
+def test_speed_compresses_the_timeline_from_the_start() -> None:
+    # answered: created 0.x s, ringing 0 s, answered 9 s, ended 185 s into the call
+    stamps = [doc["timestamp"] for doc in build("answered", ScenarioContext(T0, speed=10))]
+    assert stamps[1:] == [
+        "2024-03-05T09:41:07+00:00",
+        "2024-03-05T09:41:07+00:00",  # 0.9 s, truncated to the second
+        "2024-03-05T09:41:25+00:00",  # 18.5 s
+    ]
+    assert FRACTION.match(stamps[0])
+    assert stamps[0].startswith("2024-03-05T09:41:07.0")  # less than 0.1 s in
+    with pytest.raises(ValueError, match="speed"):
+        ScenarioContext(T0, speed=0)

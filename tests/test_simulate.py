@@ -7,11 +7,12 @@ import asyncio
 import random
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -52,11 +53,15 @@ class Recorder:
     seen: set[str] = field(default_factory=set)
     in_flight: int = 0
     max_in_flight: int = 0
+    clock: Callable[[], float] | None = None  # the simulator's (fake) clock, read on arrival
+    arrived: list[float] = field(default_factory=list)
     _full: asyncio.Event | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.requests.append((dict(request.headers), body))
+        if self.clock is not None:
+            self.arrived.append(self.clock())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -335,14 +340,66 @@ def test_defaults_come_from_the_environment() -> None:
     assert simulate_cmd.options_from(parse(), {}).url == sim.DEFAULT_URL
 
 
-def test_speed_keeps_the_real_gaps_scaled() -> None:
-    options = sim.Options(speed=10)
+def test_speed_compresses_the_calls_timeline_stamps_and_gaps() -> None:
+    options = sim.Options(speed=5)
     call = sim.plan_call("answered", options, random.Random(1), datetime(2024, 1, 1, tzinfo=UTC))
-    # answered: created 0.x s, ringing 0 s, answered 9 s, ended 185 s after the start
-    assert call.delays[0] == 0
-    assert call.delays[1] == 0  # the truncated timestamp is not earlier in real time
-    assert call.delays[2] == pytest.approx(0.9)
-    assert call.delays[3] == pytest.approx(17.6)
+    # answered: created 0.x s, ringing 0 s, answered 9 s, ended 185 s after the start; five
+    # times faster: created 0.x/5 s, ringing 0 s, answered 1.8 s and ended 37 s, whole seconds
+    # truncated as the provider does
+    stamps = [msgspec.json.decode(body)["timestamp"] for body in call.bodies]
+    assert stamps[0].startswith("2024-01-01T00:00:00.")
+    assert stamps[1:] == [
+        "2024-01-01T00:00:00+00:00",
+        "2024-01-01T00:00:01+00:00",
+        "2024-01-01T00:00:37+00:00",
+    ]
+    created = datetime.fromisoformat(stamps[0]).microsecond / 1_000_000
+    assert 0 < created < 0.2
+    # each goes out when its timestamp comes due; ringing (truncated, earlier) right after created
+    assert call.delays == pytest.approx((created, 0.0, 1 - created, 36.0))
+
+
+async def test_speed_sends_each_event_when_its_timestamp_comes_due(bridge: Recorder) -> None:
+    """--speed 5: the timestamps follow the send times (a fake clock: no real waiting)."""
+    t0 = datetime(2024, 3, 5, 12, 31, 0, tzinfo=UTC)
+    clock = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    bridge.clock = lambda: clock[0]
+    options = sim.Options(url=bridge.url, scenarios=("cold-transfer",), speed=5)
+    async with aiohttp.ClientSession() as session:
+        summary = await sim.simulate(
+            session,
+            options,
+            clock=lambda: clock[0],
+            sleep=fake_sleep,
+            now=lambda: t0 + timedelta(seconds=clock[0]),
+        )
+    assert summary.ok
+    events = [decode(body) for _, body in bridge.requests]
+    stamps = [(e.timestamp - t0).total_seconds() for e in events]
+    # cold-transfer, seconds after the start: created 0.x, ringing 0, answered 7.x, transfer 35,
+    # Pieter's ringing 35.x, his answer 41.x, ended 210; five times faster: divided by 5, the
+    # whole seconds truncated (ringing 0, transfer 7, ended 42)
+    assert [e.status for e in events] == [
+        "created",
+        "ringing",
+        "in-progress",
+        "cold-transfer",
+        "ringing",
+        "in-progress",
+        "ended",
+    ]
+    windows = [(0, 0.2), (0, 0), (1.4, 1.6), (7, 7), (7, 7.2), (8.2, 8.4), (42, 42)]
+    for stamp, (low, high) in zip(stamps, windows, strict=True):
+        assert low <= stamp <= high
+    # each is sent when its timestamp comes due; the truncated ringing right after created
+    assert bridge.arrived == pytest.approx(
+        [stamps[0], stamps[0], stamps[2], 7.0, stamps[4], stamps[5], 42.0]
+    )
+    assert summary.elapsed == pytest.approx(42.0)
 
 
 async def test_wait_gives_up_with_a_clear_message(closed_port: int) -> None:

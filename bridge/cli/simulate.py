@@ -115,8 +115,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_positive(float),
         default=None,
         metavar="S",
-        help="the calls' real gaps between events, S times faster (default 1: real time, "
-        "so a person watching the preview sees each call ring, be answered and end; load "
+        help="play each call S times faster: its events stamped and sent on the compressed "
+        "timeline, so their times are the times they arrive (default 1: real time, so a "
+        "person watching the preview sees each call ring, be answered and end; load "
         "mode and --shuffle send without gaps)",
     )
     parser.add_argument(

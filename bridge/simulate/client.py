@@ -1,9 +1,10 @@
 """``callbridge simulate``: play the provider's call flows against a running bridge.
 
 Demo (every scenario once), smoke test (exit status) and load generator (``--calls N --rate R
---concurrency C``). The events of one call are sent in order, one after the other (gaps between
-them compressed by ``--speed``, or none at all by default); calls are started at ``--rate`` calls
-per second and at most ``--concurrency`` requests are in flight.
+--concurrency C``). The events of one call are sent in order, one after the other: with
+``speed`` S each when its timestamp comes due on the call's timeline compressed S times (the
+timestamps too), with ``speed`` 0 back to back; calls are started at ``--rate`` calls per second
+and at most ``--concurrency`` requests are in flight.
 
 The core, :func:`simulate`, takes the HTTP session, the clocks and the progress sink as
 arguments so that tests can drive it against a local server; the command line around it
@@ -13,7 +14,6 @@ arguments so that tests can drive it against a local server; the command line ar
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import random
 import statistics
@@ -61,7 +61,7 @@ class Options:
     concurrency: int = 16  # requests in flight at most
     seed: int = 0
     shuffle: bool = False  # random order plus one duplicate per call
-    speed: float = 0.0  # 0: back to back; S: the call's real gaps divided by S
+    speed: float = 0.0  # 0: back to back; S: the call happens S times faster (gaps and stamps)
     timeout: float = 10.0  # seconds per request
 
 
@@ -137,26 +137,38 @@ def display_url(url: str) -> str:
 
 
 def plan_call(scenario: str, options: Options, rng: random.Random, start: datetime) -> PlannedCall:
-    """Build one call's request bodies (pure, given the random generator)."""
-    ctx = ScenarioContext(start, seed=rng)
+    """Build one call's request bodies (pure, given the random generator).
+
+    With gaps (``speed`` S > 0, no shuffle) the call happens S times faster: its events are
+    stamped on that compressed timeline from ``start`` and each is sent when its timestamp comes
+    due, never before, so the bridge sees timestamps at (or just before) the time they arrive.
+    """
+    paced = options.speed > 0 and not options.shuffle
+    ctx = ScenarioContext(start, seed=rng, speed=options.speed if paced else 1.0)
     payloads = SCENARIOS[scenario].build(ctx)
     if options.shuffle:
         payloads = list(payloads)
         rng.shuffle(payloads)
         payloads.insert(rng.randrange(len(payloads) + 1), rng.choice(payloads))
-    delays = _delays(payloads, options.speed) if options.speed > 0 and not options.shuffle else ()
     return PlannedCall(
         scenario=scenario,
         call_ids=tuple(ctx.legs.values()),
         bodies=tuple(msgspec.json.encode(p) for p in payloads),
-        delays=delays or (0.0,) * len(payloads),
+        delays=_delays(payloads, ctx.start) if paced else (0.0,) * len(payloads),
     )
 
 
-def _delays(payloads: Sequence[Payload], speed: float) -> tuple[float, ...]:
-    times = [datetime.fromisoformat(p["timestamp"]) for p in payloads]
-    gaps = [0.0] + [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-    return tuple(max(gap, 0.0) / speed for gap in gaps)
+def _delays(payloads: Sequence[Payload], start: datetime) -> tuple[float, ...]:
+    """Seconds to wait before each payload so that it goes out when its timestamp comes due
+    (counted from ``start``), in order: one stamped earlier than the one before (a whole
+    second truncated) goes right after it."""
+    delays: list[float] = []
+    sent = 0.0
+    for payload in payloads:
+        due = (datetime.fromisoformat(payload["timestamp"]) - start).total_seconds()
+        delays.append(max(due - sent, 0.0))
+        sent = max(sent, due)
+    return tuple(delays)
 
 
 def plan(options: Options, now: Callable[[], datetime]) -> Iterator[PlannedCall]:

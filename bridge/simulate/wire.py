@@ -83,10 +83,14 @@ class ScenarioContext:
         *,
         seed: int | random.Random = 0,
         node: str = "ua9-grq-prd",
+        speed: float = 1.0,
     ) -> None:
         start = start or datetime(2024, 3, 5, 9, 41, 7, tzinfo=UTC)
         if start.tzinfo is None:
             raise ValueError("ScenarioContext start must be timezone-aware")
+        if speed <= 0:
+            raise ValueError(f"ScenarioContext speed must be greater than 0, got {speed}")
+        self.speed = speed
         self.start = start.astimezone(UTC).replace(microsecond=0)
         # Reproducible sample data, not security: a seeded PRNG is what we want.
         self.rng = seed if isinstance(seed, random.Random) else random.Random(seed)  # noqa: S311
@@ -102,16 +106,21 @@ class ScenarioContext:
         return self.legs[leg]
 
     def at(self, seconds: int, *, fraction: bool = False) -> str:
-        """Timestamp ``seconds`` after the start; whole seconds unless ``fraction``.
+        """Timestamp ``seconds`` into the call after the start; whole seconds unless ``fraction``.
 
         A fractional timestamp adds less than a second, so events at increasing ``seconds`` keep
         their order and events at the same ``seconds`` share the second (as the provider's do).
+        With ``speed`` S the call happens S times faster: the offset (fraction included) is
+        divided by S, as the provider would stamp a call that short, still truncated to the
+        second when whole.
         """
-        value = self.start + timedelta(seconds=seconds)
+        offset = timedelta(seconds=seconds)
         if fraction:
-            value += timedelta(microseconds=self.rng.randrange(1, 1_000_000))
-            return value.isoformat()
-        return value.isoformat(timespec="seconds")
+            offset += timedelta(microseconds=self.rng.randrange(1, 1_000_000))
+        value = self.start + offset / self.speed
+        if fraction:
+            return value.isoformat(timespec="microseconds")
+        return value.replace(microsecond=0).isoformat(timespec="seconds")
 
     def customer(self) -> Person:
         """An outside caller: Groningen, Amsterdam or mobile number, name often unknown."""

@@ -450,6 +450,7 @@ async def test_wait_returns_once_healthz_answers() -> None:
         (("--fast",), 0.0),
         (("--fast", "--speed", "5"), 0.0),
         (("--calls", "100"), 0.0),  # load mode: as fast as --rate allows
+        (("--calls", "3", "--speed", "2"), 2.0),  # ... unless given a speed (the help says so)
         (("--shuffle",), 0.0),
     ],
 )

@@ -118,7 +118,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="play each call S times faster: its events stamped and sent on the compressed "
         "timeline, so their times are the times they arrive (default 1: real time, so a "
         "person watching the preview sees each call ring, be answered and end; load "
-        "mode and --shuffle send without gaps)",
+        "mode sends without gaps unless given --speed, --shuffle always does)",
     )
     parser.add_argument(
         "--fast",
@@ -157,8 +157,9 @@ def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None
 
 
 def speed_of(args: argparse.Namespace) -> float:
-    """How the calls are paced: ``--speed``, else real time for the demo (0: no gaps with
-    ``--fast``, in load mode and with ``--shuffle``)."""
+    """How the calls are paced: ``--speed`` (in load mode too), else real time for the demo
+    (0: no gaps with ``--fast``, and by default in load mode and with ``--shuffle``, which sends
+    without gaps whatever the speed)."""
     if args.fast:
         return 0.0
     if args.speed is not None:

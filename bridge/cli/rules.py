@@ -77,7 +77,10 @@ def _load(path: Path | None) -> Ruleset | None:
     except RulesError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
-        print(f"{path}: {len(err.problems)} problem(s); the rules were not loaded", file=sys.stderr)
+        print(
+            f"{path}: {counted(len(err.problems), 'problem')}; the rules were not loaded",
+            file=sys.stderr,
+        )
     except OSError as err:
         print(
             f"{path}: cannot read the rules file: {err.strerror} (pass a path, or set "
@@ -197,7 +200,8 @@ def run_route(args: argparse.Namespace) -> int:
     if now is not None:
         print("\n" + "\n".join(case_summary(ruleset, cases, now)))
     print(
-        f"\n{len(calls)} call(s) from {len(found.events)} event(s) routed with "
-        f"{ruleset.source}" + (f"; {found.bad} input problem(s), see above" if found.bad else "")
+        f"\n{counted(len(calls), 'call')} from {counted(len(found.events), 'event')} routed "
+        f"with {ruleset.source}"
+        + (f"; {counted(found.bad, 'input problem')}, see above" if found.bad else "")
     )
     return 1 if found.bad else 0

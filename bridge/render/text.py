@@ -74,7 +74,8 @@ def headline(call: Call) -> str:
     else:
         parts.append("new")
     if call.transfers:
-        parts.append(f"[{len(call.transfers)} transfer(s)]")
+        n = len(call.transfers)
+        parts.append(f"[{n} transfer{'' if n == 1 else 's'}]")
     return " ".join(parts)
 
 

@@ -188,9 +188,7 @@ def test_each_call_says_what_it_does_to_cases_and_the_summary_folds_them(
         f"  case +31687654321 (default): missed 1{X} (Tue 2026-12-01 14:40), got through, "
         "answered by Bob at 14:50, 10m10s after the first miss",
     ]
-    assert (
-        out[-1] == f"10 call(s) from {len(events)} event(s) routed with {tmp_path / 'rules.yaml'}"
-    )
+    assert out[-1] == f"10 calls from {len(events)} events routed with {tmp_path / 'rules.yaml'}"
 
 
 def test_internal_calls_drop_routes_and_expiry(
@@ -231,5 +229,5 @@ def test_no_cases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "",
         "callback cases: none",
         "",
-        f"1 call(s) from 4 event(s) routed with {tmp_path / 'rules.yaml'}",
+        f"1 call from 4 events routed with {tmp_path / 'rules.yaml'}",
     ]

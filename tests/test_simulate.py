@@ -277,6 +277,13 @@ def test_run_exits_0_and_prints_the_summary(
     assert {headers["Authorization"] for headers, _ in bridge.requests} == {f"Bearer {TOKEN}"}
 
 
+def test_run_counts_in_words(bridge: Recorder, capsys: pytest.CaptureFixture[str]) -> None:
+    assert simulate_cmd.run(parse("--url", bridge.url, "--scenario", "unavailable")) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith("  1 event ok")  # unavailable: `ended` only
+    assert "sent        1 event in 1 call\n" in out
+
+
 def test_run_exits_1_when_events_are_rejected(
     bridge: Recorder, capsys: pytest.CaptureFixture[str]
 ) -> None:

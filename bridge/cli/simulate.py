@@ -16,6 +16,7 @@ import aiohttp
 from yarl import URL
 
 from bridge.cli.progress import ProgressLine
+from bridge.rules.model import counted
 from bridge.simulate import SCENARIOS
 from bridge.simulate.case_client import CaseRun, play_case_flows
 from bridge.simulate.case_flows import CASE_FLOWS
@@ -239,13 +240,14 @@ def run(args: argparse.Namespace) -> int:
     if summary is not None and not quiet and options.calls is None:
         for call in summary.calls:
             result = "ok" if call.failed == 0 else f"{call.failed} failed"
-            print(f"{call.scenario:<32} {' + '.join(call.call_ids)}  {call.events} events {result}")
+            ids = " + ".join(call.call_ids)
+            print(f"{call.scenario:<32} {ids}  {counted(call.events, 'event')} {result}")
     for run_ in runs:
         if run_.skipped:
             print(f"{run_.flow:<32} {run_.customer}  skipped: {run_.skipped}")
         elif not quiet or run_.problems:
             result = "ok" if not run_.problems else f"{len(run_.problems)} failed"
-            print(f"{run_.flow:<32} {run_.customer}  {run_.sent} requests {result}")
+            print(f"{run_.flow:<32} {run_.customer}  {counted(run_.sent, 'request')} {result}")
         for problem in run_.problems[:5]:
             print(f"  {problem}")
     if summary is not None:

@@ -27,6 +27,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
+from bridge.rules.model import counted
 from bridge.simulate import SCENARIOS, Payload, ScenarioContext
 
 DEFAULT_URL: Final = "http://127.0.0.1:8080/notifications"
@@ -111,7 +112,7 @@ class Summary:
     def render(self) -> str:
         rate = self.sent / self.elapsed if self.elapsed > 0 else 0.0
         lines = [
-            f"sent        {self.sent} events in {len(self.calls)} calls",
+            f"sent        {counted(self.sent, 'event')} in {counted(len(self.calls), 'call')}",
             f"accepted    {self.accepted}",
             f"duplicates  {self.duplicates}",
             f"rejected    {self.rejected}",

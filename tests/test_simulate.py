@@ -20,6 +20,7 @@ from bridge.cli import simulate as simulate_cmd
 from bridge.core.events import decode
 from bridge.simulate import SCENARIOS
 from bridge.simulate import client as sim
+from bridge.simulate.case_client import CaseRun
 
 # Events per scenario, counted by hand from the flows in bridge/simulate/flows.py.
 EVENTS_PER_SCENARIO = {
@@ -282,6 +283,30 @@ def test_run_counts_in_words(bridge: Recorder, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert out.splitlines()[0].endswith("  1 event ok")  # unavailable: `ended` only
     assert "sent        1 event in 1 call\n" in out
+
+
+def test_run_counts_the_case_flows_requests(
+    bridge: Recorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert simulate_cmd.run(parse("--url", bridge.url, "--scenario", "case-called-back")) == 0
+    out = capsys.readouterr().out.splitlines()
+    # a missed call (created, ringing, ended), then Sanne's call back (ringing, in-progress,
+    # ended): six events, one flow
+    assert out[0].startswith("case-called-back")
+    assert out[0].endswith("  6 requests ok")
+    assert out[1:] == ["case flows  6 requests in 1 flow, 6 ok"]
+    assert len(bridge.requests) == 6
+
+
+def test_the_case_flows_line_says_what_was_skipped() -> None:
+    runs = [
+        CaseRun("case-called-back", "+31612345678", sent=6, ok=6),
+        CaseRun("case-missed-twice-got-through", "+31687654321", sent=9, ok=8, problems=("x",)),
+        CaseRun("case-claimed-done", "+31611111111", sent=0, ok=0, skipped="needs a secret"),
+    ]
+    assert simulate_cmd.cases_summary(runs) == (
+        "case flows  15 requests in 2 flows, 14 ok (1 skipped)"
+    )
 
 
 def test_run_exits_1_when_events_are_rejected(

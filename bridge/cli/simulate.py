@@ -220,6 +220,15 @@ async def _main(
         return summary, runs
 
 
+def cases_summary(runs: list[CaseRun]) -> str:
+    """The case flows' line under the calls' summary: their requests (events and presses)."""
+    played = [r for r in runs if not r.skipped]
+    sent, ok = sum(r.sent for r in played), sum(r.ok for r in played)
+    line = f"case flows  {counted(sent, 'request')} in {counted(len(played), 'flow')}, {ok} ok"
+    skipped = len(runs) - len(played)
+    return line + (f" ({skipped} skipped)" if skipped else "")
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``callbridge simulate``; returns the exit status."""
     options = options_from(args)
@@ -252,5 +261,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {problem}")
     if summary is not None:
         print(summary.render())
+    if runs:
+        print(cases_summary(runs))
     cases_ok = all(not r.problems for r in runs)
     return 0 if (summary is None or summary.ok) and cases_ok else 1

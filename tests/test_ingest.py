@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
 from bridge import logs
 from bridge.secret import Secret
@@ -98,6 +99,47 @@ async def test_missing_or_wrong_token_is_401(tmp_path: Path, headers: dict[str, 
         assert "missing or wrong token" in (await response.json())["error"]
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert await bridge.store.story("abc-1700000000.1") is None
+
+
+async def test_refused_token_and_oversized_body_are_logged_without_the_token(
+    tmp_path: Path,
+) -> None:
+    wrong = "wrong-token-typed-into-the-portal"
+    big = json.dumps(payload(padding="x" * (70 * 1024))).encode()
+    async with running_bridge(make_settings(tmp_path)) as (_b, client, _s):
+        with capture_logs() as logged:
+            no_token = await client.post("/notifications", data=body())
+            too_large = await client.post("/notifications", data=big, headers=AUTH)
+        assert (no_token.status, too_large.status) == (401, 413)
+        refused = [e for e in logged if e["event"] == "ingest.notification_refused"]
+        assert [(e["reason"], e["detail"], e["log_level"]) for e in refused] == [
+            ("unauthorized", "no token", "warning"),
+            ("too_large", "body over 64 KiB", "warning"),
+        ]
+        assert all(e["client"] == "127.0.0.1" for e in refused)
+
+    (tmp_path / "wrong").mkdir()
+    async with running_bridge(make_settings(tmp_path / "wrong")) as (_b, client, _s):
+        with capture_logs() as logged:
+            response = await client.post(
+                "/notifications", data=body(), headers={"Authorization": f"Bearer {wrong}"}
+            )
+        assert response.status == 401
+        refused = [e for e in logged if e["event"] == "ingest.notification_refused"]
+        assert [(e["reason"], e["detail"]) for e in refused] == [("unauthorized", "wrong token")]
+        assert wrong not in repr(logged)
+        assert TOKEN not in repr(logged)
+
+
+async def test_a_flood_of_refused_tokens_is_logged_once_per_interval(tmp_path: Path) -> None:
+    async with running_bridge(make_settings(tmp_path)) as (_b, client, _s):
+        with capture_logs() as logged:
+            for n in range(20):
+                response = await client.post(f"/notifications?token=guess-{n}", data=body())
+                assert response.status == 401
+        refused = [e for e in logged if e["event"] == "ingest.notification_refused"]
+        assert [e["reason"] for e in refused] == ["unauthorized"]  # 19 left out (10 s)
+        assert "guess-" not in repr(logged)
 
 
 async def test_no_token_configured_accepts_anyone(tmp_path: Path) -> None:

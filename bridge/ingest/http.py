@@ -114,6 +114,13 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
     metrics = services.metrics
     if not _authorised(request, services.token):
         metrics.events.labels("invalid", "unauthorized").inc()
+        # What was presented is never logged: only whether there was anything at all.
+        presented = _presented_token(request) is not None
+        services.rejections.refused(
+            "unauthorized",
+            request.remote,
+            detail="wrong token" if presented else "no token",
+        )
         return _error(
             401,
             "missing or wrong token: send `Authorization: Bearer TOKEN` (or ?token=TOKEN) "
@@ -124,6 +131,9 @@ async def _notification(request: web.Request, services: Services) -> web.Respons
         body = await read_body(request, MAX_BODY)
     except (TooLarge, web.HTTPRequestEntityTooLarge):
         metrics.events.labels("invalid", "too_large").inc()
+        services.rejections.refused(
+            "too_large", request.remote, detail=f"body over {MAX_BODY // 1024} KiB"
+        )
         return _too_large()
     except SlowBody as err:
         metrics.events.labels("invalid", "timeout").inc()

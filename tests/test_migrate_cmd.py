@@ -138,11 +138,24 @@ async def test_sqlite_that_cannot_be_opened_is_one_clear_line_and_exit_1(tmp_pat
     assert "check that the directory exists" in result.err
 
 
-async def test_invalid_store_url_is_a_settings_error(tmp_path: Path) -> None:
-    result = await migrate("--store", "mysql://u:pw@db/cb")
+@pytest.mark.parametrize(
+    ("store", "problem"),
+    [
+        (
+            "mysql://u:pw-42@db/cb",
+            "--store: expected sqlite:///PATH or postgresql://..., got 'mysql://u:***@db/cb'",
+        ),
+        (
+            "sqlite://u:pw-42@db/cb.db",
+            "--store: expected sqlite:///ABSOLUTE/PATH.db, got 'sqlite://u:***@db/cb.db'",
+        ),
+    ],
+)
+async def test_invalid_store_url_is_a_settings_error(store: str, problem: str) -> None:
+    result = await migrate("--store", store)
     assert result.code == 2
-    assert "--store: expected sqlite:///PATH or postgresql://" in result.err
-    assert "pw@" not in result.err
+    assert result.err == f"callbridge migrate: {problem}\n"
+    assert "pw-42" not in result.out + result.err
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import build_parser
+from bridge.cli import build_parser, main
 from bridge.cli.rules import default_rules_path
 from bridge.service.settings import Listen, SettingsError, add_arguments, load
 
@@ -121,6 +121,88 @@ def test_secrets_never_show_in_repr_or_errors() -> None:
         load({"CALLBRIDGE_STORE": "redis://u:pw-secret@db/x"})
     assert "pw-secret" not in str(caught.value)
     assert "u:***@db" in str(caught.value)
+
+
+# Each setting that takes a URL, given one it refuses with a password in it, and how its
+# error must show it.
+REFUSED_URLS = [
+    ("CALLBRIDGE_STORE", "mysql://u:pw-store-1@db/cb", "mysql://u:***@db/cb"),
+    ("SLACK_API_URL", "ftp://u:pw-slack-2@slack.example/api/", "ftp://u:***@slack.example/api/"),
+    (
+        "TEAMS_SERVICE_URL",
+        "http://u:pw-service-3@smba.example/teams/",
+        "http://u:***@smba.example/teams/",
+    ),
+    ("TEAMS_AUTHORITY_HOST", "http://u:pw-authority-4@login.example", "http://u:***@login.example"),
+    ("TEAMS_BOT_SCOPE", "https://u:pw-scope-5@api.example/no", "https://u:***@api.example/no"),
+    (
+        "TEAMS_OPENID_METADATA",
+        "http://u:pw-metadata-6@login.example/v1/openid",
+        "http://u:***@login.example/v1/openid",
+    ),
+    ("TEAMS_TOKEN_ISSUER", "ftp://u:pw-issuer-7@api.example", "ftp://u:***@api.example"),
+    (
+        "CALLBRIDGE_PROXY",
+        "socks5://u:pw-proxy-8@proxy.example:1080",
+        "socks5://u:***@proxy.example:1080",
+    ),
+]
+
+
+@pytest.mark.parametrize(("variable", "url", "shown"), REFUSED_URLS)
+def test_a_refused_url_is_named_without_its_password(variable: str, url: str, shown: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load({variable: url})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{variable}: expected ")
+    assert problem.endswith(f"got {shown!r}")
+    assert "pw-" not in problem
+
+
+def test_a_refused_store_flag_is_named_without_its_password() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load({}, flags("--store", "sqlite://u:pw-sqlite-9@host/x.db"))
+    assert caught.value.problems == (
+        "--store: expected sqlite:///ABSOLUTE/PATH.db, got 'sqlite://u:***@host/x.db'",
+    )
+
+
+def test_serve_prints_a_refused_url_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TEAMS_SERVICE_URL", "http://user:PW-in-url-42@example.com/")
+    monkeypatch.setenv("TEAMS_OPENID_METADATA", "http://[::1")  # once crashed urlsplit
+    monkeypatch.setenv("CALLBRIDGE_PROXY", "http://user:PW-in-url-43@[::1")  # crashed, too
+    assert main(["serve"]) == 2
+    out, err = capsys.readouterr()
+    assert "PW-in-url-4" not in out + err
+    assert "TEAMS_SERVICE_URL: expected an https:// URL" in err
+    assert "got 'http://user:***@example.com/'" in err
+    assert "CALLBRIDGE_PROXY: expected http://[USER:PASSWORD@]HOST:PORT, got " in err
+    assert "'http://user:***@[::1'" in err
+
+
+def test_every_url_password_is_a_secret_for_the_logs() -> None:
+    settings = load(
+        {
+            "CALLBRIDGE_STORE": "postgresql://u:pw-store-1@db/cb",
+            "SLACK_API_URL": "https://u:pw-slack-2@slack.example/api/",
+            "TEAMS_SERVICE_URL": "https://u:pw-service-3@smba.example/teams/",
+            "TEAMS_AUTHORITY_HOST": "https://u:pw-authority-4@login.example",
+            "TEAMS_OPENID_METADATA": "https://u:pw-metadata-6@login.example/v1/openid",
+            "TEAMS_TOKEN_ISSUER": "https://u:pw-issuer-7@api.example",
+            "CALLBRIDGE_PROXY": "http://u:pw-proxy-8@proxy.example:3128",
+        }
+    )
+    assert set(settings.secrets()) == {
+        "pw-store-1",
+        "pw-slack-2",
+        "pw-service-3",
+        "pw-authority-4",
+        "pw-metadata-6",
+        "pw-issuer-7",
+        "pw-proxy-8",
+    }
 
 
 def test_open_listener_without_token_warns() -> None:

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in err.problems:
             print(f"callbridge digest: {problem}", file=sys.stderr)
         return 2
-    logs.configure(fmt="console", level="warning", stream=sys.stderr)
+    logs.configure(fmt="console", level="warning", stream=sys.stderr, secrets=config.secrets())
     try:
         ruleset = load_file(config.rules)
     except OSError as err:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from bridge import logs
+from bridge.core.urls import without_password
 from bridge.service import settings, settings_values
 from bridge.store import StoreError
 from bridge.store.migrate import load
@@ -42,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"callbridge migrate: {problem}", file=sys.stderr)
         return 2
     # Progress goes to stderr at warning level: stdout is the result only.
-    logs.configure(fmt="console", level="warning", stream=sys.stderr)
+    logs.configure(fmt="console", level="warning", stream=sys.stderr, secrets=config.secrets())
     store = config.store
-    where = store
+    where = without_password(store)
     try:
         if store.startswith("sqlite:"):
             applied = asyncio.run(_sqlite(settings_values.sqlite_path(store)))
@@ -52,9 +53,7 @@ def run(args: argparse.Namespace) -> int:
             # Imported only here: asyncpg is the `postgres` extra (settings.load has checked
             # that it is installed), and the CLI parser should not load database drivers.
             from bridge.store.postgres import migrate_only  # noqa: PLC0415
-            from bridge.store.postgres_sql import redact  # noqa: PLC0415
 
-            where = redact(store)
             applied = asyncio.run(migrate_only(store))
     except StoreError as err:
         print(f"callbridge migrate: {_one_line(str(err))}", file=sys.stderr)

@@ -7,6 +7,7 @@ import re
 from typing import Final
 from urllib.parse import urlsplit
 
+from bridge.core.urls import without_password
 from bridge.rules.fields import Reader
 from bridge.rules.model import Destination, SlackTarget, TeamsTarget
 from bridge.rules.yamlpos import Node, join
@@ -34,14 +35,14 @@ def service_url(text: str) -> str:
     destination's ``service_url:``: https (http only to loopback), with a host, and written
     with a trailing slash. Raises ``ValueError`` saying what is expected."""
     value = text.strip()
-    parts = urlsplit(value)
     try:
+        parts = urlsplit(value)
         host = parts.hostname
-    except ValueError:
-        host = None
+    except ValueError:  # a URL urlsplit cannot read (http://[::1)
+        parts, host = urlsplit(""), None
     secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)
     if not host or not secure or parts.query or parts.fragment:
-        raise ValueError(f"expected {SERVICE_URL_RULE}, got {text!r}")
+        raise ValueError(f"expected {SERVICE_URL_RULE}, got {without_password(text)!r}")
     return value if value.endswith("/") else value + "/"
 
 

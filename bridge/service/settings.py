@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Final, Literal, get_args
-from urllib.parse import urlsplit
 
 from bridge.core.duration import EXAMPLES as DURATION_EXAMPLES
 from bridge.core.duration import format_duration, parse_duration
+from bridge.core.urls import url_passwords
 from bridge.ingest.botframework import ISSUER as TOKEN_ISSUER
 from bridge.ingest.botframework import METADATA_URL as OPENID_METADATA
 from bridge.rules.destinations import service_url
@@ -94,9 +94,21 @@ class Settings:
             self.teams_app_password,
         )
         found = [s.reveal() for s in values if s is not None and s.reveal()]
-        if self.proxy and (password := urlsplit(self.proxy).password):
-            found.append(password)
+        for url in self._urls():  # USER:PASSWORD@ in any of them (or a DSN's password=)
+            found.extend(url_passwords(url))
         return tuple(found)
+
+    def _urls(self) -> tuple[str, ...]:
+        return (
+            self.store,
+            self.slack_api_url,
+            self.teams_service_url,
+            self.teams_authority_host,
+            self.teams_bot_scope,
+            self.teams_openid_metadata,
+            self.teams_token_issuer,
+            self.proxy or "",
+        )
 
     @property
     def slack_enabled(self) -> bool:

@@ -6,8 +6,9 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+from bridge.core.urls import without_password
 from bridge.rules.destinations import service_url
 
 _TRUE: Final = ("on", "true", "yes", "1")
@@ -32,7 +33,7 @@ def sqlite_path(url: str) -> Path:
     """``sqlite:///var/lib/x.db`` -> ``/var/lib/x.db``; ``sqlite:///./x.db`` stays relative."""
     rest = url.removeprefix("sqlite://")
     if not rest.startswith("/") or len(rest) < 2:
-        raise ValueError(f"expected sqlite:///ABSOLUTE/PATH.db, got {url!r}")
+        raise ValueError(f"expected sqlite:///ABSOLUTE/PATH.db, got {without_password(url)!r}")
     path = rest[1:] if rest.startswith("/./") else rest
     return Path(path)
 
@@ -75,9 +76,11 @@ class Reader:
         url = self.text(dest)
         if url is None:
             return
-        parts = urlsplit(url)
+        parts = _split(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.problems.append(f"{self.where(dest)}: expected an http(s) URL, got {url!r}")
+            self.problems.append(
+                f"{self.where(dest)}: expected an http(s) URL, got {without_password(url)!r}"
+            )
         else:
             self.values[dest] = url if url.endswith("/") else url + "/"
 
@@ -96,11 +99,11 @@ class Reader:
         url = self.text("proxy")
         if url is None:
             return
-        parts = urlsplit(url)
+        parts = _split(url)
         try:
             parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
         except ValueError:
-            parts = urlsplit("")
+            parts = _split("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             self.problems.append(
                 f"{self.where('proxy')}: expected http://[USER:PASSWORD@]HOST:PORT, "
@@ -112,20 +115,20 @@ class Reader:
     def teams_cloud(self) -> None:
         """The token authority host and the Bot Framework scope (sovereign clouds)."""
         if (host := self.text("teams_authority_host")) is not None:
-            parts = urlsplit(host)
+            parts = _split(host)
             if parts.scheme != "https" or not parts.netloc or parts.path.strip("/"):
                 self.problems.append(
                     f"{self.where('teams_authority_host')}: expected an https:// host such "
-                    f"as https://login.microsoftonline.us, got {host!r}"
+                    f"as https://login.microsoftonline.us, got {without_password(host)!r}"
                 )
             else:
                 self.values["teams_authority_host"] = host.rstrip("/")
         if (scope := self.text("teams_bot_scope")) is not None:
-            parts = urlsplit(scope)
+            parts = _split(scope)
             if parts.scheme != "https" or not parts.netloc or not scope.endswith("/.default"):
                 self.problems.append(
                     f"{self.where('teams_bot_scope')}: expected https://HOST/.default such as "
-                    f"https://api.botframework.us/.default, got {scope!r}"
+                    f"https://api.botframework.us/.default, got {without_password(scope)!r}"
                 )
             else:
                 self.values["teams_bot_scope"] = scope
@@ -136,14 +139,14 @@ class Reader:
                 self.problems.append(
                     f"{self.where('teams_openid_metadata')}: expected an https:// URL such as "
                     "https://login.botframework.azure.us/v1/.well-known/openidconfiguration, "
-                    f"got {metadata!r}"
+                    f"got {without_password(metadata)!r}"
                 )
         if (issuer := self.text("teams_token_issuer")) is not None:
-            parts = urlsplit(issuer)
+            parts = _split(issuer)
             if parts.scheme != "https" or not parts.netloc:
                 self.problems.append(
                     f"{self.where('teams_token_issuer')}: expected https://HOST such as "
-                    f"https://api.botframework.us, got {issuer!r}"
+                    f"https://api.botframework.us, got {without_password(issuer)!r}"
                 )
             else:
                 self.values["teams_token_issuer"] = issuer.strip()
@@ -193,8 +196,9 @@ class Reader:
                 self.values[dest] = self.text(dest)
 
 
-def without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
+def _split(url: str) -> SplitResult:
+    """:func:`urlsplit`, with a URL it cannot read (``http://[::1``) read as no URL."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return urlsplit("")

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncpg  # type: ignore[import-untyped]
 import structlog
 
-from bridge.store.postgres_sql import DB_ERRORS, failure, redact
+from bridge.core.urls import without_password
+from bridge.store.postgres_sql import DB_ERRORS, failure
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -90,7 +91,7 @@ class PgLeadership:
         conn.add_termination_listener(lambda _conn: lost.set())
         self._conn, self._lost = conn, lost
         self._watch = asyncio.create_task(self._keep(conn, lost), name="postgres-leadership")
-        log.info("store.leadership_acquired", store=redact(self._dsn))
+        log.info("store.leadership_acquired", store=without_password(self._dsn))
         return True
 
     async def lost(self) -> None:
@@ -106,7 +107,7 @@ class PgLeadership:
             await watch
         if conn is not None:
             await self._close(conn)
-            log.info("store.leadership_released", store=redact(self._dsn))
+            log.info("store.leadership_released", store=without_password(self._dsn))
 
     async def close(self) -> None:
         await self.release()
@@ -136,7 +137,7 @@ class PgLeadership:
             except DB_ERRORS as err:
                 log.warning(
                     "store.leadership_lost",
-                    store=redact(self._dsn),
+                    store=without_password(self._dsn),
                     error=str(failure("lost the leader lock of", self._dsn, err)),
                 )
                 lost.set()

@@ -37,6 +37,7 @@ import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import structlog
 
+from bridge.core.urls import without_password
 from bridge.store import CorruptData, StoreError
 from bridge.store import postgres_cases as cases
 from bridge.store import postgres_outbox as outbox
@@ -44,7 +45,7 @@ from bridge.store import postgres_sql as sql
 from bridge.store.front import Op, StoreFront
 from bridge.store.leader import PgLeadership
 from bridge.store.migrate import apply_postgres, load
-from bridge.store.postgres_sql import DB_ERRORS, failure, redact
+from bridge.store.postgres_sql import DB_ERRORS, failure
 
 if TYPE_CHECKING:
     from asyncpg import Connection, Pool
@@ -105,7 +106,7 @@ class PostgresStore(StoreFront):
         if batch_max < 1 or purge_chunk < 1 or pool_min < 1 or pool_max < pool_min:
             raise ValueError("batch_max, purge_chunk, pool_min >= 1 and pool_max >= pool_min")
         self.dsn = dsn
-        self.where = redact(dsn)
+        self.where = without_password(dsn)
         self.commits = 0  # write transactions committed (group commit makes this < events)
         self._pool_min, self._pool_max = pool_min, pool_max
         self._batch_max = batch_max
@@ -351,7 +352,7 @@ async def migrate_only(dsn: str, *, connect_timeout: float = 10.0) -> list[str]:
     except DB_ERRORS as err:
         raise failure("cannot connect to", dsn, err) from err
     try:
-        return await apply_postgres(conn, load("postgresql"), where=redact(dsn))
+        return await apply_postgres(conn, load("postgresql"), where=without_password(dsn))
     except DB_ERRORS as err:
         raise failure("cannot migrate", dsn, err) from err
     finally:

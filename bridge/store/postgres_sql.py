@@ -9,7 +9,6 @@ Writers that touch stories or links first take :data:`WRITE_LOCK` (see
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -17,6 +16,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from bridge.core.events import Event, decode_stored
 from bridge.core.slots import Decided
+from bridge.core.urls import without_password
 from bridge.store import MAX_EVENTS_PER_STORY, Added, Dispatched, StoreError, Story
 from bridge.store import postgres_cases as cases
 from bridge.store import postgres_outbox as outbox
@@ -46,7 +46,6 @@ __all__ = [
     "purge_chunk",
     "read_stories",
     "read_story",
-    "redact",
     "ruleset",
     "save_ruleset",
     "save_state",
@@ -64,12 +63,6 @@ DB_ERRORS: Final = (
 )
 
 
-def redact(dsn: str) -> str:
-    """The DSN without its password (for messages and logs)."""
-    dsn = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", dsn)
-    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", dsn)
-
-
 def failure(doing: str, dsn: str, err: BaseException) -> StoreError:
     """A :class:`StoreError` saying what failed where (never the password) and what to do.
 
@@ -81,9 +74,9 @@ def failure(doing: str, dsn: str, err: BaseException) -> StoreError:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError from err
-    text = (str(err) or type(err).__name__).replace(dsn, redact(dsn))
+    text = (str(err) or type(err).__name__).replace(dsn, without_password(dsn))
     return StoreError(
-        f"{doing} the PostgreSQL store {redact(dsn)}: {text}; "
+        f"{doing} the PostgreSQL store {without_password(dsn)}: {text}; "
         "check that the server is running and reachable (CALLBRIDGE_STORE)"
     )
 

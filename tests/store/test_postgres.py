@@ -20,7 +20,7 @@ from bridge.core.events import Event
 from bridge.store import StoreError
 from bridge.store.migrate import load
 from bridge.store.postgres import DERIVED_BATCH, PostgresStore, migrate_only
-from bridge.store.postgres_sql import WRITE_LOCK, redact
+from bridge.store.postgres_sql import WRITE_LOCK
 from bridge.store.sqlite import SqliteStore
 from tests.store import (
     T0,
@@ -447,19 +447,3 @@ async def test_nothing_listening_is_a_clear_store_error() -> None:
     assert "hunter2" not in message
     with pytest.raises(StoreError, match="the store is not open"):
         await store.ping()
-
-
-@pytest.mark.parametrize(
-    ("dsn", "shown"),
-    [
-        ("postgresql://u:pw@db:5432/cb", "postgresql://u:***@db:5432/cb"),
-        ("postgresql://u@db/cb", "postgresql://u@db/cb"),
-        (
-            "postgresql://db/cb?password=pw&sslmode=require",
-            "postgresql://db/cb?password=***&sslmode=require",
-        ),
-        ("host=db user=u password=pw dbname=cb", "host=db user=u password=*** dbname=cb"),
-    ],
-)
-def test_redact_hides_passwords(dsn: str, shown: str) -> None:
-    assert redact(dsn) == shown

@@ -118,3 +118,16 @@ def test_the_proxy_password_is_a_secret_and_a_bad_proxy_is_refused() -> None:
         with pytest.raises(SettingsError, match="CALLBRIDGE_PROXY: expected http://") as caught:
             load({"CALLBRIDGE_PROXY": bad})
         assert "pw-9" not in str(caught.value)
+
+
+def test_an_https_proxy_is_accepted_and_a_socks_proxy_refused_by_name() -> None:
+    # aiohttp (>= 3.8, on Python >= 3.11) and requests both speak TLS to an https:// proxy.
+    settings = load({"CALLBRIDGE_PROXY": "https://ops:proxy-pw-123@proxy.example:3129"})
+    assert settings.proxy == "https://ops:proxy-pw-123@proxy.example:3129"
+    assert "proxy-pw-123" in settings.secrets()
+    with pytest.raises(SettingsError) as caught:
+        load({"CALLBRIDGE_PROXY": "socks5://ops:proxy-pw-123@proxy.example:1080"})
+    assert caught.value.problems == (
+        "CALLBRIDGE_PROXY: expected http://[USER:PASSWORD@]HOST:PORT (or https:// for TLS to "
+        "the proxy), got 'socks5://ops:***@proxy.example:1080'",
+    )

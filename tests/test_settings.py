@@ -178,7 +178,7 @@ def test_serve_prints_a_refused_url_without_its_password(
     assert "PW-in-url-4" not in out + err
     assert "TEAMS_SERVICE_URL: expected an https:// URL" in err
     assert "got 'http://user:***@example.com/'" in err
-    assert "CALLBRIDGE_PROXY: expected http://[USER:PASSWORD@]HOST:PORT, got " in err
+    assert "CALLBRIDGE_PROXY: expected http://[USER:PASSWORD@]HOST:PORT (or https:// " in err
     assert "'http://user:***@[::1'" in err
 
 

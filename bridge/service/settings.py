@@ -220,7 +220,8 @@ HELP: Final[Mapping[str, str]] = {
     "teams_token_issuer": "the issuer of those requests' tokens (US government clouds: "
     "https://api.botframework.us)",
     "proxy": "the outbound HTTP proxy for every Slack, Bot Connector and token request "
-    "(http://[USER:PASSWORD@]HOST:PORT); none: direct. HTTPS_PROXY and the like are ignored",
+    "(http://[USER:PASSWORD@]HOST:PORT, or https:// for TLS to the proxy); none: direct. "
+    "HTTPS_PROXY and the like are ignored",
     "retention": f"delete ended calls after this ({DURATION_EXAMPLES})",
     "stale_after": "close a call after this much silence without an `ended` event",
     "shutdown_timeout": "on SIGTERM, how long in-flight requests and again queued work may take",

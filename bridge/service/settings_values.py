@@ -106,8 +106,8 @@ class Reader:
             parts = _split("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             self.problems.append(
-                f"{self.where('proxy')}: expected http://[USER:PASSWORD@]HOST:PORT, "
-                f"got {without_password(url)!r}"
+                f"{self.where('proxy')}: expected http://[USER:PASSWORD@]HOST:PORT (or "
+                f"https:// for TLS to the proxy), got {without_password(url)!r}"
             )
         else:
             self.values["proxy"] = url

@@ -26,6 +26,7 @@ from bridge.rules.load import load_file
 from bridge.rules.match import route
 from bridge.rules.model import RulesError, Ruleset, counted
 from bridge.rules.outlive import outliving
+from bridge.rules.selftest import run_tests
 from bridge.service.settings import DEFAULT_RETENTION, positive_duration
 
 INSTALLED_RULES: Final = Path("/etc/callbridge/rules.yaml")
@@ -70,10 +71,10 @@ def configure_route(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: Path | None) -> Ruleset | None:
+def _load(path: Path | None, *, own_tests: bool = True) -> Ruleset | None:
     path = path or default_rules_path()
     try:
-        return load_file(path)
+        return load_file(path, own_tests=own_tests)
     except RulesError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -150,14 +151,23 @@ def _read(sources: list[str]) -> _Input:
     for source in sources:
         try:
             text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            print(f"{source}: cannot read: {err}", file=sys.stderr)
+        except OSError as err:
+            print(f"{source}: cannot read the events: {err.strerror or err}", file=sys.stderr)
+            found.bad += 1
+            continue
+        except UnicodeDecodeError as err:
+            print(
+                f"{source}: cannot read the events: not UTF-8 text ({err.reason})", file=sys.stderr
+            )
             found.bad += 1
             continue
         for where, body in _documents("<stdin>" if source == "-" else source, text):
             try:
                 found.events.append(decode(body))
-            except (NotJSON, InvalidEvent) as err:
+            except NotJSON:
+                print(f"{where}: skipped: not a JSON document", file=sys.stderr)
+                found.bad += 1
+            except InvalidEvent as err:
                 print(f"{where}: skipped: {err}", file=sys.stderr)
                 found.bad += 1
     return found
@@ -183,9 +193,18 @@ def group(events: list[Event]) -> list[list[Event]]:
 
 
 def run_route(args: argparse.Namespace) -> int:
-    ruleset = _load(args.rules)
+    # Routing is how to find out why a test of the file fails: its failures are warnings here.
+    ruleset = _load(args.rules, own_tests=False)
     if ruleset is None:
         return 1
+    if failing := run_tests(ruleset):
+        for problem in failing:
+            print(f"warning: {problem}", file=sys.stderr)
+        print(
+            f"warning: {ruleset.source}: its own tests fail ({counted(len(failing), 'problem')}"
+            "): `serve` and `check` refuse it; routed all the same",
+            file=sys.stderr,
+        )
     found = _read(list(args.events))
     calls = sorted((fold(story) for story in group(found.events)), key=lambda c: c.started_at)
     routed = [(call, route(ruleset, call)) for call in calls]

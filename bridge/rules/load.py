@@ -72,9 +72,9 @@ ACTION_KEYS: Final = (
 ROUTE_KEYS: Final = ("name", "when", *ACTION_KEYS, "continue", "drop")
 
 
-def load_file(path: Path) -> Ruleset:
+def load_file(path: Path, *, own_tests: bool = True) -> Ruleset:
     """Read and load a rules file. Raises :class:`RulesError`, or ``OSError`` if unreadable."""
-    return load_text(_utf8(path.read_bytes(), str(path)), str(path))
+    return load_text(_utf8(path.read_bytes(), str(path)), str(path), own_tests=own_tests)
 
 
 def _utf8(data: bytes, filename: str) -> str:
@@ -89,8 +89,9 @@ def _utf8(data: bytes, filename: str) -> str:
         raise RulesError((Problem(filename, line, col, "", message),)) from None
 
 
-def load_text(text: str, filename: str) -> Ruleset:
-    """Load rules from text; raises :class:`RulesError` listing every problem found."""
+def load_text(text: str, filename: str, *, own_tests: bool = True) -> Ruleset:
+    """Load rules from text; raises :class:`RulesError` listing every problem found.
+    ``own_tests=False``: the file's ``tests`` are read but not run (:func:`run_tests`)."""
     root, problems = parse(text, filename)
     reader = Reader(filename)
     reader.problems.extend(problems)
@@ -100,7 +101,8 @@ def load_text(text: str, filename: str) -> Ruleset:
         tests = parse_tests(reader, tests_node, ruleset) if tests_node is not None else ()
         if not reader.problems:
             ruleset = dataclasses.replace(ruleset, tests=tests)
-            reader.problems.extend(run_tests(ruleset))
+            if own_tests:
+                reader.problems.extend(run_tests(ruleset))
     if reader.problems or ruleset is None:
         ordered = sorted(reader.problems, key=lambda p: (p.line, p.col))
         raise RulesError(tuple(ordered))

@@ -216,7 +216,7 @@ def test_route_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
     assert route(["--rules", str(rules), str(jsonl), str(whole)]) == 1  # the bad line counts
     captured = capsys.readouterr()
-    assert captured.err == f"{jsonl}:4: skipped: body is not valid JSON\n"
+    assert captured.err == f"{jsonl}:4: skipped: not a JSON document\n"
     out = captured.out.splitlines()
     # Calls come out in order of their start; the transfer story (10:00 CET) comes first.
     assert out[0] == (
@@ -308,3 +308,45 @@ def test_check_reads_a_file_not_in_utf8_as_a_problem_at_its_line_and_column(
     assert capsys.readouterr().err.splitlines()[0] == (
         f"{latin1}:3:12: not UTF-8 text (byte 0xe9): save the file as UTF-8"
     )
+
+
+def test_route_says_which_event_file_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.replace("missed: [support]}", "missed: [support, oncall]}"))
+    missing, latin1 = tmp_path / "nofile.jsonl", tmp_path / "latin1.jsonl"
+    latin1.write_bytes(b'{"caller": "caf\xe9"}\n')
+    assert route(["--rules", str(rules), str(missing), str(latin1)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{missing}: cannot read the events: No such file or directory",
+        f"{latin1}: cannot read the events: not UTF-8 text (invalid continuation byte)",
+    ]
+
+
+def test_route_routes_with_rules_whose_own_tests_fail_and_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)  # its test expects an on-call alert the routes do not send
+    events = tmp_path / "missed.json"
+    events.write_text(
+        json.dumps(
+            [
+                _event("m1", "2026-12-01T22:10:00Z", "created"),
+                _event("m1", "2026-12-01T22:10:30Z", "ended", reason="no-answer"),
+            ]
+        )
+    )
+    assert route(["--rules", str(rules), str(events)]) == 0
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert err[0].startswith(f'warning: {rules}:17:5: tests[0]: test "missed support call')
+    assert err[-1] == (
+        f"warning: {rules}: its own tests fail (1 problem): `serve` and `check` refuse it; "
+        "routed all the same"
+    )
+    assert "  missed -> support (Slack channel C0SUPPORT01) from support line:" in (
+        captured.out.splitlines()
+    )
+    assert check([str(rules)]) == 1  # check still refuses it

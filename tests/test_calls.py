@@ -14,7 +14,7 @@ import pytest
 
 from bridge.core.calls import Call, fold
 from bridge.core.events import Destination, Event, Participant, decode
-from bridge.simulate import SCENARIOS, ScenarioContext, build
+from bridge.simulate import SCENARIOS, Expected, ScenarioContext, build
 
 T0 = datetime(2024, 3, 5, 9, 41, 7, tzinfo=UTC)
 
@@ -37,40 +37,34 @@ def test_scenario_folds_to_its_expected_facts(name: str, seed: int) -> None:
     events, ctx = scenario_events(name, seed)
     want = SCENARIOS[name].expected
     call = fold(events)
-
-    assert call.call_id == ctx.legs[want.story_leg]
+    assert_the_story(call, ctx, want)
     assert call.call_ids == tuple(sorted(ctx.legs[leg] for leg in want.legs))
     assert call.direction == want.direction
-    assert call.answered is want.answered
     assert call.missed is want.missed
     assert call.ended
+    assert sum(step.consult for step in call.steps) == want.consult_steps
+    assert call.steps[-1].kind == "ended"
+    assert call.event_count == len(events)
+
+
+def assert_the_story(call: Call, ctx: ScenarioContext, want: Expected) -> None:
+    """Who answered, was connected, rung and transferred, and how it ended."""
+    assert call.call_id == ctx.legs[want.story_leg]
+    assert call.answered is want.answered
     assert call.end_reason == want.end_reason
     assert (call.answered_by.label if call.answered_by else None) == want.answered_by
     assert (call.connected.label if call.connected else None) == want.connected
     assert call.picked_up is want.picked_up
     assert labels(call.rung) == want.rung
     assert tuple(t.kind for t in call.transfers) == want.transfers
-    assert sum(step.consult for step in call.steps) == want.consult_steps
-    assert call.steps[-1].kind == "ended"
     assert call.steps[-1].call_id == ctx.legs[want.ended_leg]
-    assert call.event_count == len(events)
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_a_scenario_five_times_faster_folds_to_the_same_facts(name: str) -> None:
     """``simulate --speed 5`` stamps the calls on a compressed timeline: same story."""
     events, ctx = scenario_events(name, 7, speed=5)
-    want = SCENARIOS[name].expected
-    call = fold(events)
-    assert call.call_id == ctx.legs[want.story_leg]
-    assert call.answered is want.answered
-    assert call.end_reason == want.end_reason
-    assert (call.answered_by.label if call.answered_by else None) == want.answered_by
-    assert (call.connected.label if call.connected else None) == want.connected
-    assert call.picked_up is want.picked_up
-    assert labels(call.rung) == want.rung
-    assert tuple(t.kind for t in call.transfers) == want.transfers
-    assert call.steps[-1].call_id == ctx.legs[want.ended_leg]
+    assert_the_story(fold(events), ctx, SCENARIOS[name].expected)
     # (consult steps may differ: semi-attended's answer, 0.6 s after the transfer at this
     # speed, shares its second, and within a second the fold ranks an answer first)
 

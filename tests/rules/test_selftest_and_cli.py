@@ -169,6 +169,20 @@ def _event(call_id: str, ts: str, status: str, **extra: object) -> dict[str, obj
     return doc
 
 
+def missed_call_file(tmp_path: Path) -> Path:
+    """Events of one call nobody answers, Tuesday 23:10 in Amsterdam."""
+    events = tmp_path / "missed.json"
+    events.write_text(
+        json.dumps(
+            [
+                _event("m1", "2026-12-01T22:10:00Z", "created"),
+                _event("m1", "2026-12-01T22:10:30Z", "ended", reason="no-answer"),
+            ]
+        )
+    )
+    return events
+
+
 def test_route_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES.replace("missed: [support]}", "missed: [support, oncall]}"))
@@ -277,16 +291,7 @@ routes:
     mention: ["<!here>", "jan@example.com", "@team"]
 """
     )
-    missed = tmp_path / "missed.json"
-    missed.write_text(
-        json.dumps(
-            [
-                _event("m1", "2026-12-01T22:10:00Z", "created"),
-                _event("m1", "2026-12-01T22:10:30Z", "ended", reason="no-answer"),
-            ]
-        )
-    )
-    assert route(["--rules", str(rules), str(missed)]) == 0
+    assert route(["--rules", str(rules), str(missed_call_file(tmp_path))]) == 0
     out = capsys.readouterr().out.splitlines()
     assert (
         "  missed -> oncall (Slack channel C0ONCALL001) from everything, mentioning "
@@ -329,16 +334,7 @@ def test_route_routes_with_rules_whose_own_tests_fail_and_warns(
 ) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)  # its test expects an on-call alert the routes do not send
-    events = tmp_path / "missed.json"
-    events.write_text(
-        json.dumps(
-            [
-                _event("m1", "2026-12-01T22:10:00Z", "created"),
-                _event("m1", "2026-12-01T22:10:30Z", "ended", reason="no-answer"),
-            ]
-        )
-    )
-    assert route(["--rules", str(rules), str(events)]) == 0
+    assert route(["--rules", str(rules), str(missed_call_file(tmp_path))]) == 0
     captured = capsys.readouterr()
     err = captured.err.splitlines()
     assert err[0].startswith(f'warning: {rules}:17:5: tests[0]: test "missed support call')

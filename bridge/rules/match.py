@@ -96,6 +96,11 @@ def matches(when: When, call: Call) -> bool:
     return when.outside is None or not any(is_open(h, call.started_at) for h in when.outside)
 
 
+# End reasons of a call the line ended, not the caller: a busy line rings nobody, so its
+# ring time says nothing of the caller's patience (`min_ring` is about the caller hanging up).
+LINE_ENDED: Final = ("busy", "failed")
+
+
 def _wanted(actions: Actions, kind: Kind, call: Call) -> bool:
     """Whether a route's deliveries of ``kind`` apply to the call as it is now."""
     if kind == "live":
@@ -104,8 +109,10 @@ def _wanted(actions: Actions, kind: Kind, call: Call) -> bool:
         return call.ended
     if not call.missed:
         return False
-    if actions.min_ring is not None and (
-        call.ring_time is None or call.ring_time < actions.min_ring
+    if (
+        actions.min_ring is not None
+        and call.end_reason not in LINE_ENDED
+        and (call.ring_time is None or call.ring_time < actions.min_ring)
     ):
         return False
     return actions.missed_reason is None or (call.end_reason or "") in actions.missed_reason

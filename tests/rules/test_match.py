@@ -154,6 +154,27 @@ CASES = [
         (("support", "missed", "m", ()),),
     ),
     Case(
+        "min_ring: a caller hanging up before anyone rang, no alert",
+        "routes:\n  - {name: m, missed: support, min_ring: 5s}\n",
+        call(DAY, reason="cancelled", ring=timedelta(0)),
+        ("m",),
+        (),
+    ),
+    Case(
+        "min_ring: a busy line rang nobody but the caller did not give up, alert",
+        "routes:\n  - {name: m, missed: support, min_ring: 5s}\n",
+        call(DAY, reason="busy", ring=timedelta(0)),
+        ("m",),
+        (("support", "missed", "m", ()),),
+    ),
+    Case(
+        "min_ring: a failed call, alert",
+        "routes:\n  - {name: m, missed: support, min_ring: 5s}\n",
+        call(DAY, reason="failed", ring=timedelta(seconds=1)),
+        ("m",),
+        (("support", "missed", "m", ()),),
+    ),
+    Case(
         "missed_reason excludes busy",
         "routes:\n  - {name: m, missed: support, missed_reason: [no-answer, abandon]}\n",
         call(DAY, reason="busy"),

@@ -24,7 +24,9 @@ from bridge.render.clock import shown_time
 from bridge.render.phone import format_number
 from bridge.render.text import duration
 
-Status = Literal["new", "ringing", "answered", "transferred", "missed", "ended", "stale"]
+Status = Literal[
+    "new", "ringing", "answered", "transferred", "missed", "unanswered", "ended", "stale"
+]
 
 STATUS_EMOJI: Final[Mapping[Status, str]] = {
     "new": "📞",
@@ -32,6 +34,7 @@ STATUS_EMOJI: Final[Mapping[Status, str]] = {
     "answered": "🟢",
     "transferred": "🔀",
     "missed": "📵",
+    "unanswered": "🔕",  # our outbound call nobody picked up: not a customer missed
     "ended": "✅",
     "stale": "❔",
 }
@@ -41,6 +44,7 @@ STATUS_TEXT: Final[Mapping[Status, str]] = {
     "answered": "Answered",
     "transferred": "Transferred",
     "missed": "Missed",
+    "unanswered": "No answer",
     "ended": "Ended",
     "stale": "Closed (no end received)",
 }
@@ -323,7 +327,11 @@ def _ending(step: Step, call: Call) -> str:
     words = _reason_text(step.reason)
     if not call.answered:
         rang = _ring_time(call)
-        return f"Missed: {words}, rang {rang}" if rang else f"Missed: {words}"
+        if call.direction == "outbound":  # a call out nobody picked up: no customer missed
+            head = "No answer" if step.reason in (None, "no-answer") else f"No answer: {words}"
+        else:
+            head = f"Missed: {words}"
+        return f"{head}, rang {rang}" if rang else head
     extra = "" if step.reason in (None, "completed") else f" ({words})"
     return f"Call ended{extra}, talked {duration(call.talk_time)}"
 
@@ -332,7 +340,7 @@ def _status(call: Call) -> Status:
     if call.stale:
         return "stale"
     if call.missed:
-        return "missed"
+        return "unanswered" if call.direction == "outbound" else "missed"
     if call.ended:
         return "ended"
     if call.transfers and call.answered:

@@ -232,6 +232,26 @@ def test_missed_reasons_in_words(reason: str, words: str, step: str) -> None:
     assert cv.steps[-1].text == step
 
 
+@pytest.mark.parametrize(
+    ("reason", "step"),
+    [
+        ("no-answer", "No answer, rang 25s"),
+        ("busy", "No answer: line busy, rang 25s"),
+        ("cancelled", "No answer: caller hung up, rang 25s"),
+    ],
+)
+def test_a_call_out_nobody_picks_up_is_no_answer_not_a_missed_call(reason: str, step: str) -> None:
+    out = {"direction": "outbound", "caller": SANNE, "number": "0612345678"}
+    rings = {"targets": [{"number": "0612345678"}]}
+    cv = v(
+        ev("created", 0, **out),
+        ev("ringing", 0, **out, **rings),
+        ev("ended", 25, reason=reason, **out),
+    )
+    assert (cv.status, cv.emoji, cv.status_text) == ("unanswered", "🔕", "No answer")
+    assert cv.steps[-1].text == step
+
+
 def test_unavailable_only_ended() -> None:
     cv = v(ev("ended", 0, reason="busy"))
     assert (cv.status, cv.end_text, cv.ring_time) == ("missed", "line busy", None)

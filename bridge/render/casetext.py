@@ -136,6 +136,7 @@ class CaseView:
     misses: tuple[MissView, ...]
     attempts: tuple[AttemptView, ...]  # unanswered callback attempts
     escalation: Line | None  # "⚠️ Escalated at 14:32 to @oncall", once escalated
+    overdue: bool = False  # escalated, with nobody to escalate to (no mention here)
 
     @property
     def title(self) -> str:
@@ -163,7 +164,7 @@ class CaseView:
         if self.attempts:
             parts.append(f"tried {len(self.attempts)}{TIMES}")
         if self.escalation is not None:
-            parts.append("escalated")
+            parts.append("overdue" if self.overdue else "escalated")
         return " · ".join(parts)
 
 
@@ -189,7 +190,12 @@ def case_view(case: Case, tz: tzinfo) -> CaseView:
     escalation: Line | None = None
     if case.escalated_at is not None:
         targets = tuple(Mention(m) for m in case.first.escalate_to)
-        escalation = (f"{ESCALATED} Escalated at {at(case.escalated_at)}", *_to(targets))
+        if targets:
+            escalation = (f"{ESCALATED} Escalated at {at(case.escalated_at)}", *_to(targets))
+        else:  # nobody to tell (no mention here): say what happened, not that it was escalated
+            escalation = (
+                f"{ESCALATED} Overdue since {at(case.escalated_at)}: nobody to escalate to",
+            )
     return CaseView(
         ref=CaseRef(case.key.scope, case.key.number, case.id),
         open=case.open,
@@ -202,6 +208,7 @@ def case_view(case: Case, tz: tzinfo) -> CaseView:
         misses=tuple(MissView(at(m.at), tuple(map(format_number, m.rung))) for m in case.misses),
         attempts=tuple(AttemptView(at(a.at), a.by) for a in case.attempts),
         escalation=escalation,
+        overdue=case.escalated_at is not None and not case.first.escalate_to,
     )
 
 

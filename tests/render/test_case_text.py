@@ -11,6 +11,7 @@ import pytest
 from msgspec.structs import replace
 
 from bridge.core.cases import Case
+from bridge.render.casetext import case_view
 from bridge.render.text import case_line, render
 from tests.render import cases as K
 
@@ -127,3 +128,15 @@ def test_times_on_another_day_carry_their_date() -> None:
         "Sanne de Vries); tried 1×: Alice 2026-12-03 14:32 (no answer); "
         "⚠️ Escalated at 14:32 to <!subteam^S0123>"
     )
+
+
+def test_an_escalation_with_nobody_to_mention_says_overdue_not_escalated() -> None:
+    nobody = K.case_of([replace(K.miss("c1", 0), escalate_to=())], 43)
+    assert nobody.escalated_at == K.at(30)
+    assert case_line(nobody, ZoneInfo(K.TZ)) == (
+        "callback case: ⏳ Waiting for a callback since 14:02; "
+        "⚠️ Overdue since 14:32: nobody to escalate to"
+    )
+    shown = case_view(nobody, ZoneInfo(K.TZ)).summary
+    assert shown == "⏳ Waiting for a callback since 14:02 · overdue"
+    assert case_view(K.escalated(), ZoneInfo(K.TZ)).summary.endswith(" · escalated")

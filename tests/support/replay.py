@@ -8,7 +8,8 @@ events' own timestamps (ring time, for ``min_ring``); what the bridge showed is 
 dry-run lines (every post, reply and delete it made, across all its processes) and its store:
 
 * **missing call**: a call that is not internal has no live message;
-* **lost alert**: a missed call that rang at least ``min_ring`` has no visible alert;
+* **lost alert**: a missed call that rang at least ``min_ring`` (or found the line busy) has
+  no visible alert;
 * **wrong alert**: an answered call (or one that rang less) still shows one;
 * **duplicate**: a (story, slot, channel) shows more than one message at the end.
 
@@ -92,7 +93,9 @@ def generate(n: int, seed: int, start: datetime) -> list[Call]:
         story = ctx.call_id(expected.story_leg)
         mine = [e for e in events if e["call_id"] == story]
         internal = name == "internal"
-        alert = expected.missed and not internal and ring_seconds(mine) >= MIN_RING
+        # docs/rules.md: `min_ring` is about the caller hanging up; a busy line rings nobody.
+        line_ended = expected.end_reason in ("busy", "failed")
+        alert = expected.missed and not internal and (line_ended or ring_seconds(mine) >= MIN_RING)
         legs = tuple(dict.fromkeys(str(e["call_id"]) for e in events))
         calls.append(Call(name, story, legs, events, live=not internal, alert=alert))
     return calls

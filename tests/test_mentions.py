@@ -13,7 +13,7 @@ from bridge.core.calls import Call, fold
 from bridge.core.cases import AlertTo, CaseKey, Missed
 from bridge.core.cases import fold as fold_cases
 from bridge.core.events import decode
-from bridge.core.mentions import shown_on
+from bridge.core.mentions import mentions_on
 from bridge.core.plan import CaseStepContent, MissedContent, plan
 from bridge.core.plan import decode as decode_content
 from bridge.core.routing import Delivery, Target
@@ -40,8 +40,8 @@ EVERY = (SLACK_GROUP, HERE, JAN, AT_JAN, WORDS)
 def test_each_platform_gets_the_mentions_written_in_its_syntax_and_plain_words(
     platform: str, shown: tuple[str, ...]
 ) -> None:
-    assert shown_on(platform, EVERY) == shown
-    assert shown_on(platform, ()) == ()
+    assert mentions_on(platform, EVERY) == shown
+    assert mentions_on(platform, ()) == ()
 
 
 def missed_call() -> Call:

@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-YEARS: Final = "the years 2000 and 9000"  # a digest looks back days; dates near the ends overflow
+# A digest looks back days; moments near the ends of Python's dates (1 to 9999) overflow.
+FIRST_YEAR, LAST_YEAR = 2000, 9000
+YEARS: Final = f"the years {FIRST_YEAR} and {LAST_YEAR}"
 
 
 class OutOfRange(ValueError):
@@ -102,7 +104,7 @@ def _until(at: str | None, tz: ZoneInfo) -> datetime:
     if at is None:
         return datetime.now(UTC)
     local = datetime.fromisoformat(at)
-    if not 2000 <= local.year <= 9000:
+    if not FIRST_YEAR <= local.year <= LAST_YEAR:
         raise OutOfRange(at)
     return (local if local.tzinfo else local.replace(tzinfo=tz)).astimezone(UTC)
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bridge.core.calls import Call
 from bridge.core.cases import Case, CaseKey, Fact, Missed, case_of, fact_id, fold
 from bridge.core.duration import format_duration
-from bridge.core.mentions import shown_on
+from bridge.core.mentions import mentions_on
 from bridge.render.text import headline, step_line
 from bridge.rules.callbacks import outcome
 from bridge.rules.casewords import fact_text, human, told
@@ -148,7 +148,7 @@ def _delivery(
     where = destination.describe
     via = "the unmatched fallback" if delivery.route == UNMATCHED_ROUTE else delivery.route
     platform = channels(destination)[0][0]  # a destination names one (the loader's rule)
-    shown = shown_on(platform, delivery.mentions)
+    shown = mentions_on(platform, delivery.mentions)
     mentions = f", mentioning {' '.join(shown)}" if shown else ""
     head = f"  {delivery.kind} -> {delivery.destination} ({where}) from {via}{mentions}:"
     if delivery.kind == "live":

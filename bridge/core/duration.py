@@ -22,7 +22,6 @@ _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # A century: longer than anything a setting or rule means, and short enough that a moment
 # plus or minus it is still a date (Python's run from year 1 to 9999).
 _LONGEST: Final = timedelta(days=36500)
-LONGEST: Final = "36500d"
 
 
 class TooLong(ValueError):
@@ -57,3 +56,6 @@ def format_duration(value: timedelta) -> str:
     if rest:
         parts.append(f"{rest:g}s")
     return "".join(parts)
+
+
+LONGEST: Final = format_duration(_LONGEST)  # "36500d", as messages say it

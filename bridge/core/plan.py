@@ -18,7 +18,7 @@ from bridge.core import cases
 from bridge.core.calls import Call, Step, step_identity
 from bridge.core.cases import Case
 from bridge.core.digest import DigestContent
-from bridge.core.mentions import shown_on
+from bridge.core.mentions import mentions_on
 from bridge.core.routing import Delivery, Target
 from bridge.core.slots import Decided, Planned
 
@@ -151,7 +151,7 @@ def _slots(
             settles=settles,
         )
 
-    mentions = shown_on(platform, delivery.mentions)
+    mentions = mentions_on(platform, delivery.mentions)
     if delivery.kind == "missed":
         case = None if case is None else case_on(platform, case)
         alert = MissedContent(call=call, tz=tz, mentions=mentions, case=case)
@@ -185,10 +185,10 @@ def case_on(platform: str, case: Case) -> Case:
     """``case`` as ``platform`` shows it: its escalation mentions only whom it can."""
     first = case.first
     steps = tuple(
-        msgspec.structs.replace(s, mentions=shown_on(platform, s.mentions)) if s.mentions else s
+        msgspec.structs.replace(s, mentions=mentions_on(platform, s.mentions)) if s.mentions else s
         for s in case.steps
     )
-    escalate_to = shown_on(platform, first.escalate_to)
+    escalate_to = mentions_on(platform, first.escalate_to)
     if escalate_to == first.escalate_to and steps == case.steps:
         return case
     misses = (msgspec.structs.replace(first, escalate_to=escalate_to), *case.misses[1:])

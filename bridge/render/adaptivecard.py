@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from bridge.core.mentions import email_of
 from bridge.render.view import PersonView, Phrase
 
 SCHEMA: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -43,7 +44,6 @@ class TeamsMessage:
 
 _MARKUP: Final = re.compile(r"([\\`*_~\[\]<>])")
 _AT_TAG: Final = re.compile(r"</?at>", re.IGNORECASE)
-_EMAIL: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
 def escape(text: str) -> str:
@@ -187,9 +187,9 @@ def fit(build: Callable[[Card], dict[str, Any]]) -> dict[str, Any]:
 
 def route_mention(c: Card, mention: str) -> str:
     """A route's mention: a UPN (bare or in ``<at>…</at>``) is mentioned, the rest shown."""
-    inner = _AT_TAG.sub("", mention).strip()
-    if _EMAIL.match(inner):
-        tag = c.mentions.tag(inner, inner.split("@", 1)[0])
+    if (email := email_of(mention)) is not None:
+        tag = c.mentions.tag(email, email.split("@", 1)[0])
         if tag is not None:
             return tag
+    inner = _AT_TAG.sub("", mention).strip()
     return escape(inner if inner.startswith("@") else f"@{inner}")

@@ -7,13 +7,13 @@ import re
 from typing import Final
 from urllib.parse import urlsplit
 
+from bridge.core.mentions import is_slack_markup
 from bridge.core.urls import without_password
 from bridge.rules.fields import Reader
 from bridge.rules.model import Destination, SlackTarget, TeamsTarget
 from bridge.rules.yamlpos import Node, join
 
 _SLACK_CHANNEL: Final = re.compile(r"^[CGD][A-Z0-9]{6,}$")
-_SLACK_TOKEN: Final = re.compile(r"^<[@!#]")  # any Slack markup: <@U…>, <!here>, <#C…>
 # Channels "19:…@thread.tacv2", chats "19:…@thread.v2", personal chats "a:…", "8:orgid:…".
 _TEAMS_CONVERSATION: Final = re.compile(r"^[0-9a-z]+:\S+$", re.IGNORECASE)
 _SLACK_MENTION: Final = re.compile(r"^<(@[UW][A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel)>$")
@@ -136,7 +136,7 @@ def _mentions(reader: Reader, node: Node | None, path: str, *, slack: bool) -> t
             reader.error(
                 item, item_path, f'"{value}" is not a Slack mention ({SLACK_MENTION_HINT})'
             )
-        elif not slack and _SLACK_TOKEN.match(value):
+        elif not slack and is_slack_markup(value):
             reader.error(
                 item,
                 item_path,
